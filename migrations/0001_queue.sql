@@ -439,22 +439,24 @@ end $$;
 -- WORKER_LOST, so a job that keeps killing its worker ends failed. Dead
 -- workers' rows are removed. Returns one row per reaped job.
 create function reap_expired_plan_jobs()
-returns table (job_id uuid, worker_id text, reason text, outcome text)
+returns table (job_id uuid, worker_id text, kind text, reason text, outcome text)
 language plpgsql as $$
 declare
     w record;
     r record;
     v_dead text[] := '{}';
+    v_dead_keys integer[] := '{}';
 begin
     for w in select pw.id, pw.lock_key from plan_workers pw loop
         -- A transaction-level try-lock conflicts with the worker's session
         -- lock, so it succeeds only when that session is gone.
         if pg_try_advisory_xact_lock(1886151020, w.lock_key) then
             v_dead := v_dead || w.id;
+            v_dead_keys := v_dead_keys || w.lock_key;
         end if;
     end loop;
     for r in
-        select j.id, j.worker_id, j.lease_token, j.retry_count, j.max_retries,
+        select j.id, j.worker_id, j.kind, j.lease_token, j.retry_count, j.max_retries,
                case when j.worker_id = any (v_dead) then 'worker_dead' else 'lease_expired' end as why
         from plan_generation_jobs j
         where j.status = 'processing' and (j.locked_until < now() or j.worker_id = any (v_dead))
@@ -477,10 +479,11 @@ begin
             outcome := 'failed';
         end if;
         perform plan_job_finish_attempt(r.id, r.lease_token, 'lost', 'WORKER_LOST', r.why);
-        job_id := r.id; worker_id := r.worker_id; reason := r.why;
+        job_id := r.id; worker_id := r.worker_id; kind := r.kind; reason := r.why;
         return next;
     end loop;
-    delete from plan_workers pw where pw.id = any (v_dead);
+    -- Matching the key too spares a worker that re-registered meanwhile.
+    delete from plan_workers pw where pw.lock_key = any (v_dead_keys);
 end $$;
 
 -- Fail jobs that waited in pending longer than p_max_age.
@@ -502,3 +505,59 @@ language sql stable as $$
     select * from plan_generation_jobs
     where user_id = p_user_id and kind = p_kind and status in ('pending', 'processing')
 $$;
+
+-- Heartbeat many jobs of one worker in one statement (one round trip per
+-- heartbeat interval, whatever the number of jobs). One row per input job.
+create function heartbeat_plan_jobs(p_job_ids uuid[], p_lease_tokens uuid[], p_lease_seconds double precision)
+returns table (job_id uuid, held boolean, cancelled boolean)
+language plpgsql as $$
+begin
+    perform set_config('synchronous_commit', 'off', true);
+    return query
+    with input as (
+        select * from unnest(p_job_ids, p_lease_tokens) as t(id, token)
+    ), extended as (
+        update plan_generation_jobs j
+        set locked_until = now() + make_interval(secs => p_lease_seconds), heartbeat_at = now()
+        from input i
+        where j.id = i.id and j.lease_token = i.token and j.status = 'processing'
+        returning j.id
+    )
+    select i.id, e.id is not null,
+           e.id is null and coalesce(j.status = 'cancelled' and j.lease_token = i.token, false)
+    from input i
+    left join extended e on e.id = i.id
+    left join plan_generation_jobs j on j.id = i.id;
+end $$;
+
+-- Seconds until the next pending job of these kinds becomes due (null: none
+-- scheduled). Measured on the database clock, which decides run_after.
+create function next_plan_job_due(p_kinds text[]) returns double precision
+language sql stable as $$
+    -- greatest() ignores nulls, so "no job" must stay null explicitly.
+    select case when min(run_after) is null then null
+                else greatest(extract(epoch from min(run_after) - now()), 0)::double precision end
+    from plan_generation_jobs
+    where status = 'pending' and kind = any (p_kinds)
+$$;
+
+-- Register (or re-register after a reconnect) a worker. Call it on the
+-- connection that will hold the presence lock: the lock is taken here, in
+-- the same transaction, so no reaper ever sees the row without the lock.
+create function register_plan_worker(
+    p_id text, p_host text, p_pid integer, p_version text, p_kinds text[], p_concurrency integer
+) returns integer
+language plpgsql as $$
+declare
+    v_key integer;
+begin
+    v_key := nextval('plan_worker_lock_keys');
+    perform pg_advisory_lock(1886151020, v_key);
+    insert into plan_workers as w (id, host, pid, version, kinds, concurrency, lock_key)
+    values (p_id, p_host, p_pid, p_version, p_kinds, p_concurrency, v_key)
+    on conflict (id) do update
+        set host = excluded.host, pid = excluded.pid, version = excluded.version,
+            kinds = excluded.kinds, concurrency = excluded.concurrency,
+            lock_key = excluded.lock_key, last_seen_at = now();
+    return v_key;
+end $$;

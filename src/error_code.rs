@@ -84,11 +84,15 @@ impl ErrorCode {
     /// The message an end user may see; never carries internal detail.
     pub fn user_message(self) -> &'static str {
         match self {
-            ErrorCode::AiTimeout => "Generating your plan is taking longer than usual. We will keep trying.",
+            ErrorCode::AiTimeout => {
+                "Generating your plan is taking longer than usual. We will keep trying."
+            }
             ErrorCode::AiRateLimit | ErrorCode::AiUnavailable => {
                 "Our AI service is busy. Your plan will be ready soon."
             }
-            ErrorCode::NetworkError => "We could not reach our AI service. We will try again shortly.",
+            ErrorCode::NetworkError => {
+                "We could not reach our AI service. We will try again shortly."
+            }
             ErrorCode::JsonParseError | ErrorCode::AiOutputTruncated => {
                 "The AI returned an incomplete plan. We are generating it again."
             }
@@ -98,11 +102,15 @@ impl ErrorCode {
             ErrorCode::ValidationFailed => {
                 "We could not generate a plan that meets all of your preferences. Please try again."
             }
-            ErrorCode::InvalidProfile => "Some of your profile details are missing or invalid. Please update your profile.",
+            ErrorCode::InvalidProfile => {
+                "Some of your profile details are missing or invalid. Please update your profile."
+            }
             ErrorCode::ConfigError | ErrorCode::AiQuotaExceeded => {
                 "Plan generation is temporarily unavailable. Please try again later."
             }
-            ErrorCode::StaleJob => "This request waited too long and was dropped. Please try again.",
+            ErrorCode::StaleJob => {
+                "This request waited too long and was dropped. Please try again."
+            }
             ErrorCode::Cancelled => "This plan generation was cancelled.",
         }
     }
@@ -144,7 +152,10 @@ mod tests {
 
     #[test]
     fn retryability_matches_the_design_table() {
-        let retryable: Vec<_> = ErrorCode::ALL.into_iter().filter(|c| c.is_retryable()).collect();
+        let retryable: Vec<_> = ErrorCode::ALL
+            .into_iter()
+            .filter(|c| c.is_retryable())
+            .collect();
         assert_eq!(retryable.len(), 9);
         assert!(!ErrorCode::ValidationFailed.is_retryable());
         assert!(!ErrorCode::AiQuotaExceeded.is_retryable());

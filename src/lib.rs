@@ -7,9 +7,14 @@
 //! - `queue`      the job queue: SQL store, LISTEN/NOTIFY listener, dispatcher,
 //!   leases and heartbeats, retries, the reaper, graceful shutdown
 //! - `db`         pool and migrations
+//! - `telemetry`  logs and the metric catalogue
 //!
 //! The flow: `create_plan_job` inserts a row and its trigger NOTIFYs; the
 //! listener wakes the dispatcher, which claims up to its free slots and runs
 //! each job's handler under a heartbeat-fenced lease.
 
+pub mod config;
+pub mod db;
 pub mod error_code;
+pub mod queue;
+pub mod telemetry;

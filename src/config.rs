@@ -1,0 +1,211 @@
+//! Every setting in one place: each is a command-line flag and an environment
+//! variable with a default, and `--help` lists them all with their units.
+
+use std::time::Duration;
+
+use clap::Args;
+
+pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+/// Where the database is.
+#[derive(Debug, Clone, Args)]
+pub struct DbSettings {
+    /// PostgreSQL URL for queries and migrations.
+    #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL, global = true)]
+    pub database_url: String,
+
+    /// PostgreSQL URL for the LISTEN connection; must be a direct connection,
+    /// not a transaction pooler. Defaults to DATABASE_URL.
+    #[arg(long, env = "LISTEN_DATABASE_URL", global = true)]
+    pub listen_database_url: Option<String>,
+
+    /// Connections in the query pool.
+    #[arg(long, env = "DATABASE_POOL_SIZE", default_value_t = 10, global = true)]
+    pub database_pool_size: u32,
+}
+
+impl DbSettings {
+    pub fn listen_url(&self) -> &str {
+        self.listen_database_url
+            .as_deref()
+            .unwrap_or(&self.database_url)
+    }
+}
+
+/// How the worker claims, runs, retries and gives back jobs.
+#[derive(Debug, Clone, Args)]
+pub struct WorkerSettings {
+    /// Name of this worker in rows, logs and metrics [default: host-pid].
+    #[arg(long, env = "WORKER_ID")]
+    pub worker_id: Option<String>,
+
+    /// Jobs this worker runs at once (slots).
+    #[arg(long, env = "MAX_CONCURRENT_JOBS", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub max_concurrent_jobs: u32,
+
+    /// Lease length in seconds; the heartbeat renews it every third of it.
+    #[arg(long, env = "LEASE_SECONDS", default_value_t = 30.0)]
+    pub lease_seconds: f64,
+
+    /// Fallback tick in seconds: missed notifications, reaping, stale jobs.
+    #[arg(long, env = "POLL_INTERVAL_SECONDS", default_value_t = 5.0)]
+    pub poll_interval_seconds: f64,
+
+    /// Polling interval in milliseconds used instead of NOTIFY when the
+    /// NOTIFY self-test fails (e.g. behind a transaction pooler).
+    #[arg(long, env = "FALLBACK_POLL_MS", default_value_t = 250)]
+    pub fallback_poll_ms: u64,
+
+    /// Deadline of one attempt in seconds; past it the attempt fails as AI_TIMEOUT.
+    #[arg(long, env = "JOB_TIMEOUT_SECONDS", default_value_t = 600.0)]
+    pub job_timeout_seconds: f64,
+
+    /// Backoff base in seconds: retry n waits up to base * 2^n (full jitter).
+    #[arg(long, env = "RETRY_BASE_SECONDS", default_value_t = 2.0)]
+    pub retry_base_seconds: f64,
+
+    /// Backoff cap in seconds.
+    #[arg(long, env = "RETRY_MAX_SECONDS", default_value_t = 300.0)]
+    pub retry_max_seconds: f64,
+
+    /// Rate-limit (429) deferrals per job that spend no retry.
+    #[arg(long, env = "MAX_RATE_LIMIT_DEFERRALS", default_value_t = 10)]
+    pub max_rate_limit_deferrals: i32,
+
+    /// Pending jobs older than this many hours fail as STALE_JOB.
+    #[arg(long, env = "STALE_PENDING_HOURS", default_value_t = 24.0)]
+    pub stale_pending_hours: f64,
+
+    /// Seconds to let running jobs finish on SIGTERM before giving them back.
+    #[arg(long, env = "SHUTDOWN_GRACE_SECONDS", default_value_t = 30.0)]
+    pub shutdown_grace_seconds: f64,
+
+    /// Seconds to wait for the worker's own NOTIFY before falling back to polling.
+    #[arg(long, env = "NOTIFY_SELF_TEST_SECONDS", default_value_t = 2.0)]
+    pub notify_self_test_seconds: f64,
+}
+
+impl Default for WorkerSettings {
+    fn default() -> Self {
+        Self {
+            worker_id: None,
+            max_concurrent_jobs: 16,
+            lease_seconds: 30.0,
+            poll_interval_seconds: 5.0,
+            fallback_poll_ms: 250,
+            job_timeout_seconds: 600.0,
+            retry_base_seconds: 2.0,
+            retry_max_seconds: 300.0,
+            max_rate_limit_deferrals: 10,
+            stale_pending_hours: 24.0,
+            shutdown_grace_seconds: 30.0,
+            notify_self_test_seconds: 2.0,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct SettingError {
+    pub field: &'static str,
+    pub message: String,
+}
+
+fn positive(field: &'static str, v: f64) -> Result<Duration, SettingError> {
+    if v.is_finite() && v > 0.0 {
+        Ok(Duration::from_secs_f64(v))
+    } else {
+        Err(SettingError {
+            field,
+            message: format!("must be a positive number of seconds, got {v}"),
+        })
+    }
+}
+
+impl WorkerSettings {
+    pub fn worker_id(&self) -> String {
+        self.worker_id.clone().unwrap_or_else(default_worker_id)
+    }
+    pub fn lease(&self) -> Duration {
+        Duration::from_secs_f64(self.lease_seconds)
+    }
+    pub fn heartbeat_interval(&self) -> Duration {
+        self.lease() / 3
+    }
+    pub fn poll_interval(&self) -> Duration {
+        Duration::from_secs_f64(self.poll_interval_seconds)
+    }
+    pub fn fallback_poll(&self) -> Duration {
+        Duration::from_millis(self.fallback_poll_ms.max(10))
+    }
+    pub fn job_timeout(&self) -> Duration {
+        Duration::from_secs_f64(self.job_timeout_seconds)
+    }
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_secs_f64(self.shutdown_grace_seconds)
+    }
+    pub fn self_test_timeout(&self) -> Duration {
+        Duration::from_secs_f64(self.notify_self_test_seconds)
+    }
+
+    /// Refuses settings that would make the worker misbehave, naming the field.
+    pub fn validate(&self) -> Result<(), SettingError> {
+        positive("lease_seconds", self.lease_seconds)?;
+        positive("poll_interval_seconds", self.poll_interval_seconds)?;
+        positive("job_timeout_seconds", self.job_timeout_seconds)?;
+        positive("retry_base_seconds", self.retry_base_seconds)?;
+        positive("retry_max_seconds", self.retry_max_seconds)?;
+        positive("stale_pending_hours", self.stale_pending_hours)?;
+        positive("notify_self_test_seconds", self.notify_self_test_seconds)?;
+        if !(self.shutdown_grace_seconds.is_finite() && self.shutdown_grace_seconds >= 0.0) {
+            return Err(SettingError {
+                field: "shutdown_grace_seconds",
+                message: "must be zero or more seconds".into(),
+            });
+        }
+        if self.max_rate_limit_deferrals < 0 {
+            return Err(SettingError {
+                field: "max_rate_limit_deferrals",
+                message: "must be zero or more".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+fn default_worker_id() -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| {
+            std::fs::read_to_string("/etc/hostname")
+                .ok()
+                .map(|h| h.trim().to_owned())
+        })
+        .unwrap_or_else(|| "worker".to_owned());
+    format!("{host}-{}", std::process::id())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_non_positive_lease_is_refused_naming_the_field() {
+        let s = WorkerSettings {
+            lease_seconds: 0.0,
+            ..WorkerSettings::default()
+        };
+        let err = s.validate().unwrap_err();
+        assert_eq!(err.field, "lease_seconds");
+    }
+
+    #[test]
+    fn the_heartbeat_runs_at_a_third_of_the_lease() {
+        let s = WorkerSettings {
+            lease_seconds: 30.0,
+            ..WorkerSettings::default()
+        };
+        assert_eq!(s.heartbeat_interval(), Duration::from_secs(10));
+    }
+}

@@ -1,0 +1,84 @@
+//! Completions in batches. A completion must be durable, so it waits for a
+//! WAL flush; one statement for everything that finished meanwhile pays
+//! that flush once. An idle worker completes a lone job at once: the batch
+//! is simply what has queued up while the previous statement ran.
+
+use std::time::Duration;
+
+use sqlx::PgPool;
+use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
+
+use super::store::{self, StoreError};
+
+const MAX_BATCH: usize = 500;
+const ATTEMPTS: u32 = 5;
+
+type Request = (Uuid, Uuid, oneshot::Sender<Result<bool, String>>);
+
+/// Hands completions to the batching task.
+#[derive(Clone)]
+pub struct Completer {
+    tx: mpsc::UnboundedSender<Request>,
+}
+
+impl Completer {
+    /// Starts the batching task; it ends when every `Completer` is dropped.
+    pub fn spawn(db: PgPool) -> (Self, tokio::task::JoinHandle<()>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        (Self { tx }, tokio::spawn(batch_loop(db, rx)))
+    }
+
+    /// Completes one job held under `token`. `Ok(false)`: the lease was lost.
+    pub async fn complete(&self, job_id: Uuid, token: Uuid) -> Result<bool, String> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send((job_id, token, reply))
+            .map_err(|_| "completer stopped".to_owned())?;
+        rx.await.map_err(|_| "completer stopped".to_owned())?
+    }
+}
+
+async fn batch_loop(db: PgPool, mut rx: mpsc::UnboundedReceiver<Request>) {
+    let mut batch: Vec<Request> = Vec::with_capacity(MAX_BATCH);
+    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let jobs: Vec<(Uuid, Uuid)> = batch.iter().map(|(id, token, _)| (*id, *token)).collect();
+        match complete_with_retries(&db, &jobs).await {
+            Ok(done) => {
+                for (id, _, reply) in batch.drain(..) {
+                    let _ = reply.send(Ok(done.binary_search(&id).is_ok()));
+                }
+            }
+            Err(err) => {
+                let msg = err.to_string();
+                for (_, _, reply) in batch.drain(..) {
+                    let _ = reply.send(Err(msg.clone()));
+                }
+            }
+        }
+    }
+}
+
+/// A transient database error is retried briefly: the heartbeat keeps the
+/// leases meanwhile, and fencing makes a repeated completion harmless.
+async fn complete_with_retries(
+    db: &PgPool,
+    jobs: &[(Uuid, Uuid)],
+) -> Result<Vec<Uuid>, StoreError> {
+    let plan_ids = vec![None; jobs.len()];
+    let mut attempt = 0;
+    loop {
+        match store::complete(db, jobs, &plan_ids).await {
+            Ok(mut done) => {
+                done.sort_unstable();
+                return Ok(done);
+            }
+            Err(err) if attempt + 1 < ATTEMPTS => {
+                attempt += 1;
+                tracing::warn!(error = %err, attempt, "completion batch failed; retrying");
+                tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
+            }
+            Err(err) => return Err(err),
+        }
+    }
+}

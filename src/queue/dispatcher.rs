@@ -1,0 +1,257 @@
+//! The dispatcher: sleeps until something may have work for it, then claims
+//! up to its free slots. Wake sources, in order of importance: a NOTIFY, the
+//! next scheduled `run_after`, a slot freed after a claim that filled every
+//! slot, the fallback tick (which also reaps), and a listener reconnect.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{Notify, mpsc};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::job::Registry;
+use super::lease::{RunningJobs, StopReason};
+use super::listener::ListenerEvent;
+use super::runner::{AttemptEnv, run_attempt};
+use super::store;
+use crate::config::WorkerSettings;
+use crate::telemetry::metrics as m;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wake {
+    Start,
+    Notify,
+    Schedule,
+    Slot,
+    Tick,
+    Reconnect,
+}
+
+impl Wake {
+    fn as_str(self) -> &'static str {
+        match self {
+            Wake::Start => "start",
+            Wake::Notify => "notify",
+            Wake::Schedule => "schedule",
+            Wake::Slot => "slot",
+            Wake::Tick => "tick",
+            Wake::Reconnect => "reconnect",
+        }
+    }
+}
+
+pub struct Dispatcher {
+    pub worker_id: String,
+    pub settings: WorkerSettings,
+    pub registry: Registry,
+    pub env: Arc<AttemptEnv>,
+    pub running: Arc<RunningJobs>,
+    pub wake: Arc<Notify>,
+    pub events: mpsc::UnboundedReceiver<ListenerEvent>,
+    pub tasks: JoinSet<()>,
+    kinds: Vec<String>,
+    /// The last claim filled every slot, so a freed slot may find more work.
+    last_claim_full: bool,
+    /// Notifications are known to arrive; otherwise poll fast.
+    notify_ok: bool,
+    next_due: Option<Instant>,
+    next_tick: Instant,
+    next_maintenance: Instant,
+}
+
+impl Dispatcher {
+    pub fn new(
+        worker_id: String,
+        settings: WorkerSettings,
+        registry: Registry,
+        env: Arc<AttemptEnv>,
+        wake: Arc<Notify>,
+        events: mpsc::UnboundedReceiver<ListenerEvent>,
+    ) -> Self {
+        let now = Instant::now();
+        Self {
+            kinds: registry.kinds(),
+            running: env.running.clone(),
+            worker_id,
+            registry,
+            env,
+            wake,
+            events,
+            tasks: JoinSet::new(),
+            last_claim_full: false,
+            notify_ok: false,
+            next_due: None,
+            // Until the listener reports, assume notifications will work; a
+            // failed connect reports Disconnected and switches to fast polling.
+            next_tick: now + settings.poll_interval(),
+            next_maintenance: now,
+            settings,
+        }
+    }
+
+    /// Claims and runs jobs until `stop` fires; running jobs are left to
+    /// [`Dispatcher::drain`].
+    pub async fn run(&mut self, stop: &CancellationToken) {
+        let mut wake = Some(Wake::Start);
+        loop {
+            if let Some(source) = wake.take() {
+                metrics::counter!(m::WAKEUPS, "source" => source.as_str()).increment(1);
+                tracing::debug!(source = source.as_str(), "dispatcher woke");
+                self.claim_round().await;
+            }
+            let due = self.next_due.unwrap_or_else(far_future);
+            tokio::select! {
+                biased;
+                _ = stop.cancelled() => return,
+                Some(ev) = self.events.recv() => wake = self.on_listener_event(ev),
+                _ = self.wake.notified() => wake = Some(Wake::Notify),
+                Some(_) = self.tasks.join_next() => {
+                    self.update_slot_gauges();
+                    if self.last_claim_full { wake = Some(Wake::Slot) }
+                }
+                _ = tokio::time::sleep_until(due) => {
+                    self.next_due = None;
+                    wake = Some(Wake::Schedule);
+                }
+                _ = tokio::time::sleep_until(self.next_tick) => {
+                    self.on_tick().await;
+                    wake = Some(Wake::Tick);
+                }
+            }
+        }
+    }
+
+    fn on_listener_event(&mut self, ev: ListenerEvent) -> Option<Wake> {
+        match ev {
+            ListenerEvent::Connected {
+                self_test_ok,
+                reconnect,
+            } => {
+                self.notify_ok = self_test_ok;
+                self.next_tick = Instant::now() + self.tick_interval();
+                reconnect.then_some(Wake::Reconnect)
+            }
+            ListenerEvent::Disconnected => {
+                // Until the listener is back, only polling finds new work.
+                self.notify_ok = false;
+                self.next_tick = self.next_tick.min(Instant::now() + self.tick_interval());
+                None
+            }
+        }
+    }
+
+    fn tick_interval(&self) -> Duration {
+        if self.notify_ok {
+            self.settings.poll_interval()
+        } else {
+            self.settings.fallback_poll()
+        }
+    }
+
+    /// Claims up to the free slots and starts an attempt per job.
+    async fn claim_round(&mut self) {
+        let slots = self.settings.max_concurrent_jobs as usize;
+        let free = slots.saturating_sub(self.tasks.len());
+        if free == 0 {
+            self.last_claim_full = true;
+            return;
+        }
+        let lease = self.settings.lease();
+        let jobs = match store::claim(&self.env.db, &self.worker_id, &self.kinds, free, lease).await
+        {
+            Ok(jobs) => jobs,
+            Err(err) => {
+                tracing::warn!(error = %err, "claim failed; the next wake-up tries again");
+                return;
+            }
+        };
+        self.last_claim_full = jobs.len() == free;
+        let claimed = jobs.len();
+        for job in jobs {
+            let wait = (job.claimed_at - job.run_after.max(job.created_at))
+                .num_milliseconds()
+                .max(0);
+            metrics::histogram!(m::QUEUE_WAIT, "kind" => job.kind.clone())
+                .record(wait as f64 / 1000.0);
+            metrics::counter!(m::JOBS_CLAIMED, "kind" => job.kind.clone()).increment(1);
+            let Some(handler) = self.registry.get(&job.kind) else {
+                continue;
+            };
+            self.tasks
+                .spawn(run_attempt(self.env.clone(), handler, job));
+        }
+        self.update_slot_gauges();
+        if claimed < free {
+            // Nothing more is due now: learn when the next scheduled job is.
+            self.refresh_next_due().await;
+        }
+    }
+
+    async fn refresh_next_due(&mut self) {
+        match store::next_due(&self.env.db, &self.kinds).await {
+            // A job that is due yet was not claimed is being claimed by a
+            // peer right now (SKIP LOCKED); a short floor avoids spinning.
+            Ok(due) => {
+                self.next_due = due.map(|d| Instant::now() + d.max(Duration::from_millis(5)))
+            }
+            Err(err) => tracing::warn!(error = %err, "could not read the next scheduled job"),
+        }
+    }
+
+    /// The fallback tick; reaping and stale expiry run at the normal poll
+    /// interval even while polling fast.
+    async fn on_tick(&mut self) {
+        let now = Instant::now();
+        self.next_tick = now + self.tick_interval();
+        if now < self.next_maintenance {
+            return;
+        }
+        self.next_maintenance = now + self.settings.poll_interval();
+        super::reaper::run_once(&self.env.db, self.settings.stale_pending_hours).await;
+    }
+
+    fn update_slot_gauges(&self) {
+        let in_flight = self.tasks.len();
+        metrics::gauge!(m::JOBS_IN_FLIGHT).set(in_flight as f64);
+        metrics::gauge!(m::FREE_SLOTS)
+            .set((self.settings.max_concurrent_jobs as usize).saturating_sub(in_flight) as f64);
+    }
+
+    /// Shutdown: lets running jobs finish within the grace period, then
+    /// stops the rest, which give their jobs back.
+    pub async fn drain(&mut self, grace: Duration) {
+        let deadline = Instant::now() + grace;
+        while !self.tasks.is_empty() {
+            tokio::select! {
+                _ = self.tasks.join_next() => {}
+                _ = tokio::time::sleep_until(deadline) => break,
+            }
+        }
+        if self.tasks.is_empty() {
+            return;
+        }
+        tracing::info!(
+            jobs = self.tasks.len(),
+            "grace period over; giving running jobs back"
+        );
+        self.running.stop_all(StopReason::Shutdown);
+        // Releasing is one short statement per job; bound it all the same.
+        let bound = Instant::now() + Duration::from_secs(10);
+        while !self.tasks.is_empty() {
+            tokio::select! {
+                _ = self.tasks.join_next() => {}
+                _ = tokio::time::sleep_until(bound) => {
+                    tracing::error!(jobs = self.tasks.len(), "jobs did not stop; their leases will expire");
+                    self.tasks.abort_all();
+                    return;
+                }
+            }
+        }
+    }
+}
+
+fn far_future() -> Instant {
+    Instant::now() + Duration::from_secs(86_400 * 365)
+}

@@ -1,0 +1,164 @@
+//! The contract between the queue and the code that does a job: a handler
+//! per kind receives a [`JobContext`] and returns [`Done`] or a [`JobError`]
+//! that says what happens next.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use super::store::{self, ClaimedJob, StoreError};
+use crate::error_code::ErrorCode;
+
+pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+/// What a successful handler did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Done {
+    /// The queue completes the job (batched with others).
+    Complete,
+    /// The handler completed the job itself, inside the transaction that saved
+    /// its result (see [`JobContext::complete_in`]).
+    CompletedInTransaction,
+}
+
+/// A failed attempt: the stable code decides retry or failure; `detail` is
+/// internal (kept on the attempt row, never shown to users).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{code}: {detail}")]
+pub struct JobError {
+    pub code: ErrorCode,
+    pub detail: String,
+    pub retry_after: Option<Duration>,
+    pub llm_usage: Option<Value>,
+}
+
+impl JobError {
+    pub fn new(code: ErrorCode, detail: impl Into<String>) -> Self {
+        Self {
+            code,
+            detail: detail.into(),
+            retry_after: None,
+            llm_usage: None,
+        }
+    }
+    pub fn with_retry_after(mut self, after: Option<Duration>) -> Self {
+        self.retry_after = after;
+        self
+    }
+    pub fn with_usage(mut self, usage: Option<Value>) -> Self {
+        self.llm_usage = usage;
+        self
+    }
+    pub fn retryable(&self) -> bool {
+        self.code.is_retryable()
+    }
+}
+
+impl From<StoreError> for JobError {
+    fn from(err: StoreError) -> Self {
+        JobError::new(ErrorCode::DbError, err.to_string())
+    }
+}
+
+impl From<sqlx::Error> for JobError {
+    fn from(err: sqlx::Error) -> Self {
+        JobError::new(ErrorCode::DbError, err.to_string())
+    }
+}
+
+/// Everything a handler gets for one attempt.
+#[derive(Clone)]
+pub struct JobContext {
+    pub job: Arc<ClaimedJob>,
+    /// Fires when the attempt must stop: cancelled, lease lost, deadline or
+    /// shutdown. Handlers check it between steps; the queue also aborts them.
+    pub cancel: CancellationToken,
+    pub db: PgPool,
+}
+
+impl JobContext {
+    pub fn id(&self) -> Uuid {
+        self.job.id
+    }
+
+    /// The attempt number (1 for the first claim).
+    pub fn attempt(&self) -> i32 {
+        self.job.attempt
+    }
+
+    /// Records the stage the job is in (shown to users); a lost lease stops
+    /// the attempt.
+    pub async fn progress(&self, stage: &str) -> Result<(), JobError> {
+        let held = store::set_progress(&self.db, self.job.id, self.job.lease_token, stage).await?;
+        if held {
+            Ok(())
+        } else {
+            self.cancel.cancel();
+            Err(JobError::new(
+                ErrorCode::WorkerLost,
+                "lease lost while reporting progress",
+            ))
+        }
+    }
+
+    /// Completes the job inside the caller's transaction, fenced by this
+    /// attempt's lease token. `Ok(false)`: the lease is gone, roll back.
+    pub async fn complete_in(
+        &self,
+        tx: &mut sqlx::PgConnection,
+        plan_id: Option<Uuid>,
+    ) -> Result<bool, StoreError> {
+        let done = store::complete(tx, &[(self.job.id, self.job.lease_token)], &[plan_id]).await?;
+        Ok(!done.is_empty())
+    }
+}
+
+/// Runs jobs of one kind.
+pub trait JobHandler: Send + Sync + 'static {
+    fn run(&self, ctx: JobContext) -> BoxFuture<Result<Done, JobError>>;
+}
+
+impl<F, Fut> JobHandler for F
+where
+    F: Fn(JobContext) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<Done, JobError>> + Send + 'static,
+{
+    fn run(&self, ctx: JobContext) -> BoxFuture<Result<Done, JobError>> {
+        Box::pin(self(ctx))
+    }
+}
+
+/// Kind -> handler. A worker claims only the kinds registered here.
+#[derive(Clone, Default)]
+pub struct Registry {
+    handlers: HashMap<String, Arc<dyn JobHandler>>,
+}
+
+impl Registry {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn register(mut self, kind: impl Into<String>, handler: impl JobHandler) -> Self {
+        self.handlers.insert(kind.into(), Arc::new(handler));
+        self
+    }
+
+    pub fn get(&self, kind: &str) -> Option<Arc<dyn JobHandler>> {
+        self.handlers.get(kind).cloned()
+    }
+
+    /// The kinds, sorted so that logs and rows are stable.
+    pub fn kinds(&self) -> Vec<String> {
+        let mut kinds: Vec<String> = self.handlers.keys().cloned().collect();
+        kinds.sort();
+        kinds
+    }
+}

@@ -1,0 +1,43 @@
+//! Maintenance on the fallback tick, on every worker: take back the jobs of
+//! dead workers and expired leases, and fail jobs that waited too long.
+
+use std::time::Duration;
+
+use sqlx::PgPool;
+
+use super::store;
+use crate::telemetry::metrics as m;
+
+/// One maintenance pass; failures are logged and retried at the next tick.
+pub async fn run_once(db: &PgPool, stale_pending_hours: f64) {
+    match store::reap(db).await {
+        Ok(reaped) => {
+            for r in &reaped {
+                tracing::warn!(
+                    job_id = %r.job_id, worker_id = r.worker_id.as_deref().unwrap_or(""),
+                    reason = %r.reason, outcome = %r.outcome, error_code = "WORKER_LOST",
+                    "took back a job from a lost worker"
+                );
+                metrics::counter!(m::JOBS_REAPED, "reason" => r.reason.clone()).increment(1);
+                if r.outcome == "failed" {
+                    metrics::counter!(m::JOBS_FINISHED, "kind" => r.kind.clone(), "outcome" => "failed", "error_code" => "WORKER_LOST")
+                        .increment(1);
+                }
+            }
+        }
+        Err(err) => tracing::warn!(error = %err, "reaping failed"),
+    }
+    let max_age = Duration::from_secs_f64(stale_pending_hours * 3600.0);
+    match store::expire_stale(db, max_age).await {
+        Ok(expired) if !expired.is_empty() => {
+            tracing::warn!(
+                jobs = expired.len(),
+                error_code = "STALE_JOB",
+                "failed stale pending jobs"
+            );
+            metrics::counter!(m::JOBS_EXPIRED).increment(expired.len() as u64);
+        }
+        Ok(_) => {}
+        Err(err) => tracing::warn!(error = %err, "expiring stale jobs failed"),
+    }
+}

@@ -1,0 +1,169 @@
+//! One attempt of one job: run the handler under the attempt's deadline and
+//! stop switch, then record exactly one outcome (or nothing, when the lease
+//! is no longer ours).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio_util::task::AbortOnDropHandle;
+use tracing::Instrument;
+
+use super::completer::Completer;
+use super::job::{Done, JobContext, JobError, JobHandler};
+use super::lease::{RunningJobs, StopReason};
+use super::store::{self, ClaimedJob, Failure, RetryPolicy};
+use crate::error_code::ErrorCode;
+use crate::telemetry::metrics as m;
+
+/// What an attempt needs from its worker.
+pub struct AttemptEnv {
+    pub db: sqlx::PgPool,
+    pub running: Arc<RunningJobs>,
+    pub completer: Completer,
+    pub timeout: Duration,
+    pub policy: RetryPolicy,
+}
+
+enum Ended {
+    Returned(Result<Done, JobError>),
+    Panicked(String),
+    Stopped(Option<StopReason>),
+    TimedOut,
+}
+
+/// Runs one claimed job to a recorded outcome.
+pub async fn run_attempt(env: Arc<AttemptEnv>, handler: Arc<dyn JobHandler>, job: ClaimedJob) {
+    let span = tracing::info_span!(
+        "job.attempt",
+        job.id = %job.id, job.kind = %job.kind, job.attempt = job.attempt, error_code = tracing::field::Empty
+    );
+    async move {
+        let job = Arc::new(job);
+        let control = env.running.insert(job.id, job.lease_token);
+        let ctx = JobContext {
+            job: job.clone(),
+            cancel: control.cancel.clone(),
+            db: env.db.clone(),
+        };
+        let started = Instant::now();
+        // Own task: a panic is caught by the runtime, and abort() stops the
+        // handler at its next await when the attempt must end.
+        let mut task = AbortOnDropHandle::new(tokio::spawn(handler.run(ctx).in_current_span()));
+        let ended = tokio::select! {
+            r = &mut task => match r {
+                Ok(result) => Ended::Returned(result),
+                Err(e) if e.is_panic() => Ended::Panicked(panic_message(e.into_panic())),
+                Err(_) => Ended::Stopped(control.reason()),
+            },
+            _ = control.cancel.cancelled() => Ended::Stopped(control.reason()),
+            _ = tokio::time::sleep(env.timeout) => Ended::TimedOut,
+        };
+        task.abort();
+        let outcome = record(&env, &job, ended).await;
+        env.running.remove(job.id);
+        metrics::histogram!(m::ATTEMPT_DURATION, "kind" => job.kind.clone(), "outcome" => outcome)
+            .record(started.elapsed().as_secs_f64());
+    }
+    .instrument(span)
+    .await
+}
+
+/// Writes the attempt's end; returns the outcome label for metrics.
+async fn record(env: &AttemptEnv, job: &ClaimedJob, ended: Ended) -> &'static str {
+    match ended {
+        Ended::Returned(Ok(Done::Complete)) => {
+            match env.completer.complete(job.id, job.lease_token).await {
+                Ok(true) => finished(job, "completed", None),
+                Ok(false) => lease_lost(job),
+                Err(err) => {
+                    // The job stays ours until the lease runs out; the reaper
+                    // then retries it as WORKER_LOST.
+                    tracing::error!(error = %err, "could not record the completion");
+                    "error"
+                }
+            }
+        }
+        Ended::Returned(Ok(Done::CompletedInTransaction)) => finished(job, "completed", None),
+        Ended::Returned(Err(err)) => fail(env, job, err).await,
+        Ended::Panicked(msg) => {
+            fail(env, job, JobError::new(ErrorCode::UnexpectedError, msg)).await
+        }
+        Ended::TimedOut => {
+            let detail = format!("attempt passed its deadline of {:?}", env.timeout);
+            fail(env, job, JobError::new(ErrorCode::AiTimeout, detail)).await
+        }
+        Ended::Stopped(Some(StopReason::Cancelled)) => {
+            finished(job, "cancelled", Some(ErrorCode::Cancelled))
+        }
+        Ended::Stopped(Some(StopReason::Shutdown)) => {
+            match store::release(&env.db, job.id, job.lease_token).await {
+                Ok(true) => {
+                    tracing::info!("job given back on shutdown");
+                    metrics::counter!(m::JOBS_RELEASED, "kind" => job.kind.clone()).increment(1);
+                    "released"
+                }
+                Ok(false) => lease_lost(job),
+                Err(err) => {
+                    tracing::error!(error = %err, "could not give the job back; its lease will expire");
+                    "error"
+                }
+            }
+        }
+        Ended::Stopped(_) => lease_lost(job),
+    }
+}
+
+async fn fail(env: &AttemptEnv, job: &ClaimedJob, err: JobError) -> &'static str {
+    let failure = Failure {
+        error_code: err.code.as_str(),
+        user_message: err.code.user_message(),
+        retryable: err.retryable(),
+        retry_after: err.retry_after,
+        detail: Some(&err.detail),
+        llm_usage: err.llm_usage.as_ref(),
+    };
+    tracing::Span::current().record("error_code", err.code.as_str());
+    match store::fail(&env.db, job.id, job.lease_token, &failure, env.policy).await {
+        Ok(Some(outcome)) => {
+            tracing::warn!(error_code = %err.code, outcome = %outcome, detail = %err.detail, "attempt failed");
+            match outcome.as_str() {
+                "failed" => finished(job, "failed", Some(err.code)),
+                "deferred" => {
+                    metrics::counter!(m::JOBS_RETRIED, "kind" => job.kind.clone(), "error_code" => err.code.as_str(), "deferred" => "true").increment(1);
+                    "deferred"
+                }
+                _ => {
+                    metrics::counter!(m::JOBS_RETRIED, "kind" => job.kind.clone(), "error_code" => err.code.as_str(), "deferred" => "false").increment(1);
+                    "retry"
+                }
+            }
+        }
+        Ok(None) => lease_lost(job),
+        Err(db) => {
+            tracing::error!(error = %db, error_code = %err.code, "could not record the failure; its lease will expire");
+            "error"
+        }
+    }
+}
+
+fn finished(job: &ClaimedJob, outcome: &'static str, code: Option<ErrorCode>) -> &'static str {
+    let code = code.map_or("", ErrorCode::as_str);
+    tracing::info!(status = outcome, error_code = code, "job finished");
+    metrics::counter!(m::JOBS_FINISHED, "kind" => job.kind.clone(), "outcome" => outcome, "error_code" => code)
+        .increment(1);
+    outcome
+}
+
+fn lease_lost(job: &ClaimedJob) -> &'static str {
+    tracing::warn!(job_id = %job.id, "lease lost before the outcome was recorded; nothing written");
+    "lease_lost"
+}
+
+fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
+    let text = payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "non-string panic payload".to_owned());
+    format!("handler panicked: {text}")
+}

@@ -1,0 +1,335 @@
+//! Every SQL statement of the queue: thin calls of the SQL functions in
+//! `migrations/`, so this worker and any other client share one
+//! implementation of the queue's rules.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
+use sqlx::{FromRow, PgExecutor, PgPool};
+use uuid::Uuid;
+
+/// Why a queue call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database refused an input; `field` names it.
+    #[error("{field}: {message}")]
+    InvalidInput { field: String, message: String },
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+}
+
+impl StoreError {
+    /// Turns a `raise ... using column = 'x'` (SQLSTATE 22023) or a named
+    /// CHECK constraint violation into an error that names the field.
+    fn from_sqlx(err: sqlx::Error) -> Self {
+        if let sqlx::Error::Database(db) = &err {
+            let code = db.code();
+            let pg = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>();
+            match code.as_deref() {
+                Some("22023") => {
+                    let field = pg.and_then(|p| p.column()).unwrap_or("input").to_owned();
+                    let message = db
+                        .message()
+                        .split_once(": ")
+                        .map_or(db.message(), |(_, m)| m)
+                        .to_owned();
+                    return StoreError::InvalidInput { field, message };
+                }
+                Some("23514") | Some("23503") => {
+                    let constraint = db.constraint().unwrap_or("constraint").to_owned();
+                    return StoreError::InvalidInput {
+                        field: constraint,
+                        message: db.message().to_owned(),
+                    };
+                }
+                _ => {}
+            }
+        }
+        StoreError::Db(err)
+    }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// A request to create a job.
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    pub user_id: Uuid,
+    pub kind: String,
+    pub profile_snapshot: Value,
+    pub max_retries: i32,
+    pub priority: i32,
+    pub trace_context: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, FromRow, Serialize)]
+pub struct Created {
+    pub job_id: Uuid,
+    /// An active job of this user and kind already existed and is returned.
+    pub existed: bool,
+}
+
+/// A job this worker holds under `lease_token`.
+#[derive(Debug, Clone, FromRow)]
+pub struct ClaimedJob {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub kind: String,
+    pub profile_snapshot: Value,
+    pub lease_token: Uuid,
+    pub attempt: i32,
+    pub retry_count: i32,
+    pub max_retries: i32,
+    pub rate_limit_deferrals: i32,
+    pub trace_context: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub run_after: DateTime<Utc>,
+    pub claimed_at: DateTime<Utc>,
+}
+
+/// What a heartbeat learned about one job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, FromRow)]
+pub struct Beat {
+    pub job_id: Uuid,
+    pub held: bool,
+    pub cancelled: bool,
+}
+
+/// A failed attempt, as `fail_plan_job` takes it.
+#[derive(Debug, Clone)]
+pub struct Failure<'a> {
+    pub error_code: &'a str,
+    pub user_message: &'a str,
+    pub retryable: bool,
+    pub retry_after: Option<Duration>,
+    pub detail: Option<&'a str>,
+    pub llm_usage: Option<&'a Value>,
+}
+
+/// The backoff and deferral settings `fail_plan_job` applies.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    pub base: Duration,
+    pub max: Duration,
+    pub max_rate_limit_deferrals: i32,
+}
+
+/// Inserts a job, or returns the user's active job of that kind.
+pub async fn create_job(db: impl PgExecutor<'_>, job: &NewJob) -> Result<Created> {
+    sqlx::query_as::<_, Created>(
+        r"select job_id, existed from create_plan_job($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(job.user_id)
+    .bind(&job.profile_snapshot)
+    .bind(&job.kind)
+    .bind(job.max_retries)
+    .bind(job.priority)
+    .bind(&job.trace_context)
+    .fetch_one(db)
+    .await
+    .map_err(StoreError::from_sqlx)
+}
+
+/// Claims up to `max` due jobs of `kinds`, each with a fresh lease token.
+pub async fn claim(
+    db: &PgPool,
+    worker_id: &str,
+    kinds: &[String],
+    max: usize,
+    lease: Duration,
+) -> Result<Vec<ClaimedJob>> {
+    Ok(
+        sqlx::query_as::<_, ClaimedJob>(r"select * from claim_plan_jobs($1, $2, $3, $4)")
+            .bind(worker_id)
+            .bind(kinds)
+            .bind(max as i32)
+            .bind(lease.as_secs_f64())
+            .fetch_all(db)
+            .await?,
+    )
+}
+
+/// Extends the leases of the given jobs; one row per job.
+pub async fn heartbeat(db: &PgPool, jobs: &[(Uuid, Uuid)], lease: Duration) -> Result<Vec<Beat>> {
+    let (ids, tokens): (Vec<Uuid>, Vec<Uuid>) = jobs.iter().copied().unzip();
+    Ok(
+        sqlx::query_as::<_, Beat>(r"select * from heartbeat_plan_jobs($1, $2, $3)")
+            .bind(ids)
+            .bind(tokens)
+            .bind(lease.as_secs_f64())
+            .fetch_all(db)
+            .await?,
+    )
+}
+
+/// Records the stage a running job is in; false when the lease is lost.
+pub async fn set_progress(db: &PgPool, job_id: Uuid, token: Uuid, stage: &str) -> Result<bool> {
+    Ok(
+        sqlx::query_scalar::<_, bool>(r"select set_plan_job_progress($1, $2, $3)")
+            .bind(job_id)
+            .bind(token)
+            .bind(stage)
+            .fetch_one(db)
+            .await?,
+    )
+}
+
+/// Completes jobs held under their tokens; returns the ids completed (a
+/// missing id had lost its lease).
+pub async fn complete(
+    db: impl PgExecutor<'_>,
+    jobs: &[(Uuid, Uuid)],
+    plan_ids: &[Option<Uuid>],
+) -> Result<Vec<Uuid>> {
+    let (ids, tokens): (Vec<Uuid>, Vec<Uuid>) = jobs.iter().copied().unzip();
+    Ok(
+        sqlx::query_scalar::<_, Uuid>(r"select job_id from complete_plan_jobs($1, $2, $3)")
+            .bind(ids)
+            .bind(tokens)
+            .bind(plan_ids)
+            .fetch_all(db)
+            .await?,
+    )
+}
+
+/// Records a failed attempt; returns `retry`, `deferred` or `failed`, or
+/// `None` when the lease was no longer held.
+pub async fn fail(
+    db: &PgPool,
+    job_id: Uuid,
+    token: Uuid,
+    failure: &Failure<'_>,
+    policy: RetryPolicy,
+) -> Result<Option<String>> {
+    Ok(sqlx::query_scalar::<_, Option<String>>(
+        r"select fail_plan_job($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+    )
+    .bind(job_id)
+    .bind(token)
+    .bind(failure.error_code)
+    .bind(failure.user_message)
+    .bind(failure.retryable)
+    .bind(failure.retry_after.map(|d| d.as_secs_f64()))
+    .bind(failure.detail)
+    .bind(policy.base.as_secs_f64())
+    .bind(policy.max.as_secs_f64())
+    .bind(policy.max_rate_limit_deferrals)
+    .bind(failure.llm_usage)
+    .fetch_one(db)
+    .await?)
+}
+
+/// Gives a job back without spending an attempt.
+pub async fn release(db: &PgPool, job_id: Uuid, token: Uuid) -> Result<bool> {
+    Ok(
+        sqlx::query_scalar::<_, bool>(r"select release_plan_job($1, $2)")
+            .bind(job_id)
+            .bind(token)
+            .fetch_one(db)
+            .await?,
+    )
+}
+
+/// The result of a cancel request.
+#[derive(Debug, Clone, FromRow, Serialize)]
+pub struct Cancelled {
+    pub previous_status: String,
+    pub cancelled: bool,
+}
+
+/// Cancels a pending or running job; `None` when there is no such job.
+pub async fn cancel(db: &PgPool, job_id: Uuid, reason: &str) -> Result<Option<Cancelled>> {
+    Ok(sqlx::query_as::<_, Cancelled>(
+        r"select previous_status::text, cancelled from cancel_plan_job($1, $2)",
+    )
+    .bind(job_id)
+    .bind(reason)
+    .fetch_optional(db)
+    .await?)
+}
+
+/// A job taken back from a dead or stalled worker.
+#[derive(Debug, Clone, FromRow)]
+pub struct Reaped {
+    pub job_id: Uuid,
+    pub worker_id: Option<String>,
+    pub kind: String,
+    /// `worker_dead` or `lease_expired`.
+    pub reason: String,
+    /// `retry` or `failed`.
+    pub outcome: String,
+}
+
+/// Returns jobs of dead workers and expired leases to pending (or fails them).
+pub async fn reap(db: &PgPool) -> Result<Vec<Reaped>> {
+    Ok(
+        sqlx::query_as::<_, Reaped>(r"select * from reap_expired_plan_jobs()")
+            .fetch_all(db)
+            .await?,
+    )
+}
+
+/// Fails pending jobs older than `max_age` as STALE_JOB.
+pub async fn expire_stale(db: &PgPool, max_age: Duration) -> Result<Vec<Uuid>> {
+    Ok(sqlx::query_scalar::<_, Uuid>(
+        r"select job_id from expire_stale_plan_jobs(make_interval(secs => $1))",
+    )
+    .bind(max_age.as_secs_f64())
+    .fetch_all(db)
+    .await?)
+}
+
+/// Time until the next pending job of `kinds` is due, if any is scheduled.
+pub async fn next_due(db: &PgPool, kinds: &[String]) -> Result<Option<Duration>> {
+    let secs = sqlx::query_scalar::<_, Option<f64>>(r"select next_plan_job_due($1)")
+        .bind(kinds)
+        .fetch_one(db)
+        .await?;
+    Ok(secs.map(|s| Duration::from_secs_f64(s.max(0.0))))
+}
+
+/// The row a worker registers, describing itself to operators.
+#[derive(Debug, Clone)]
+pub struct WorkerInfo {
+    pub id: String,
+    pub host: String,
+    pub pid: i32,
+    pub version: String,
+    pub kinds: Vec<String>,
+    pub concurrency: i32,
+}
+
+/// Registers the worker and takes its presence lock on this connection.
+pub async fn register_worker(conn: impl PgExecutor<'_>, w: &WorkerInfo) -> Result<i32> {
+    Ok(
+        sqlx::query_scalar::<_, i32>(r"select register_plan_worker($1, $2, $3, $4, $5, $6)")
+            .bind(&w.id)
+            .bind(&w.host)
+            .bind(w.pid)
+            .bind(&w.version)
+            .bind(&w.kinds)
+            .bind(w.concurrency)
+            .fetch_one(conn)
+            .await?,
+    )
+}
+
+/// Removes the worker's row on a clean exit.
+pub async fn deregister_worker(db: &PgPool, worker_id: &str) -> Result<()> {
+    sqlx::query(r"delete from plan_workers where id = $1")
+        .bind(worker_id)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// Marks the worker as seen (shown to operators; liveness itself is the lock).
+pub async fn touch_worker(db: &PgPool, worker_id: &str) -> Result<()> {
+    sqlx::query(r"update plan_workers set last_seen_at = now() where id = $1")
+        .bind(worker_id)
+        .execute(db)
+        .await?;
+    Ok(())
+}

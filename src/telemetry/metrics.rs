@@ -1,0 +1,63 @@
+//! Every metric of the service, declared once with its help text. Names are
+//! in base units; labels are bounded (kind, outcome, error_code, source,
+//! reason) and never carry job or user ids.
+
+use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+
+pub const JOBS_CLAIMED: &str = "plan_jobs_claimed_total";
+pub const JOBS_FINISHED: &str = "plan_jobs_finished_total";
+pub const JOBS_RETRIED: &str = "plan_jobs_retried_total";
+pub const JOBS_RELEASED: &str = "plan_jobs_released_total";
+pub const JOBS_REAPED: &str = "plan_jobs_reaped_total";
+pub const JOBS_EXPIRED: &str = "plan_jobs_expired_total";
+pub const LEASES_LOST: &str = "plan_worker_leases_lost_total";
+pub const WAKEUPS: &str = "plan_worker_wakeups_total";
+pub const LISTENER_RECONNECTS: &str = "plan_worker_listener_reconnects_total";
+pub const ATTEMPT_DURATION: &str = "plan_job_attempt_duration_seconds";
+pub const QUEUE_WAIT: &str = "plan_job_queue_wait_seconds";
+pub const JOBS_IN_FLIGHT: &str = "plan_worker_jobs_in_flight";
+pub const FREE_SLOTS: &str = "plan_worker_free_slots";
+pub const LISTENER_CONNECTED: &str = "plan_worker_listener_connected";
+pub const NOTIFY_SELF_TEST_OK: &str = "plan_worker_notify_self_test_ok";
+
+/// Registers help text and units; call once at start.
+pub fn describe() {
+    describe_counter!(JOBS_CLAIMED, "Jobs claimed by this worker.");
+    describe_counter!(
+        JOBS_FINISHED,
+        "Jobs that reached a final state, by outcome and error code."
+    );
+    describe_counter!(
+        JOBS_RETRIED,
+        "Failed attempts scheduled for another attempt, by error code."
+    );
+    describe_counter!(
+        JOBS_RELEASED,
+        "Jobs given back on shutdown without spending an attempt."
+    );
+    describe_counter!(
+        JOBS_REAPED,
+        "Jobs taken back from a dead worker or an expired lease."
+    );
+    describe_counter!(JOBS_EXPIRED, "Pending jobs failed as STALE_JOB.");
+    describe_counter!(LEASES_LOST, "Running jobs whose lease this worker lost.");
+    describe_counter!(WAKEUPS, "Dispatcher wake-ups by source.");
+    describe_counter!(LISTENER_RECONNECTS, "Reconnects of the LISTEN connection.");
+    describe_histogram!(
+        ATTEMPT_DURATION,
+        Unit::Seconds,
+        "Duration of one attempt, by outcome."
+    );
+    describe_histogram!(
+        QUEUE_WAIT,
+        Unit::Seconds,
+        "Time from a job being due to its claim."
+    );
+    describe_gauge!(JOBS_IN_FLIGHT, "Jobs this worker is running.");
+    describe_gauge!(FREE_SLOTS, "Free job slots of this worker.");
+    describe_gauge!(LISTENER_CONNECTED, "1 when the LISTEN connection is up.");
+    describe_gauge!(
+        NOTIFY_SELF_TEST_OK,
+        "1 when the worker's own NOTIFY came back (0: polling)."
+    );
+}

@@ -1,0 +1,176 @@
+//! Shared pieces of the queue tests: worker start-up, job creation, and
+//! waits that await database events (never sleeps), each bounded.
+
+use std::time::Duration;
+
+use plan_worker::config::WorkerSettings;
+use plan_worker::queue::store::{self, NewJob};
+use plan_worker::queue::{Registry, Worker, WorkerHandle};
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use sqlx::postgres::PgListener;
+use tokio::sync::mpsc;
+use uuid::Uuid;
+
+pub const KIND: &str = "weekly_base_plan";
+pub const WAIT: Duration = Duration::from_secs(15);
+
+/// Settings for tests: a 60 s tick, so that only the wake source under test
+/// can start a job quickly; quick retries.
+pub fn settings(id: &str) -> WorkerSettings {
+    WorkerSettings {
+        worker_id: Some(id.to_owned()),
+        poll_interval_seconds: 60.0,
+        fallback_poll_ms: 100,
+        retry_base_seconds: 0.05,
+        retry_max_seconds: 0.2,
+        shutdown_grace_seconds: 5.0,
+        ..WorkerSettings::default()
+    }
+}
+
+pub async fn start(pool: &PgPool, registry: Registry, settings: WorkerSettings) -> WorkerHandle {
+    let _ = tracing_subscriber::fmt()
+        .with_test_writer()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .try_init();
+    let options = pool.connect_options().as_ref().clone();
+    let handle = Worker::new(pool.clone(), options, registry, settings)
+        .expect("valid settings")
+        .spawn();
+    assert!(
+        handle.wait_listening(WAIT).await,
+        "worker {} never listened",
+        handle.id
+    );
+    handle
+}
+
+pub fn new_job(max_retries: i32) -> NewJob {
+    NewJob {
+        user_id: Uuid::new_v4(),
+        kind: KIND.to_owned(),
+        profile_snapshot: json!({"goal": "MAINTENANCE"}),
+        max_retries,
+        priority: 0,
+        trace_context: None,
+    }
+}
+
+pub async fn enqueue(pool: &PgPool, max_retries: i32) -> Uuid {
+    let created = store::create_job(pool, &new_job(max_retries))
+        .await
+        .expect("job created");
+    assert!(!created.existed);
+    created.job_id
+}
+
+/// What tests' handlers report: (job id, attempt) when they start.
+pub type Starts = mpsc::UnboundedReceiver<(Uuid, i32)>;
+
+pub async fn next_start(starts: &mut Starts, within: Duration) -> (Uuid, i32) {
+    tokio::time::timeout(within, starts.recv())
+        .await
+        .unwrap_or_else(|_| panic!("no job started within {within:?}"))
+        .expect("handler channel open")
+}
+
+/// A LISTEN on `plan_job_events` opened before the action under test, so
+/// that no status change is missed.
+pub struct JobEvents {
+    listener: PgListener,
+}
+
+impl JobEvents {
+    pub async fn open(pool: &PgPool) -> Self {
+        let mut listener = PgListener::connect_with(pool).await.expect("test listener");
+        listener.listen("plan_job_events").await.expect("listen");
+        Self { listener }
+    }
+
+    /// Waits until `job` reaches `status`; returns the event.
+    pub async fn wait_status(&mut self, job: Uuid, status: &str, within: Duration) -> Value {
+        let wait = async {
+            loop {
+                let n = self.listener.recv().await.expect("event");
+                let ev: Value = serde_json::from_str(n.payload()).expect("event json");
+                if ev["id"] == json!(job) && ev["status"] == status {
+                    return ev;
+                }
+            }
+        };
+        tokio::time::timeout(within, wait)
+            .await
+            .unwrap_or_else(|_| panic!("job {job} did not become {status} within {within:?}"))
+    }
+
+    /// Waits until `n` jobs have reached `status`.
+    pub async fn wait_count(&mut self, status: &str, n: usize, within: Duration) {
+        let wait = async {
+            let mut seen = std::collections::HashSet::new();
+            while seen.len() < n {
+                let note = self.listener.recv().await.expect("event");
+                let ev: Value = serde_json::from_str(note.payload()).expect("event json");
+                if ev["status"] == status {
+                    seen.insert(ev["id"].as_str().unwrap_or_default().to_owned());
+                }
+            }
+        };
+        tokio::time::timeout(within, wait)
+            .await
+            .unwrap_or_else(|_| panic!("{n} jobs did not become {status} within {within:?}"));
+    }
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub struct JobRow {
+    pub status: String,
+    pub retry_count: i32,
+    pub attempt_count: i32,
+    pub error_code: Option<String>,
+}
+
+pub async fn job_row(pool: &PgPool, id: Uuid) -> JobRow {
+    sqlx::query_as::<_, JobRow>(
+        "select status::text, retry_count, attempt_count, error_code from plan_generation_jobs where id = $1",
+    )
+    .bind(id)
+    .fetch_one(pool)
+    .await
+    .expect("job row")
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub struct AttemptRow {
+    pub worker_id: String,
+    pub outcome: Option<String>,
+    pub error_code: Option<String>,
+}
+
+pub async fn attempts(pool: &PgPool, id: Uuid) -> Vec<AttemptRow> {
+    sqlx::query_as::<_, AttemptRow>(
+        "select worker_id, outcome, error_code from plan_job_attempts where job_id = $1 order by attempt",
+    )
+    .bind(id)
+    .fetch_all(pool)
+    .await
+    .expect("attempt rows")
+}
+
+pub fn outcomes(rows: &[AttemptRow]) -> Vec<&str> {
+    rows.iter()
+        .map(|a| a.outcome.as_deref().unwrap_or("running"))
+        .collect()
+}
+
+/// Terminates every backend whose application_name mentions `worker_id`.
+pub async fn terminate_backends_of(pool: &PgPool, worker_id: &str) -> i64 {
+    sqlx::query_scalar::<_, i64>(
+        "select count(*) from (select pg_terminate_backend(pid) from pg_stat_activity \
+         where application_name like '%' || $1) t",
+    )
+    .bind(worker_id)
+    .fetch_one(pool)
+    .await
+    .expect("terminate")
+}

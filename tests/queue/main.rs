@@ -1,0 +1,9 @@
+//! Integration tests of the job queue against real PostgreSQL: each test
+//! gets a fresh migrated database from `#[sqlx::test]`.
+
+mod common;
+mod handlers;
+mod recovery;
+mod retries;
+mod sql_api;
+mod wakeups;
