@@ -133,21 +133,27 @@ create trigger plan_jobs_notify_requeue after update on plan_generation_jobs
     for each statement execute function plan_jobs_notify_claimable();
 
 -- Status and progress changes for listeners (API event streams, the cancel
--- watch of the owning worker). Payload is small and fixed in shape.
+-- watch of the owning worker). One notification per statement, carrying a
+-- JSON array of the changed jobs in chunks of 50 (payloads stay far below
+-- PostgreSQL's 8000-byte limit): a batch completion of 500 jobs costs 10
+-- notifications, not 500.
 create function plan_job_events_notify() returns trigger
 language plpgsql as $$
 begin
     if tg_op = 'INSERT' then
-        perform pg_notify('plan_job_events', json_build_object(
-            'id', n.id, 'user_id', n.user_id, 'status', n.status, 'progress', n.progress,
-            'error_code', n.error_code, 'worker_id', n.worker_id)::text)
-        from new_rows n;
+        perform pg_notify('plan_job_events', c.batch::text)
+        from (select json_agg(json_build_object('id', n.id, 'status', n.status, 'progress', n.progress,
+                                                'error_code', n.error_code)) as batch
+              from (select r.*, (row_number() over () - 1) / 50 as chunk from new_rows r) n
+              group by n.chunk) c;
     else
-        perform pg_notify('plan_job_events', json_build_object(
-            'id', n.id, 'user_id', n.user_id, 'status', n.status, 'progress', n.progress,
-            'error_code', n.error_code, 'worker_id', n.worker_id)::text)
-        from new_rows n join old_rows o using (id)
-        where n.status <> o.status or n.progress is distinct from o.progress;
+        perform pg_notify('plan_job_events', c.batch::text)
+        from (select json_agg(json_build_object('id', n.id, 'status', n.status, 'progress', n.progress,
+                                                'error_code', n.error_code)) as batch
+              from (select r.*, (row_number() over () - 1) / 50 as chunk
+                    from new_rows r join old_rows o using (id)
+                    where r.status <> o.status or r.progress is distinct from o.progress) n
+              group by n.chunk) c;
     end if;
     return null;
 end $$;
@@ -560,4 +566,24 @@ begin
             kinds = excluded.kinds, concurrency = excluded.concurrency,
             lock_key = excluded.lock_key, last_seen_at = now();
     return v_key;
+end $$;
+
+-- A new job for a failed or cancelled one (same user, kind and profile). If
+-- the user already has an active job of that kind, that one is returned.
+create function retry_plan_job(p_job_id uuid)
+returns table (job_id uuid, existed boolean, status plan_job_status)
+language plpgsql as $$
+declare
+    j plan_generation_jobs;
+begin
+    select * into j from plan_generation_jobs where id = p_job_id;
+    if not found then
+        raise exception 'job_id: no job %', p_job_id using errcode = '22023', column = 'job_id';
+    end if;
+    if j.status not in ('failed', 'cancelled') then
+        raise exception 'job_id: only a failed or cancelled job can be retried; this one is %', j.status
+            using errcode = '22023', column = 'job_id';
+    end if;
+    return query select * from create_plan_job(j.user_id, j.profile_snapshot, j.kind, j.max_retries,
+                                               j.priority::integer, j.trace_context);
 end $$;

@@ -2,6 +2,7 @@
 //! profiles into validated weekly plans with an LLM.
 //!
 //! Architecture (one line per module):
+//! - `api`        HTTP: health, readiness and metrics (ops endpoint)
 //! - `config`     every setting: flag, env var, default, in one place
 //! - `error_code` the stable error codes of failed attempts
 //! - `queue`      the job queue: SQL store, LISTEN/NOTIFY listener, dispatcher,
@@ -13,6 +14,9 @@
 //! listener wakes the dispatcher, which claims up to its free slots and runs
 //! each job's handler under a heartbeat-fenced lease.
 
+pub mod api;
+pub mod bench;
+pub mod cli;
 pub mod config;
 pub mod db;
 pub mod error_code;

@@ -108,6 +108,7 @@ impl Dispatcher {
                 Some(ev) = self.events.recv() => wake = self.on_listener_event(ev),
                 _ = self.wake.notified() => wake = Some(Wake::Notify),
                 Some(_) = self.tasks.join_next() => {
+                    self.reap_finished();
                     self.update_slot_gauges();
                     if self.last_claim_full { wake = Some(Wake::Slot) }
                 }
@@ -150,8 +151,16 @@ impl Dispatcher {
         }
     }
 
+    /// Joins every attempt that has ended. `JoinSet::len` counts ended but
+    /// unjoined tasks, so without this a claim would see too few free slots
+    /// and claim one job at a time.
+    fn reap_finished(&mut self) {
+        while self.tasks.try_join_next().is_some() {}
+    }
+
     /// Claims up to the free slots and starts an attempt per job.
     async fn claim_round(&mut self) {
+        self.reap_finished();
         let slots = self.settings.max_concurrent_jobs as usize;
         let free = slots.saturating_sub(self.tasks.len());
         if free == 0 {

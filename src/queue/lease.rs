@@ -2,6 +2,7 @@
 //! must stop, and the heartbeat that renews every lease in one statement.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -28,9 +29,18 @@ pub enum StopReason {
 pub struct JobControl {
     pub cancel: CancellationToken,
     reason: OnceLock<StopReason>,
+    /// The attempt is recording its outcome: its lease may legitimately be
+    /// gone (completed) and must not be reported as lost.
+    finishing: AtomicBool,
 }
 
 impl JobControl {
+    pub fn set_finishing(&self) {
+        self.finishing.store(true, Ordering::SeqCst);
+    }
+    fn is_finishing(&self) -> bool {
+        self.finishing.load(Ordering::SeqCst)
+    }
     pub fn stop(&self, reason: StopReason) {
         let _ = self.reason.set(reason);
         self.cancel.cancel();
@@ -71,6 +81,13 @@ impl RunningJobs {
         control.map(|c| c.stop(reason)).is_some()
     }
 
+    /// Whether the job is still running here and not recording its outcome.
+    fn is_live(&self, job_id: Uuid) -> bool {
+        self.lock()
+            .get(&job_id)
+            .is_some_and(|(_, c)| !c.is_finishing())
+    }
+
     pub fn stop_all(&self, reason: StopReason) {
         let controls: Vec<_> = self.lock().values().map(|(_, c)| c.clone()).collect();
         for c in controls {
@@ -82,7 +99,7 @@ impl RunningJobs {
     pub fn leases(&self) -> Vec<(Uuid, Uuid)> {
         self.lock()
             .iter()
-            .filter(|(_, (_, c))| c.reason().is_none())
+            .filter(|(_, (_, c))| c.reason().is_none() && !c.is_finishing())
             .map(|(id, (token, _))| (*id, *token))
             .collect()
     }
@@ -126,7 +143,11 @@ pub async fn beat_once(db: &PgPool, running: &RunningJobs, lease: Duration) {
     }
     match store::heartbeat(db, &leases, lease).await {
         Ok(beats) => {
-            for beat in beats.into_iter().filter(|b| !b.held) {
+            // A job that finished while the heartbeat ran is not lost.
+            for beat in beats
+                .into_iter()
+                .filter(|b| !b.held && running.is_live(b.job_id))
+            {
                 if beat.cancelled {
                     tracing::info!(job_id = %beat.job_id, "job was cancelled; stopping it");
                     running.stop(beat.job_id, StopReason::Cancelled);

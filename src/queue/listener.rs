@@ -206,24 +206,32 @@ impl Listener {
         }
     }
 
-    /// Stops a job of ours that was cancelled. Most events are not
-    /// cancellations, so the cheap substring test comes before parsing.
+    /// Stops jobs of ours that were cancelled. Events come as JSON arrays;
+    /// most carry no cancellation, so a substring test comes before parsing.
     fn on_job_event(&self, payload: &str) {
         if !payload.contains("\"cancelled\"") {
             return;
         }
-        #[derive(serde::Deserialize)]
-        struct Event {
-            id: Uuid,
-            status: String,
-        }
-        if let Ok(ev) = serde_json::from_str::<Event>(payload)
-            && ev.status == "cancelled"
-            && self.running.stop(ev.id, StopReason::Cancelled)
-        {
-            tracing::info!(job_id = %ev.id, "job cancelled; stopping it");
+        for ev in parse_job_events(payload) {
+            if ev.status == "cancelled" && self.running.stop(ev.id, StopReason::Cancelled) {
+                tracing::info!(job_id = %ev.id, "job cancelled; stopping it");
+            }
         }
     }
+}
+
+/// One element of a `plan_job_events` payload.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+pub struct JobEvent {
+    pub id: Uuid,
+    pub status: String,
+    pub progress: Option<String>,
+    pub error_code: Option<String>,
+}
+
+/// Parses a `plan_job_events` payload; an unreadable one yields nothing.
+pub fn parse_job_events(payload: &str) -> Vec<JobEvent> {
+    serde_json::from_str(payload).unwrap_or_default()
 }
 
 /// Capped exponential backoff with full jitter: up to 100 ms * 2^n, at most 10 s.

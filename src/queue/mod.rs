@@ -6,6 +6,7 @@
 
 pub mod completer;
 pub mod dispatcher;
+pub mod inspect;
 pub mod job;
 pub mod lease;
 pub mod listener;

@@ -59,6 +59,7 @@ pub async fn run_attempt(env: Arc<AttemptEnv>, handler: Arc<dyn JobHandler>, job
             _ = tokio::time::sleep(env.timeout) => Ended::TimedOut,
         };
         task.abort();
+        control.set_finishing();
         let outcome = record(&env, &job, ended).await;
         env.running.remove(job.id);
         metrics::histogram!(m::ATTEMPT_DURATION, "kind" => job.kind.clone(), "outcome" => outcome)

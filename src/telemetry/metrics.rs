@@ -61,3 +61,30 @@ pub fn describe() {
         "1 when the worker's own NOTIFY came back (0: polling)."
     );
 }
+
+/// Buckets of job-level durations (seconds): attempts run from milliseconds
+/// (offline) to the 600 s deadline (LLM).
+const JOB_BUCKETS: &[f64] = &[
+    0.005, 0.025, 0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0,
+];
+/// Buckets of queue waits: the pickup path is milliseconds; backlog minutes.
+const WAIT_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0, 120.0, 600.0,
+];
+
+/// Installs the global recorder and returns the handle that renders
+/// `/metrics`. Safe to call more than once (tests): later calls build a
+/// handle that is not installed.
+pub fn install() -> metrics_exporter_prometheus::PrometheusHandle {
+    use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
+    let builder = PrometheusBuilder::new()
+        .set_buckets_for_metric(Matcher::Suffix("_duration_seconds".into()), JOB_BUCKETS)
+        .and_then(|b| b.set_buckets_for_metric(Matcher::Full(QUEUE_WAIT.into()), WAIT_BUCKETS))
+        .expect("static buckets are valid");
+    let recorder = builder.build_recorder();
+    let handle = recorder.handle();
+    if metrics::set_global_recorder(recorder).is_ok() {
+        describe();
+    }
+    handle
+}

@@ -4,9 +4,10 @@
 use std::time::Duration;
 
 use plan_worker::config::WorkerSettings;
+use plan_worker::queue::listener::{JobEvent, parse_job_events};
 use plan_worker::queue::store::{self, NewJob};
 use plan_worker::queue::{Registry, Worker, WorkerHandle};
-use serde_json::{Value, json};
+use serde_json::json;
 use sqlx::PgPool;
 use sqlx::postgres::PgListener;
 use tokio::sync::mpsc;
@@ -89,12 +90,14 @@ impl JobEvents {
     }
 
     /// Waits until `job` reaches `status`; returns the event.
-    pub async fn wait_status(&mut self, job: Uuid, status: &str, within: Duration) -> Value {
+    pub async fn wait_status(&mut self, job: Uuid, status: &str, within: Duration) -> JobEvent {
         let wait = async {
             loop {
                 let n = self.listener.recv().await.expect("event");
-                let ev: Value = serde_json::from_str(n.payload()).expect("event json");
-                if ev["id"] == json!(job) && ev["status"] == status {
+                if let Some(ev) = parse_job_events(n.payload())
+                    .into_iter()
+                    .find(|e| e.id == job && e.status == status)
+                {
                     return ev;
                 }
             }
@@ -110,10 +113,12 @@ impl JobEvents {
             let mut seen = std::collections::HashSet::new();
             while seen.len() < n {
                 let note = self.listener.recv().await.expect("event");
-                let ev: Value = serde_json::from_str(note.payload()).expect("event json");
-                if ev["status"] == status {
-                    seen.insert(ev["id"].as_str().unwrap_or_default().to_owned());
-                }
+                seen.extend(
+                    parse_job_events(note.payload())
+                        .into_iter()
+                        .filter(|e| e.status == status)
+                        .map(|e| e.id),
+                );
             }
         };
         tokio::time::timeout(within, wait)

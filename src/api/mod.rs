@@ -1,0 +1,4 @@
+//! HTTP: the internal operations endpoint (`/metrics`, `/healthz`,
+//! `/readyz`) on METRICS_ADDR.
+
+pub mod health;

@@ -1,0 +1,76 @@
+//! `plan-worker bench`: pickup latency and drain throughput of the queue,
+//! measured against DATABASE_URL's server in a throwaway database of its own.
+
+mod latency;
+mod scratch;
+mod throughput;
+
+use clap::Subcommand;
+
+use crate::config::DbSettings;
+
+/// The kind only the bench registers: a handler that does nothing.
+pub const BENCH_KIND: &str = "bench_noop";
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Single-job inserts one at a time, timed from the insert's commit to
+    /// the handler's start.
+    Latency {
+        #[arg(long, default_value_t = 500)]
+        jobs: usize,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Jobs inserted in one statement, drained by in-process workers.
+    Throughput {
+        #[arg(long, default_value_t = 20_000)]
+        jobs: usize,
+        #[arg(long, default_value_t = 2)]
+        workers: usize,
+        /// Slots per worker.
+        #[arg(long, default_value_t = 250)]
+        concurrency: u32,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub async fn execute(db: &DbSettings, cmd: BenchCommand) -> anyhow::Result<()> {
+    let scratch = scratch::Scratch::create(&db.database_url).await?;
+    let result = match cmd {
+        BenchCommand::Latency { jobs, json } => latency::run(&scratch, jobs, json).await,
+        BenchCommand::Throughput {
+            jobs,
+            workers,
+            concurrency,
+            json,
+        } => throughput::run(&scratch, jobs, workers, concurrency, json).await,
+    };
+    scratch.drop_database().await?;
+    result
+}
+
+/// Nearest-rank percentile of sorted values.
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::percentile;
+
+    #[test]
+    fn percentiles_use_the_nearest_rank() {
+        let v: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(percentile(&v, 50.0), 50.0);
+        assert_eq!(percentile(&v, 99.0), 99.0);
+        assert_eq!(percentile(&v, 100.0), 100.0);
+        assert_eq!(percentile(&[], 50.0), 0.0);
+    }
+}

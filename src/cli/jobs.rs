@@ -1,0 +1,143 @@
+//! `plan-worker enqueue` and `plan-worker jobs ...`: what an operator types.
+
+use std::io::Read;
+
+use anyhow::{Context, bail};
+use serde_json::Value;
+
+use super::{EnqueueArgs, JobsCommand, run::pool};
+use crate::config::DbSettings;
+use crate::queue::inspect::{self, JobFilter, JobSummary};
+use crate::queue::store::{self, NewJob};
+
+pub async fn enqueue(db: &DbSettings, args: EnqueueArgs) -> anyhow::Result<()> {
+    let text = if args.profile.as_os_str() == "-" {
+        let mut s = String::new();
+        std::io::stdin()
+            .read_to_string(&mut s)
+            .context("reading the profile from stdin")?;
+        s
+    } else {
+        std::fs::read_to_string(&args.profile)
+            .with_context(|| format!("profile: cannot read {}", args.profile.display()))?
+    };
+    let profile: Value = serde_json::from_str(&text).context("profile: not valid JSON")?;
+    let pool = pool(db, 2).await?;
+    let job = NewJob {
+        user_id: args.user,
+        kind: args.kind,
+        profile_snapshot: profile,
+        max_retries: args.max_retries,
+        priority: args.priority,
+        trace_context: None,
+    };
+    let created = store::create_job(&pool, &job).await?;
+    println!(
+        "{}\t{}",
+        created.job_id,
+        if created.existed {
+            "existed"
+        } else {
+            "created"
+        }
+    );
+    Ok(())
+}
+
+pub async fn execute(db: &DbSettings, cmd: JobsCommand) -> anyhow::Result<()> {
+    let pool = pool(db, 2).await?;
+    match cmd {
+        JobsCommand::List {
+            status,
+            user,
+            kind,
+            limit,
+            json,
+        } => {
+            let jobs = inspect::list_jobs(
+                &pool,
+                &JobFilter {
+                    status,
+                    user_id: user,
+                    kind,
+                    limit,
+                },
+            )
+            .await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&jobs)?);
+            } else {
+                print_table(&jobs);
+            }
+        }
+        JobsCommand::Show { id, json } => {
+            let Some(job) = inspect::get_job(&pool, id).await? else {
+                bail!("job_id: no job {id}")
+            };
+            let attempts = inspect::attempts(&pool, id).await?;
+            if json {
+                let out = serde_json::json!({"job": job, "attempts": attempts});
+                println!("{}", serde_json::to_string_pretty(&out)?);
+            } else {
+                println!("{}", serde_json::to_string_pretty(&job)?);
+                println!("\nattempts:");
+                for a in attempts {
+                    println!(
+                        "  #{} {} {} -> {} {} {}",
+                        a.attempt,
+                        a.worker_id,
+                        a.started_at.format("%F %T%.3f"),
+                        a.finished_at
+                            .map(|t| t.format("%T%.3f").to_string())
+                            .unwrap_or_else(|| "running".into()),
+                        a.outcome.as_deref().unwrap_or("-"),
+                        a.error_code.as_deref().unwrap_or(""),
+                    );
+                    if let Some(d) = a.error_detail {
+                        println!("      {d}");
+                    }
+                }
+            }
+        }
+        JobsCommand::Retry { id } => {
+            let created = store::retry_job(&pool, id).await?;
+            println!(
+                "{}\t{}",
+                created.job_id,
+                if created.existed {
+                    "existed"
+                } else {
+                    "created"
+                }
+            );
+        }
+        JobsCommand::Cancel { id, reason } => match store::cancel(&pool, id, &reason).await? {
+            None => bail!("job_id: no job {id}"),
+            Some(c) if c.cancelled => println!("{id}\tcancelled (was {})", c.previous_status),
+            Some(c) => bail!(
+                "job {id} is already {}; nothing to cancel",
+                c.previous_status
+            ),
+        },
+    }
+    Ok(())
+}
+
+fn print_table(jobs: &[JobSummary]) {
+    println!(
+        "{:<36}  {:<16}  {:<10}  {:<8}  {:<20}  {:<19}  progress",
+        "id", "kind", "status", "retries", "error_code", "created"
+    );
+    for j in jobs {
+        println!(
+            "{:<36}  {:<16}  {:<10}  {:<8}  {:<20}  {:<19}  {}",
+            j.id,
+            j.kind,
+            j.status,
+            format!("{}/{}", j.retry_count, j.max_retries),
+            j.error_code.as_deref().unwrap_or("-"),
+            j.created_at.format("%F %T"),
+            j.progress.as_deref().unwrap_or(""),
+        );
+    }
+}

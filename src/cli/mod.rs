@@ -1,0 +1,129 @@
+//! The command line: every command and its flags (each flag also an
+//! environment variable with a default, shown by `--help`).
+
+mod jobs;
+mod run;
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use uuid::Uuid;
+
+use crate::bench::BenchCommand;
+use crate::config::{DbSettings, WorkerSettings};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "plan-worker",
+    version,
+    about = "A PostgreSQL-native job worker for LLM-generated weekly plans"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub db: DbSettings,
+
+    /// Log format: json (one object per line) or pretty.
+    #[arg(long, env = "LOG_FORMAT", default_value = "json", global = true, value_parser = ["json", "pretty"])]
+    pub log_format: String,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Apply the database migrations and exit.
+    Migrate,
+    /// Run the worker until SIGTERM or SIGINT.
+    Run(RunArgs),
+    /// Create a job from a profile file (or - for stdin); prints its id.
+    Enqueue(EnqueueArgs),
+    /// Inspect and operate on jobs.
+    #[command(subcommand)]
+    Jobs(JobsCommand),
+    /// Measure pickup latency and throughput against DATABASE_URL.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub worker: WorkerSettings,
+
+    /// Address of /metrics, /healthz and /readyz (keep it internal).
+    #[arg(long, env = "METRICS_ADDR", default_value = "0.0.0.0:9464")]
+    pub metrics_addr: String,
+
+    /// Do not apply migrations at start.
+    #[arg(long, env = "NO_MIGRATE", default_value_t = false)]
+    pub no_migrate: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct EnqueueArgs {
+    /// The user the plan is for.
+    #[arg(long)]
+    pub user: Uuid,
+    /// Profile snapshot JSON file, or - for standard input.
+    #[arg(long)]
+    pub profile: PathBuf,
+    /// Job kind.
+    #[arg(long, default_value = "weekly_base_plan")]
+    pub kind: String,
+    /// Retries after the first attempt.
+    #[arg(long, default_value_t = 3)]
+    pub max_retries: i32,
+    /// Higher runs first (-100..100).
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+    pub priority: i32,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum JobsCommand {
+    /// Newest jobs first.
+    List {
+        #[arg(long, value_parser = ["pending", "processing", "completed", "failed", "cancelled"])]
+        status: Option<String>,
+        #[arg(long)]
+        user: Option<Uuid>,
+        #[arg(long)]
+        kind: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+        /// One JSON array instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One job and its attempts: how to read a stuck generation.
+    Show {
+        id: Uuid,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create a new job from a failed or cancelled one.
+    Retry { id: Uuid },
+    /// Cancel a pending or running job.
+    Cancel {
+        id: Uuid,
+        #[arg(long, default_value = "cancelled by an operator")]
+        reason: String,
+    },
+}
+
+/// Runs one command.
+pub async fn execute(cli: Cli) -> anyhow::Result<()> {
+    crate::telemetry::logging::init(&cli.log_format);
+    match cli.command {
+        Command::Migrate => {
+            let pool = run::pool(&cli.db, 2).await?;
+            crate::db::migrate(&pool).await?;
+            println!("migrations applied");
+            Ok(())
+        }
+        Command::Run(args) => run::run(&cli.db, args).await,
+        Command::Enqueue(args) => jobs::enqueue(&cli.db, args).await,
+        Command::Jobs(cmd) => jobs::execute(&cli.db, cmd).await,
+        Command::Bench(cmd) => crate::bench::execute(&cli.db, cmd).await,
+    }
+}
