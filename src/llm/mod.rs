@@ -9,12 +9,14 @@
 //! - `wire`    the JSON shapes on the wire (requests, responses, error bodies)
 //! - `limit`   the per-client request rate limit and in-flight cap
 //! - `metrics` metric names and their recording
+//! - `mock`    the mock OpenAI-compatible server, scriptable per call
 
 mod client;
 mod config;
 mod error;
 mod limit;
 mod metrics;
+pub mod mock;
 mod wire;
 
 pub use client::{ChatRequest, ChatResponse, LlmClient, Message, Role};
