@@ -24,3 +24,6 @@ pub use config::LlmConfig;
 pub use error::{HttpError, LlmError, OutputError, OutputProblem};
 pub use metrics::describe_metrics;
 pub use wire::{ApiError, Usage};
+
+#[cfg(test)]
+mod tests;
