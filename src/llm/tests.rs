@@ -749,3 +749,26 @@ async fn serve_answers_until_its_shutdown_signal_and_applies_the_latency() {
         .unwrap()
         .unwrap();
 }
+
+/// A server that answers every call with 200 and `body`.
+async fn fixed_200(body: &'static str) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let app = axum::Router::new().fallback(move || async move { body });
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    base
+}
+
+#[tokio::test]
+async fn a_200_of_only_keep_alive_lines_or_a_foreign_body_is_ai_unavailable() {
+    for body in [
+        "\n\n\n\n",
+        "<html>captive portal</html>",
+        r#"{"object":"list","data":[]}"#,
+    ] {
+        let c = LlmClient::new(LlmConfig::new(fixed_200(body).await, KEY)).unwrap();
+        let e = c.chat_json(prompt()).await.unwrap_err();
+        assert!(matches!(e, LlmError::BadResponse { .. }), "{body:?}: {e:?}");
+        assert_eq!(e.code(), ErrorCode::AiUnavailable);
+    }
+}
