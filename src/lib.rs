@@ -3,11 +3,14 @@
 //!
 //! Architecture (one line per module):
 //! - `api`        HTTP: health, readiness and metrics (ops endpoint)
+//! - `bench`      `plan-worker bench`: pickup latency and drain throughput
+//! - `cli`        the command line and what each command does
 //! - `config`     every setting: flag, env var, default, in one place
+//! - `db`         pool and migrations
 //! - `error_code` the stable error codes of failed attempts
+//! - `llm`        OpenAI-compatible client, error mapping, limits, mock LLM
 //! - `queue`      the job queue: SQL store, LISTEN/NOTIFY listener, dispatcher,
 //!   leases and heartbeats, retries, the reaper, graceful shutdown
-//! - `db`         pool and migrations
 //! - `telemetry`  logs and the metric catalogue
 //!
 //! The flow: `create_plan_job` inserts a row and its trigger NOTIFYs; the
@@ -20,5 +23,6 @@ pub mod cli;
 pub mod config;
 pub mod db;
 pub mod error_code;
+pub mod llm;
 pub mod queue;
 pub mod telemetry;

@@ -1,0 +1,458 @@
+//! One JSON-mode chat completion call against an OpenAI-compatible server,
+//! paced by the client's limits, bounded by a deadline, and mapped to
+//! [`LlmError`] when it fails.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap, HeaderValue};
+use reqwest::{StatusCode, Url, redirect};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::config::LlmConfig;
+use super::error::{HttpError, LlmError, OutputError, OutputProblem, excerpt};
+use super::limit::Limits;
+use super::metrics::{InFlightGuard, LlmMetrics};
+use super::wire::{self, ApiError, ResponseFormat, Thinking, Usage, WireRequest, WireResponse};
+
+/// A body this large is not a chat completion; stop reading rather than
+/// buffer whatever a broken proxy streams.
+const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    System,
+    User,
+    Assistant,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    pub role: Role,
+    pub content: String,
+}
+
+impl Message {
+    pub fn system(content: impl Into<String>) -> Self {
+        Message {
+            role: Role::System,
+            content: content.into(),
+        }
+    }
+
+    pub fn user(content: impl Into<String>) -> Self {
+        Message {
+            role: Role::User,
+            content: content.into(),
+        }
+    }
+
+    pub fn assistant(content: impl Into<String>) -> Self {
+        Message {
+            role: Role::Assistant,
+            content: content.into(),
+        }
+    }
+}
+
+/// One call. The prompt must mention "json": JSON mode requires it, and
+/// without it a model may emit whitespace until max_tokens.
+#[derive(Debug, Clone, Default)]
+pub struct ChatRequest {
+    pub messages: Vec<Message>,
+    /// Overrides the client's `max_tokens` for this call.
+    pub max_tokens: Option<u32>,
+    /// End-user isolation key (DeepSeek `user_id`, OpenAI
+    /// `safety_identifier`). Pass a hash of the user id, never the id itself.
+    pub user_id: Option<String>,
+}
+
+impl ChatRequest {
+    pub fn new(messages: Vec<Message>) -> Self {
+        ChatRequest {
+            messages,
+            ..ChatRequest::default()
+        }
+    }
+
+    pub fn with_max_tokens(mut self, max_tokens: u32) -> Self {
+        self.max_tokens = Some(max_tokens);
+        self
+    }
+
+    pub fn with_user_id(mut self, user_id: impl Into<String>) -> Self {
+        self.user_id = Some(user_id.into());
+        self
+    }
+}
+
+/// A usable answer: the content parsed as a JSON object, and what it cost.
+#[derive(Debug, Clone)]
+pub struct ChatResponse {
+    pub json: Value,
+    /// The content exactly as the model sent it.
+    pub raw: String,
+    pub usage: Usage,
+    pub finish_reason: Option<String>,
+    /// The model that answered (as the provider names it).
+    pub model: String,
+    /// The provider's completion id, for support requests.
+    pub id: Option<String>,
+    /// Time of the HTTP exchange, without the wait for a slot or the rate limit.
+    pub latency: Duration,
+}
+
+/// A client for one provider. Clones share the connection pool and limits.
+#[derive(Clone)]
+pub struct LlmClient {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    http: reqwest::Client,
+    endpoint: Url,
+    auth: HeaderValue,
+    /// Kept only to scrub it from provider text that ends up in errors.
+    key: String,
+    model: String,
+    provider: String,
+    max_tokens: u32,
+    temperature: Option<f32>,
+    thinking: Option<bool>,
+    timeout: Duration,
+    limits: Limits,
+    metrics: LlmMetrics,
+}
+
+/// A response read to its end, before interpretation.
+struct RawAnswer {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: String,
+}
+
+impl std::fmt::Debug for LlmClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LlmClient")
+            .field("endpoint", &self.inner.endpoint.as_str())
+            .field("provider", &self.inner.provider)
+            .field("model", &self.inner.model)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LlmClient {
+    /// Checks the settings and builds the client; no network traffic.
+    pub fn new(cfg: LlmConfig) -> Result<Self, LlmError> {
+        let limits = Limits::new(cfg.requests_per_minute, cfg.max_in_flight);
+        LlmClient::with_limits(cfg, limits)
+    }
+
+    /// A client whose pacing runs on the given limits (tests use a manual clock).
+    pub(crate) fn with_limits(cfg: LlmConfig, limits: Limits) -> Result<Self, LlmError> {
+        cfg.check()?;
+        let endpoint = cfg.endpoint()?;
+        let key = cfg.key()?.to_owned();
+        let mut auth = HeaderValue::from_str(&format!("Bearer {key}")).map_err(|_| {
+            LlmError::Config("LLM API key has characters not allowed in an HTTP header".into())
+        })?;
+        auth.set_sensitive(true);
+        let http = reqwest::Client::builder()
+            .connect_timeout(cfg.connect_timeout)
+            // A POST that is redirected turns into a GET; a moved base URL
+            // should surface as a setting to fix, not as a confusing 404.
+            .redirect(redirect::Policy::none())
+            .user_agent(concat!("plan-worker/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| LlmError::Config(format!("cannot build the HTTP client: {e}")))?;
+        let provider = cfg.provider_label();
+        let inner = Inner {
+            http,
+            endpoint,
+            auth,
+            key,
+            metrics: LlmMetrics::new(&provider, &cfg.model),
+            limits,
+            model: cfg.model,
+            provider,
+            max_tokens: cfg.max_tokens,
+            temperature: cfg.temperature,
+            thinking: cfg.thinking,
+            timeout: cfg.timeout,
+        };
+        Ok(LlmClient {
+            inner: Arc::new(inner),
+        })
+    }
+
+    pub fn provider(&self) -> &str {
+        &self.inner.provider
+    }
+
+    pub fn model(&self) -> &str {
+        &self.inner.model
+    }
+
+    #[cfg(test)]
+    pub(crate) fn limits(&self) -> &Limits {
+        &self.inner.limits
+    }
+
+    /// Calls holding an in-flight slot right now.
+    pub fn in_flight(&self) -> usize {
+        self.inner.limits.in_flight()
+    }
+
+    /// Sends one JSON-mode chat completion and returns its content as a JSON
+    /// object. Waits (never fails) for an in-flight slot and the rate limit;
+    /// the deadline covers only the HTTP exchange.
+    ///
+    /// Cancel-safe: drop the future to abort; the slot is released and the
+    /// connection closed.
+    #[tracing::instrument(skip_all, fields(provider = %self.inner.provider, model = %self.inner.model))]
+    pub async fn chat_json(&self, req: ChatRequest) -> Result<ChatResponse, LlmError> {
+        let inner = &*self.inner;
+        let _slot = inner.limits.acquire().await;
+        let guard = InFlightGuard::new(&inner.metrics);
+        let started = Instant::now();
+        let answer = match tokio::time::timeout(inner.timeout, inner.exchange(&req)).await {
+            Ok(answer) => answer,
+            Err(_) => Err(LlmError::Timeout {
+                after: inner.timeout,
+            }),
+        };
+        let latency = started.elapsed();
+        inner.metrics.duration(latency);
+        let result = answer.and_then(|a| inner.interpret(a, latency));
+        match &result {
+            Ok(resp) => {
+                tracing::debug!(
+                    latency_ms = latency.as_millis() as u64,
+                    tokens = resp.usage.total_tokens,
+                    "LLM call ok"
+                );
+                guard.finish("ok");
+            }
+            Err(e) => {
+                tracing::debug!(error_code = e.code().as_str(), error = %e, "LLM call failed");
+                guard.finish(e.code().as_str());
+            }
+        }
+        result
+    }
+}
+
+impl Inner {
+    /// Sends the request and reads the whole body.
+    async fn exchange(&self, req: &ChatRequest) -> Result<RawAnswer, LlmError> {
+        let resp = self
+            .http
+            .post(self.endpoint.clone())
+            .header(AUTHORIZATION, self.auth.clone())
+            .header(ACCEPT, "application/json")
+            .json(&self.wire_request(req))
+            .send()
+            .await
+            .map_err(network)?;
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let body = read_body(resp).await?;
+        Ok(RawAnswer {
+            status,
+            headers,
+            body,
+        })
+    }
+
+    fn wire_request<'a>(&'a self, req: &'a ChatRequest) -> WireRequest<'a> {
+        let max = req.max_tokens.unwrap_or(self.max_tokens);
+        let openai = self.provider == "openai";
+        let user = req.user_id.as_deref().filter(|u| !u.is_empty());
+        WireRequest {
+            model: &self.model,
+            messages: &req.messages,
+            max_tokens: (!openai).then_some(max),
+            max_completion_tokens: openai.then_some(max),
+            temperature: self.temperature,
+            response_format: ResponseFormat {
+                kind: "json_object",
+            },
+            stream: false,
+            thinking: self.thinking.map(Thinking::from_switch),
+            user_id: if openai { None } else { user },
+            safety_identifier: if openai { user } else { None },
+        }
+    }
+
+    fn interpret(&self, answer: RawAnswer, latency: Duration) -> Result<ChatResponse, LlmError> {
+        if !answer.status.is_success() {
+            return Err(self.http_error(&answer).into());
+        }
+        if answer.body.is_empty() {
+            // DeepSeek closes a request that has not started inference after
+            // 10 minutes; what arrives then is keep-alive lines and nothing else.
+            return Err(LlmError::BadResponse {
+                reason: "empty body (the connection closed after keep-alive lines)".into(),
+                excerpt: String::new(),
+            });
+        }
+        let wire: WireResponse = serde_json::from_str(&answer.body)
+            .map_err(|e| self.bad_response(e.to_string(), &answer.body))?;
+        let usage: Usage = wire.usage.unwrap_or_default().into();
+        self.metrics.tokens(&usage);
+        let Some(choice) = wire.choices.into_iter().next() else {
+            return Err(self.bad_response("no choices".into(), &answer.body));
+        };
+        let raw = choice.message.and_then(|m| m.content).unwrap_or_default();
+        let finish_reason = choice.finish_reason;
+        let json = match check_output(&raw, finish_reason.as_deref()) {
+            Ok(json) => json,
+            Err(problem) => {
+                let excerpt = excerpt(&raw, &self.key);
+                return Err(OutputError {
+                    problem,
+                    finish_reason,
+                    excerpt,
+                    usage,
+                }
+                .into());
+            }
+        };
+        Ok(ChatResponse {
+            json,
+            raw,
+            usage,
+            finish_reason,
+            model: wire.model.unwrap_or_else(|| self.model.clone()),
+            id: wire.id,
+            latency,
+        })
+    }
+
+    fn http_error(&self, answer: &RawAnswer) -> HttpError {
+        let body = answer.body.replace(&self.key, "[redacted]");
+        let api = ApiError::from_body(&body);
+        let status = answer.status.as_u16();
+        HttpError {
+            status,
+            code: HttpError::classify(status, api.as_ref()),
+            retry_after: wire::retry_after(&answer.headers, SystemTime::now()),
+            excerpt: if api.is_some() {
+                String::new()
+            } else {
+                excerpt(&body, &self.key)
+            },
+            api,
+        }
+    }
+
+    fn bad_response(&self, reason: String, body: &str) -> LlmError {
+        LlmError::BadResponse {
+            reason,
+            excerpt: excerpt(body, &self.key),
+        }
+    }
+}
+
+/// Reads the body to its end, dropping the blank keep-alive lines a busy
+/// DeepSeek sends before the JSON instead of buffering them.
+async fn read_body(mut resp: reqwest::Response) -> Result<String, LlmError> {
+    let mut buf: Vec<u8> = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(network)? {
+        let chunk = if buf.is_empty() {
+            chunk.trim_ascii_start()
+        } else {
+            &chunk[..]
+        };
+        if buf.len() + chunk.len() > MAX_BODY_BYTES {
+            return Err(LlmError::BadResponse {
+                reason: format!("body larger than {MAX_BODY_BYTES} bytes"),
+                excerpt: String::new(),
+            });
+        }
+        buf.extend_from_slice(chunk);
+    }
+    Ok(match String::from_utf8(buf) {
+        Ok(s) => s,
+        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+    })
+}
+
+/// The JSON object in the content, or why there is none. finish_reason is
+/// checked first: a cut-off answer may still parse by accident.
+fn check_output(content: &str, finish_reason: Option<&str>) -> Result<Value, OutputProblem> {
+    match finish_reason {
+        Some("length") => return Err(OutputProblem::Truncated),
+        Some("insufficient_system_resource") => {
+            return Err(OutputProblem::InsufficientSystemResource);
+        }
+        Some("content_filter") => return Err(OutputProblem::ContentFiltered),
+        _ => {}
+    }
+    let text = strip_code_fence(content.trim());
+    if text.is_empty() {
+        return Err(OutputProblem::Blank);
+    }
+    match serde_json::from_str::<Value>(text) {
+        Ok(v @ Value::Object(_)) => Ok(v),
+        Ok(_) => Err(OutputProblem::NotObject),
+        Err(e) => Err(OutputProblem::NotJson(e.to_string())),
+    }
+}
+
+/// Compatible servers without a real JSON mode often wrap the object in a
+/// markdown fence; accepting it costs nothing and saves a retry.
+fn strip_code_fence(text: &str) -> &str {
+    let Some(rest) = text.strip_prefix("```") else {
+        return text;
+    };
+    let Some(body) = rest.strip_suffix("```") else {
+        return text;
+    };
+    // Drop the info string ("json") on the opening line.
+    body.split_once('\n').map_or("", |(_, b)| b).trim()
+}
+
+fn network(e: reqwest::Error) -> LlmError {
+    if e.is_builder() {
+        return LlmError::Config(format!("cannot build the LLM request: {e}"));
+    }
+    let mut detail = e.to_string();
+    let mut cause = std::error::Error::source(&e);
+    while let Some(c) = cause {
+        detail.push_str(": ");
+        detail.push_str(&c.to_string());
+        cause = c.source();
+    }
+    LlmError::Network { detail, source: e }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fenced_object_is_unwrapped_and_plain_text_is_left_alone() {
+        assert_eq!(strip_code_fence("```json\n{\"a\":1}\n```"), "{\"a\":1}");
+        assert_eq!(strip_code_fence("{\"a\":1}"), "{\"a\":1}");
+        assert_eq!(strip_code_fence("```json {\"a\":1}"), "```json {\"a\":1}");
+    }
+
+    #[test]
+    fn finish_reason_length_wins_over_content_that_happens_to_parse() {
+        assert_eq!(
+            check_output("{\"a\":1}", Some("length")),
+            Err(OutputProblem::Truncated)
+        );
+    }
+
+    #[test]
+    fn a_json_array_is_not_an_object() {
+        assert_eq!(
+            check_output("[1,2]", Some("stop")),
+            Err(OutputProblem::NotObject)
+        );
+    }
+}

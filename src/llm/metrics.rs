@@ -1,0 +1,109 @@
+//! Metrics of LLM calls. Labels are bounded: provider and model come from
+//! configuration, status is "ok" or an error code.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use metrics::{Unit, counter, describe_counter, describe_histogram, histogram};
+
+use super::wire::Usage;
+
+pub const REQUESTS_TOTAL: &str = "plan_llm_requests_total";
+pub const REQUEST_DURATION_SECONDS: &str = "plan_llm_request_duration_seconds";
+pub const TOKENS_TOTAL: &str = "plan_llm_tokens_total";
+
+/// Registers help texts; call once after installing the recorder.
+pub fn describe_metrics() {
+    describe_counter!(
+        REQUESTS_TOTAL,
+        "LLM chat completion calls by provider, model and status (ok or error code)"
+    );
+    describe_histogram!(
+        REQUEST_DURATION_SECONDS,
+        Unit::Seconds,
+        "Duration of one LLM HTTP exchange, from send to the end of the body"
+    );
+    describe_counter!(
+        TOKENS_TOTAL,
+        "LLM tokens billed, by kind: prompt, completion, cache_hit"
+    );
+}
+
+/// The labels shared by every metric of one client.
+#[derive(Debug, Clone)]
+pub(crate) struct LlmMetrics {
+    provider: Arc<str>,
+    model: Arc<str>,
+}
+
+impl LlmMetrics {
+    pub fn new(provider: &str, model: &str) -> Self {
+        LlmMetrics {
+            provider: provider.into(),
+            model: model.into(),
+        }
+    }
+
+    pub fn request(&self, status: &'static str) {
+        counter!(REQUESTS_TOTAL,
+            "provider" => Arc::clone(&self.provider),
+            "model" => Arc::clone(&self.model),
+            "status" => status)
+        .increment(1);
+    }
+
+    pub fn duration(&self, elapsed: Duration) {
+        histogram!(REQUEST_DURATION_SECONDS,
+            "provider" => Arc::clone(&self.provider),
+            "model" => Arc::clone(&self.model))
+        .record(elapsed.as_secs_f64());
+    }
+
+    pub fn tokens(&self, usage: &Usage) {
+        let kinds = [
+            ("prompt", Some(usage.prompt_tokens)),
+            ("completion", Some(usage.completion_tokens)),
+            ("cache_hit", usage.cache_hit_tokens),
+        ];
+        for (kind, n) in kinds {
+            let Some(n) = n.filter(|n| *n > 0) else {
+                continue;
+            };
+            counter!(TOKENS_TOTAL,
+                "provider" => Arc::clone(&self.provider),
+                "model" => Arc::clone(&self.model),
+                "kind" => kind)
+            .increment(u64::from(n));
+        }
+    }
+}
+
+/// Counts a call that was dropped mid-flight (job cancelled or past its
+/// deadline) as status CANCELLED, so every started call shows up once.
+pub(crate) struct InFlightGuard<'a> {
+    metrics: &'a LlmMetrics,
+    finished: bool,
+}
+
+impl<'a> InFlightGuard<'a> {
+    pub fn new(metrics: &'a LlmMetrics) -> Self {
+        InFlightGuard {
+            metrics,
+            finished: false,
+        }
+    }
+
+    pub fn finish(mut self, status: &'static str) {
+        self.finished = true;
+        self.metrics.request(status);
+    }
+}
+
+impl Drop for InFlightGuard<'_> {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.metrics
+                .request(crate::error_code::ErrorCode::Cancelled.as_str());
+        }
+    }
+}

@@ -1,0 +1,463 @@
+//! A mock OpenAI-compatible chat completions server. Tests start it in
+//! process ([`MockLlm::start`]); `plan-worker mock-llm` runs it with [`serve`].
+//!
+//! Each call is answered by the next entry of a [`Script`] (`"429,429,ok"`;
+//! the last entry repeats). Content comes from a responder, a function of the
+//! request: the default one, or a named one selected per call with `ok:NAME`.
+//! Like the real services, the mock refuses a call without a bearer token
+//! (401) and a JSON-mode call whose messages never say "json" (400).
+
+mod mode;
+mod reply;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, header};
+use axum::response::Response;
+use axum::routing::post;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+pub use mode::{MockMode, MockModeError, Script};
+
+/// Builds the JSON content of an `ok` answer from the request.
+pub type Responder = Arc<dyn Fn(&MockChatRequest) -> Value + Send + Sync>;
+
+/// A chat completions request as the mock received it.
+#[derive(Debug, Clone)]
+pub struct MockChatRequest {
+    /// 0-based number of the call since the script was set.
+    pub index: usize,
+    pub model: String,
+    pub messages: Vec<MockMessage>,
+    pub max_tokens: Option<u32>,
+    pub user_id: Option<String>,
+    /// The whole body, for fields the typed view leaves out.
+    pub body: Value,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct MockMessage {
+    pub role: String,
+    #[serde(default)]
+    pub content: String,
+}
+
+impl MockChatRequest {
+    fn parse(index: usize, body: &Value) -> Result<Self, String> {
+        #[derive(Deserialize)]
+        struct Typed {
+            model: String,
+            messages: Vec<MockMessage>,
+            #[serde(default)]
+            max_tokens: Option<u32>,
+            #[serde(default)]
+            max_completion_tokens: Option<u32>,
+            #[serde(default)]
+            user_id: Option<String>,
+        }
+        let t = Typed::deserialize(body).map_err(|e| format!("Invalid Format: {e}"))?;
+        Ok(MockChatRequest {
+            index,
+            model: t.model,
+            messages: t.messages,
+            max_tokens: t.max_tokens.or(t.max_completion_tokens),
+            user_id: t.user_id,
+            body: body.clone(),
+        })
+    }
+
+    /// The content of the last user message.
+    pub fn last_user_message(&self) -> Option<&str> {
+        self.messages
+            .iter()
+            .rev()
+            .find(|m| m.role == "user")
+            .map(|m| m.content.as_str())
+    }
+
+    /// The content of the first system message.
+    pub fn system_message(&self) -> Option<&str> {
+        self.messages
+            .iter()
+            .find(|m| m.role == "system")
+            .map(|m| m.content.as_str())
+    }
+
+    fn wants_json_object(&self) -> bool {
+        self.body.pointer("/response_format/type") == Some(&json!("json_object"))
+    }
+
+    fn mentions_json(&self) -> bool {
+        self.messages
+            .iter()
+            .any(|m| m.content.to_ascii_lowercase().contains("json"))
+    }
+}
+
+/// What the mock recorded about one call.
+#[derive(Clone)]
+pub struct ReceivedRequest {
+    /// 0-based number of the call since the script was set.
+    pub index: usize,
+    /// The body; `Value::Null` when it was not JSON.
+    pub body: Value,
+    /// The Authorization header as sent (test keys only; never logged).
+    pub authorization: Option<String>,
+    pub content_type: Option<String>,
+    /// The script entry that answered it.
+    pub mode: MockMode,
+    /// Answers the mock had finished when this call arrived: with an
+    /// in-flight cap of N, call N+1 arrives only after one answer is done.
+    pub answered_before: usize,
+}
+
+impl fmt::Debug for ReceivedRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReceivedRequest")
+            .field("index", &self.index)
+            .field("mode", &self.mode)
+            .field("has_authorization", &self.authorization.is_some())
+            .field("answered_before", &self.answered_before)
+            .field("body", &self.body)
+            .finish()
+    }
+}
+
+/// How the mock answers.
+#[derive(Clone)]
+pub struct MockLlmOptions {
+    pub script: Script,
+    /// Delay before every answer (on top of `slow`).
+    pub latency: Duration,
+    /// Pause between the blank lines of `keepalive`.
+    pub keepalive_interval: Duration,
+    responder: Responder,
+    responders: HashMap<String, Responder>,
+}
+
+impl fmt::Debug for MockLlmOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut names: Vec<_> = self.responders.keys().collect();
+        names.sort();
+        f.debug_struct("MockLlmOptions")
+            .field("script", &self.script.to_string())
+            .field("latency", &self.latency)
+            .field("keepalive_interval", &self.keepalive_interval)
+            .field("named_responders", &names)
+            .finish()
+    }
+}
+
+impl Default for MockLlmOptions {
+    fn default() -> Self {
+        MockLlmOptions::new(Script::default())
+    }
+}
+
+impl MockLlmOptions {
+    pub fn new(script: Script) -> Self {
+        MockLlmOptions {
+            script,
+            latency: Duration::ZERO,
+            keepalive_interval: Duration::from_millis(100),
+            responder: Arc::new(default_responder),
+            responders: HashMap::new(),
+        }
+    }
+
+    pub fn with_latency(mut self, latency: Duration) -> Self {
+        self.latency = latency;
+        self
+    }
+
+    pub fn with_keepalive_interval(mut self, interval: Duration) -> Self {
+        self.keepalive_interval = interval;
+        self
+    }
+
+    /// Replaces the default responder (used by `ok` and the other content modes).
+    pub fn with_responder<F>(mut self, f: F) -> Self
+    where
+        F: Fn(&MockChatRequest) -> Value + Send + Sync + 'static,
+    {
+        self.responder = Arc::new(f);
+        self
+    }
+
+    /// Registers a responder that script entries `ok:NAME` select.
+    pub fn with_named_responder<F>(mut self, name: &str, f: F) -> Self
+    where
+        F: Fn(&MockChatRequest) -> Value + Send + Sync + 'static,
+    {
+        self.responders.insert(name.to_owned(), Arc::new(f));
+        self
+    }
+
+    fn check(&self, script: &Script) -> Result<(), MockError> {
+        match script
+            .modes()
+            .iter()
+            .filter_map(MockMode::responder_name)
+            .find(|n| !self.responders.contains_key(*n))
+        {
+            Some(missing) => Err(MockError::UnknownResponder(missing.to_owned())),
+            None => Ok(()),
+        }
+    }
+}
+
+/// `{"ok": true, "echo": <characters in the last user message>}`.
+pub fn default_responder(req: &MockChatRequest) -> Value {
+    json!({"ok": true, "echo": req.last_user_message().map_or(0, |m| m.chars().count())})
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MockError {
+    #[error("mock LLM I/O error: {0}")]
+    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    BadScript(#[from] MockModeError),
+    #[error("the script uses ok:{0} but no responder of that name is registered")]
+    UnknownResponder(String),
+    #[error("waited for {wanted} requests to the mock LLM, got {received}")]
+    WaitTimedOut { wanted: usize, received: usize },
+}
+
+struct MockState {
+    options: MockLlmOptions,
+    script: Mutex<Script>,
+    /// Calls since the script was (re)set.
+    calls: AtomicUsize,
+    answered: AtomicUsize,
+    received: Mutex<Vec<ReceivedRequest>>,
+    count: watch::Sender<usize>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panicking test responder must not poison every later call.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl MockState {
+    fn new(options: MockLlmOptions) -> Result<Arc<Self>, MockError> {
+        options.check(&options.script)?;
+        Ok(Arc::new(MockState {
+            script: Mutex::new(options.script.clone()),
+            options,
+            calls: AtomicUsize::new(0),
+            answered: AtomicUsize::new(0),
+            received: Mutex::new(Vec::new()),
+            count: watch::Sender::new(0),
+        }))
+    }
+
+    /// The next call's number and its answer, taken together so a script
+    /// swap never pairs a new number with an old script.
+    fn next_call(&self) -> (usize, MockMode) {
+        let script = lock(&self.script);
+        let n = self.calls.fetch_add(1, Ordering::SeqCst);
+        (n, script.mode_for(n).clone())
+    }
+
+    fn record(&self, req: ReceivedRequest) {
+        let len = {
+            let mut received = lock(&self.received);
+            received.push(req);
+            received.len()
+        };
+        self.count.send_replace(len);
+    }
+
+    fn responder(&self, mode: &MockMode) -> Option<&Responder> {
+        match mode.responder_name() {
+            Some(name) => self.options.responders.get(name),
+            None => Some(&self.options.responder),
+        }
+    }
+}
+
+fn router(state: Arc<MockState>) -> Router {
+    Router::new()
+        .route("/chat/completions", post(chat))
+        .route("/v1/chat/completions", post(chat))
+        .fallback(|| async {
+            reply::invalid_request("mock LLM: only POST /chat/completions is served", None)
+        })
+        .with_state(state)
+}
+
+async fn chat(State(state): State<Arc<MockState>>, headers: HeaderMap, body: Bytes) -> Response {
+    let (index, mode) = state.next_call();
+    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let text = |name| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    state.record(ReceivedRequest {
+        index,
+        body: body.clone(),
+        authorization: text(header::AUTHORIZATION),
+        content_type: text(header::CONTENT_TYPE),
+        mode: mode.clone(),
+        answered_before: state.answered.load(Ordering::SeqCst),
+    });
+    tracing::info!(call = index, mode = %mode, "mock LLM call");
+    if !state.options.latency.is_zero() {
+        tokio::time::sleep(state.options.latency).await;
+    }
+    let resp = answer(&state, &mode, &headers, index, &body).await;
+    state.answered.fetch_add(1, Ordering::SeqCst);
+    resp
+}
+
+/// Checks in the order a real service does: auth, pacing and health, then
+/// the request itself, then the model's content.
+async fn answer(
+    state: &MockState,
+    mode: &MockMode,
+    headers: &HeaderMap,
+    index: usize,
+    body: &Value,
+) -> Response {
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .filter(|k| !k.trim().is_empty());
+    let Some(key) = bearer else {
+        return reply::unauthorized(None);
+    };
+    if let Some(resp) = reply::early_error(mode, key) {
+        return resp;
+    }
+    let req = match MockChatRequest::parse(index, body) {
+        Ok(req) => req,
+        Err(e) => return reply::invalid_request(&e, None),
+    };
+    if req.wants_json_object() && !req.mentions_json() {
+        // OpenAI's wording; DeepSeek's guide asks for the same.
+        let msg = "'messages' must contain the word 'json' in some form, to use 'response_format' of type 'json_object'.";
+        return reply::invalid_request(msg, Some("messages"));
+    }
+    if let MockMode::Slow { delay } = mode {
+        tokio::time::sleep(*delay).await;
+    }
+    let Some(responder) = state.responder(mode) else {
+        return reply::invalid_request("mock LLM: unknown responder", None);
+    };
+    let payload = responder(&req);
+    reply::content(mode, &req, &payload, state.options.keepalive_interval)
+}
+
+/// Serves the mock on `listener` until `shutdown` completes (the CLI).
+pub async fn serve<F>(
+    listener: TcpListener,
+    options: MockLlmOptions,
+    shutdown: F,
+) -> Result<(), MockError>
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    let state = MockState::new(options)?;
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    Ok(())
+}
+
+/// A mock running in this process on 127.0.0.1 and a free port; stops when dropped.
+pub struct MockLlm {
+    /// `http://127.0.0.1:PORT`, ready for `LlmConfig::base_url`.
+    pub base_url: String,
+    state: Arc<MockState>,
+    stop: CancellationToken,
+}
+
+impl MockLlm {
+    /// Starts a mock answering with `script` (e.g. `"429,429,ok"`).
+    ///
+    /// # Panics
+    /// On a bad script or when no port can be bound: it is a test helper.
+    pub async fn start(script: &str) -> MockLlm {
+        let script = script.parse().unwrap_or_else(|e| panic!("{e}"));
+        MockLlm::start_with(MockLlmOptions::new(script))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    pub async fn start_with(options: MockLlmOptions) -> Result<MockLlm, MockError> {
+        let state = MockState::new(options)?;
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let base_url = format!("http://{}", listener.local_addr()?);
+        let stop = CancellationToken::new();
+        let app = router(Arc::clone(&state));
+        let shutdown = stop.clone().cancelled_owned();
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+            {
+                tracing::warn!(error = %e, "mock LLM stopped");
+            }
+        });
+        Ok(MockLlm {
+            base_url,
+            state,
+            stop,
+        })
+    }
+
+    /// Every request received so far, in arrival order.
+    pub fn requests_received(&self) -> Vec<ReceivedRequest> {
+        lock(&self.state.received).clone()
+    }
+
+    pub fn request_count(&self) -> usize {
+        *self.state.count.borrow()
+    }
+
+    /// Waits until at least `n` requests have arrived, at most `within`.
+    pub async fn wait_for_requests(
+        &self,
+        n: usize,
+        within: Duration,
+    ) -> Result<Vec<ReceivedRequest>, MockError> {
+        let mut rx = self.state.count.subscribe();
+        match tokio::time::timeout(within, rx.wait_for(|count| *count >= n)).await {
+            Ok(Ok(_)) => Ok(self.requests_received()),
+            _ => Err(MockError::WaitTimedOut {
+                wanted: n,
+                received: self.request_count(),
+            }),
+        }
+    }
+
+    /// Answers the following calls with `script`, counting calls from 0 again.
+    pub fn set_script(&self, script: Script) -> Result<(), MockError> {
+        self.state.options.check(&script)?;
+        let mut current = lock(&self.state.script);
+        *current = script;
+        self.state.calls.store(0, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+impl Drop for MockLlm {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}

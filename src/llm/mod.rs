@@ -1,0 +1,29 @@
+//! The LLM boundary: one client for any OpenAI-compatible chat completions
+//! server (DeepSeek by default, OpenAI by changing settings), the mapping of
+//! every provider outcome to a stable [`ErrorCode`](crate::error_code::ErrorCode),
+//! and a mock server that plays the provider in tests and in `plan-worker mock-llm`.
+//!
+//! - `config`  [`LlmConfig`]: endpoint, model, key (redacted), limits
+//! - `client`  [`LlmClient::chat_json`]: one JSON-mode call, rate limited and capped
+//! - `error`   [`LlmError`]: what went wrong, its code and its Retry-After
+//! - `wire`    the JSON shapes on the wire (requests, responses, error bodies)
+//! - `limit`   the per-client request rate limit and in-flight cap
+//! - `metrics` metric names and their recording
+//! - `mock`    the mock OpenAI-compatible server, scriptable per call
+
+mod client;
+mod config;
+mod error;
+mod limit;
+mod metrics;
+pub mod mock;
+mod wire;
+
+pub use client::{ChatRequest, ChatResponse, LlmClient, Message, Role};
+pub use config::LlmConfig;
+pub use error::{HttpError, LlmError, OutputError, OutputProblem};
+pub use metrics::describe_metrics;
+pub use wire::{ApiError, Usage};
+
+#[cfg(test)]
+mod tests;
