@@ -52,9 +52,11 @@ create table plan_generation_jobs (
 -- One active generation per user and kind: a second request finds the first.
 create unique index plan_generation_jobs_one_active
     on plan_generation_jobs (user_id, kind) where status in ('pending', 'processing');
--- The claim: highest priority, then oldest due.
+-- The claim: highest priority, then oldest due. Kind is a filter, not the
+-- leading column: with kind = any(array) first, the index cannot return rows
+-- in claim order and every claim would read and sort the whole queue.
 create index plan_generation_jobs_claimable
-    on plan_generation_jobs (kind, priority desc, run_after, id) where status = 'pending';
+    on plan_generation_jobs (priority desc, run_after, id) include (kind) where status = 'pending';
 -- The reaper: leases that ran out, jobs of dead workers.
 create index plan_generation_jobs_processing
     on plan_generation_jobs (locked_until) include (worker_id) where status = 'processing';
@@ -62,8 +64,12 @@ create index plan_generation_jobs_user on plan_generation_jobs (user_id, created
 create index plan_generation_jobs_finished
     on plan_generation_jobs (kind, completed_at desc) where status in ('completed', 'failed', 'cancelled');
 
+-- No foreign key to plan_generation_jobs: attempt rows are inserted only by
+-- claim_plan_jobs, from the job rows it has just locked, so the check could
+-- never fail, and its per-row lookup cost a sixth of every claim. Deleting
+-- old jobs deletes their attempts explicitly (see purge in the README).
 create table plan_job_attempts (
-    job_id uuid not null references plan_generation_jobs (id) on delete cascade,
+    job_id uuid not null,
     attempt integer not null check (attempt >= 1),
     worker_id text not null,
     lease_token uuid not null,
@@ -235,12 +241,19 @@ create function claim_plan_jobs(
     attempt integer, retry_count integer, max_retries integer, rate_limit_deferrals integer,
     trace_context text, created_at timestamptz, run_after timestamptz, claimed_at timestamptz
 )
-language plpgsql as $$
+language plpgsql
+-- A queue table's statistics are often stale (just filled, just drained);
+-- the planner must still walk the claim index in order, never sort the queue.
+set enable_sort = off
+as $$
 begin
     perform set_config('synchronous_commit', 'off', true);
     return query
+    -- The picked rows stay locked until the statement ends, so their ctids
+    -- are stable: updating by ctid is a TID scan, where a join on id made the
+    -- planner hash the whole table.
     with picked as (
-        select j.id from plan_generation_jobs j
+        select j.ctid from plan_generation_jobs j
         where j.status = 'pending' and j.kind = any (p_kinds) and j.run_after <= now()
         order by j.priority desc, j.run_after, j.id
         limit greatest(p_max_jobs, 0)
@@ -251,7 +264,7 @@ begin
             locked_until = now() + make_interval(secs => p_lease_seconds), heartbeat_at = now(),
             attempt_count = j.attempt_count + 1, started_at = coalesce(j.started_at, now()),
             progress = null, updated_at = now()
-        from picked where j.id = picked.id
+        where j.ctid = any (array(select picked.ctid from picked)) and j.status = 'pending'
         returning j.*
     ), attempts as (
         insert into plan_job_attempts (job_id, attempt, worker_id, lease_token)

@@ -30,7 +30,7 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 2)]
         workers: usize,
         /// Slots per worker.
-        #[arg(long, default_value_t = 250)]
+        #[arg(long, default_value_t = 500)]
         concurrency: u32,
         #[arg(long)]
         json: bool,

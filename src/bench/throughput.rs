@@ -6,10 +6,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::bail;
 use serde_json::json;
+use sqlx::postgres::PgListener;
 
 use super::BENCH_KIND;
 use super::scratch::Scratch;
 use crate::config::WorkerSettings;
+use crate::queue::listener::parse_job_events;
 use crate::queue::{Done, JobContext, Registry, Worker};
 
 pub async fn run(
@@ -41,6 +43,12 @@ pub async fn run(
         handles.push(handle);
     }
 
+    // Completions are counted from the job events (one notification per
+    // 50 jobs): polling the table would compete with the workers.
+    let mut events = PgListener::connect_with(&scratch.pool).await?;
+    events
+        .listen(crate::queue::listener::EVENTS_CHANNEL)
+        .await?;
     sqlx::query(
         "insert into plan_generation_jobs (user_id, kind, profile_snapshot) \
          select gen_random_uuid(), $1, '{}'::jsonb from generate_series(1, $2)",
@@ -50,21 +58,17 @@ pub async fn run(
     .execute(&scratch.pool)
     .await?;
     let started = Instant::now();
-    let deadline = started + Duration::from_secs(600);
-    loop {
-        let done: i64 = sqlx::query_scalar(
-            "select count(*) from plan_generation_jobs where status = 'completed'",
-        )
-        .fetch_one(&scratch.pool)
-        .await?;
-        if done as usize >= jobs {
-            break;
-        }
-        if Instant::now() > deadline {
-            bail!("bench: only {done} of {jobs} jobs completed within 600 s");
-        }
-        // Polling costs the database a count per round: keep it coarse.
-        tokio::time::sleep(Duration::from_millis(10)).await;
+    let mut completed = 0usize;
+    while completed < jobs {
+        let note = tokio::time::timeout(Duration::from_secs(60), events.recv())
+            .await
+            .map_err(|_| {
+                anyhow::anyhow!("bench: no progress for 60 s ({completed} of {jobs} completed)")
+            })??;
+        completed += parse_job_events(note.payload())
+            .iter()
+            .filter(|e| e.status == "completed")
+            .count();
     }
     let elapsed = started.elapsed();
     for h in handles {
