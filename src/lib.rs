@@ -13,3 +13,4 @@
 //! each job's handler under a heartbeat-fenced lease.
 
 pub mod error_code;
+pub mod plan;

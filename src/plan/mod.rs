@@ -1,0 +1,11 @@
+//! The plan domain: pure functions from a profile to a checked weekly plan.
+//! No database and no HTTP here.
+//!
+//! - `profile`     parse and validate a job's `profile_snapshot`
+//! - `nutrition`   the one implementation of calorie and macro targets
+
+
+pub mod profile;
+
+
+pub use profile::{Profile, ProfileError, parse_profile};
