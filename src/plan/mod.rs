@@ -4,8 +4,8 @@
 //! - `profile`     parse and validate a job's `profile_snapshot`
 //! - `nutrition`   the one implementation of calorie and macro targets
 
-
+pub mod nutrition;
 pub mod profile;
 
-
+pub use nutrition::{Targets, targets};
 pub use profile::{Profile, ProfileError, parse_profile};
