@@ -3,9 +3,12 @@
 //!
 //! - `profile`     parse and validate a job's `profile_snapshot`
 //! - `nutrition`   the one implementation of calorie and macro targets
+//! - `model`       the plan's JSON types (what the LLM returns, what is saved)
 
+pub mod model;
 pub mod nutrition;
 pub mod profile;
 
+pub use model::{WeekStructure, WeeklyPlan, parse_plan, parse_structure};
 pub use nutrition::{Targets, targets};
 pub use profile::{Profile, ProfileError, parse_profile};
