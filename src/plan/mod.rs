@@ -3,8 +3,10 @@
 //!
 //! - `profile`     parse and validate a job's `profile_snapshot`
 //! - `nutrition`   the one implementation of calorie and macro targets
+//! - `diet`        diet and allergy keyword matching (data/diet_keywords.json)
 //! - `model`       the plan's JSON types (what the LLM returns, what is saved)
 
+pub mod diet;
 pub mod model;
 pub mod nutrition;
 pub mod profile;

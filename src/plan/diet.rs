@@ -1,0 +1,535 @@
+//! Does a meal name or food item break the user's diet or allergies?
+//!
+//! The keyword lists live in `data/diet_keywords.json` so that dishes and
+//! languages can be added without touching code. Matching is on whole words
+//! (so "eggplant" is not egg) with per-category exceptions ("coconut milk" is
+//! not dairy) and neutralizing qualifiers ("vegan cheese").
+
+use std::collections::{HashMap, HashSet};
+use std::sync::LazyLock;
+
+use serde::Deserialize;
+
+use super::profile::DietaryPreference;
+
+/// The animal-product categories a diet can forbid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FoodCategory {
+    Meat,
+    Fish,
+    Shellfish,
+    Egg,
+    Dairy,
+    OtherAnimal,
+}
+
+impl FoodCategory {
+    pub const ALL: [FoodCategory; 6] = [
+        FoodCategory::Meat,
+        FoodCategory::Fish,
+        FoodCategory::Shellfish,
+        FoodCategory::Egg,
+        FoodCategory::Dairy,
+        FoodCategory::OtherAnimal,
+    ];
+
+    /// The key of the category in `diet_keywords.json`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FoodCategory::Meat => "meat",
+            FoodCategory::Fish => "fish",
+            FoodCategory::Shellfish => "shellfish",
+            FoodCategory::Egg => "egg",
+            FoodCategory::Dairy => "dairy",
+            FoodCategory::OtherAnimal => "other_animal",
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            FoodCategory::Meat => "meat or poultry (including gelatin, lard, broths)",
+            FoodCategory::Fish => "fish (including fish sauce, anchovy, dashi)",
+            FoodCategory::Shellfish => "shellfish or other seafood",
+            FoodCategory::Egg => "eggs (including mayonnaise, meringue, custard)",
+            FoodCategory::Dairy => "dairy (milk, cheese, butter, ghee, yogurt, paneer, whey)",
+            FoodCategory::OtherAnimal => "other animal products (honey, beeswax, carmine)",
+        }
+    }
+}
+
+/// What each diet excludes: vegetarian no meat, fish or eggs; eggitarian no
+/// meat or fish; vegan no animal products at all.
+pub fn forbidden_categories(diet: DietaryPreference) -> &'static [FoodCategory] {
+    use FoodCategory::*;
+    match diet {
+        DietaryPreference::NonVegetarian => &[],
+        DietaryPreference::Eggitarian => &[Meat, Fish, Shellfish],
+        DietaryPreference::Vegetarian => &[Meat, Fish, Shellfish, Egg],
+        DietaryPreference::Vegan => &[Meat, Fish, Shellfish, Egg, Dairy, OtherAnimal],
+    }
+}
+
+/// A keyword found in a text, and the category or allergy it belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hit {
+    pub category: String,
+    pub keyword: String,
+}
+
+/// The first word of `text` that the diet forbids, if any.
+pub fn diet_violation(text: &str, diet: DietaryPreference) -> Option<Hit> {
+    let tokens = tokenize(text);
+    forbidden_categories(diet).iter().find_map(|c| {
+        let keyword = KEYWORDS.categories[c.as_str()].find(&tokens)?;
+        Some(Hit {
+            category: c.as_str().to_owned(),
+            keyword,
+        })
+    })
+}
+
+/// One sentence per diet, for prompts, from the same data the validator uses.
+pub fn diet_rule_text(diet: DietaryPreference) -> String {
+    let forbidden = forbidden_categories(diet);
+    if forbidden.is_empty() {
+        return "non_vegetarian: every food is allowed (allergies still apply).".to_owned();
+    }
+    let labels: Vec<&str> = forbidden.iter().map(|c| c.label()).collect();
+    let allowed = match diet {
+        DietaryPreference::Eggitarian => " Eggs and dairy are allowed.",
+        DietaryPreference::Vegetarian => " Dairy is allowed.",
+        _ => "",
+    };
+    format!(
+        "{}: no {} in any meal name or item, not even in sauces, broths or baked goods.{allowed}",
+        diet.as_str(),
+        labels.join("; no ")
+    )
+}
+
+/// Matches meal texts against a user's allergies. An allergy that names a
+/// known group ("dairy", "tree nuts", "gluten") covers the group's keywords;
+/// anything else ("strawberries") is matched as the words themselves.
+pub struct AllergyMatcher {
+    rules: Vec<(String, Matcher)>,
+}
+
+impl AllergyMatcher {
+    pub fn new(allergies: &[String]) -> Self {
+        let rules = allergies
+            .iter()
+            .filter_map(|a| Some((a.clone(), allergy_rule(a)?)))
+            .collect();
+        AllergyMatcher { rules }
+    }
+
+    /// The first allergy that `text` contains, with the word that matched.
+    pub fn find(&self, text: &str) -> Option<Hit> {
+        let tokens = tokenize(text);
+        self.rules.iter().find_map(|(allergy, m)| {
+            Some(Hit {
+                category: allergy.clone(),
+                keyword: m.find(&tokens)?,
+            })
+        })
+    }
+}
+
+/// Words that describe the allergy rather than name the food.
+const ALLERGY_FILLER: &[&str] = &[
+    "allergy",
+    "allergies",
+    "allergic",
+    "to",
+    "intolerance",
+    "intolerant",
+    "sensitivity",
+    "sensitive",
+    "free",
+    "product",
+    "products",
+    "severe",
+    "mild",
+];
+
+fn allergy_rule(allergy: &str) -> Option<Matcher> {
+    let words: Vec<String> = tokenize(allergy)
+        .into_iter()
+        .filter(|t| !ALLERGY_FILLER.contains(&t.as_str()))
+        .collect();
+    let last = words.last()?;
+    let aliases = &KEYWORDS.allergy_aliases;
+    let with_last = |w: String| [&words[..words.len() - 1], &[w]].concat().join(" ");
+    let alias = singular_forms(last)
+        .map(with_last)
+        .find_map(|p| aliases.get(&p));
+    match alias {
+        Some(groups) => {
+            let parts = groups.iter().map(|g| &KEYWORDS.categories[g.as_str()]);
+            Some(Matcher::union(parts))
+        }
+        None => Some(Matcher::literal(&with_last(singular(last)))),
+    }
+}
+
+/// The likely singular of an English plural, so that matching (which accepts
+/// plurals of a keyword) finds both "strawberry" and "strawberries".
+fn singular(word: &str) -> String {
+    if let Some(stem) = word.strip_suffix("ies") {
+        return format!("{stem}y");
+    }
+    for ending in ["oes", "ches", "shes", "xes", "sses"] {
+        if word.ends_with(ending) {
+            return word[..word.len() - 2].to_owned();
+        }
+    }
+    match word.strip_suffix('s') {
+        Some(stem) if !stem.ends_with('s') && stem.len() > 2 => stem.to_owned(),
+        _ => word.to_owned(),
+    }
+}
+
+/// Lowercase words; anything that is not a letter or digit separates them.
+fn tokenize(text: &str) -> Vec<String> {
+    text.to_lowercase()
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The token itself and what it would be without a plural ending.
+fn singular_forms(token: &str) -> impl Iterator<Item = String> + '_ {
+    let ies = token.strip_suffix("ies").map(|s| format!("{s}y"));
+    let es = token.strip_suffix("es").map(str::to_owned);
+    let s = token.strip_suffix('s').map(str::to_owned);
+    std::iter::once(token.to_owned())
+        .chain(ies)
+        .chain(es)
+        .chain(s)
+}
+
+fn word_matches(token: &str, word: &str, plural_ok: bool) -> bool {
+    token == word || (plural_ok && singular_forms(token).any(|s| s == word))
+}
+
+fn phrase_at(tokens: &[String], i: usize, phrase: &[String]) -> bool {
+    tokens.len() >= i + phrase.len()
+        && phrase.iter().enumerate().all(|(k, w)| {
+            let last = k + 1 == phrase.len();
+            word_matches(&tokens[i + k], w, last)
+        })
+}
+
+#[derive(Deserialize)]
+struct RawCategory {
+    keywords: Vec<String>,
+    exceptions: Vec<String>,
+    neutralizers: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct RawKeywords {
+    categories: HashMap<String, RawCategory>,
+    allergy_aliases: HashMap<String, Vec<String>>,
+}
+
+struct Keywords {
+    categories: HashMap<String, Matcher>,
+    allergy_aliases: HashMap<String, Vec<String>>,
+}
+
+static KEYWORDS: LazyLock<Keywords> = LazyLock::new(|| {
+    let raw: RawKeywords = serde_json::from_str(include_str!("../../data/diet_keywords.json"))
+        .expect("data/diet_keywords.json is valid (checked by a unit test)");
+    let categories = raw
+        .categories
+        .iter()
+        .map(|(name, c)| (name.clone(), Matcher::compile(c)))
+        .collect();
+    Keywords {
+        categories,
+        allergy_aliases: raw.allergy_aliases,
+    }
+});
+
+/// Compiled keyword lists of one category (or of a user's allergy).
+#[derive(Clone, Default)]
+struct Matcher {
+    words: HashSet<String>,
+    phrases: Vec<Vec<String>>,
+    prefixes: Vec<String>,
+    suffixes: Vec<String>,
+    exceptions: Vec<Vec<String>>,
+    neutralizers: Vec<Vec<String>>,
+}
+
+impl Matcher {
+    fn compile(raw: &RawCategory) -> Matcher {
+        let mut m = Matcher::default();
+        for k in &raw.keywords {
+            m.add_keyword(k);
+        }
+        m.exceptions = raw.exceptions.iter().map(|e| tokenize(e)).collect();
+        m.neutralizers = raw.neutralizers.iter().map(|n| tokenize(n)).collect();
+        m
+    }
+
+    fn literal(phrase: &str) -> Matcher {
+        let mut m = Matcher::default();
+        m.add_keyword(phrase);
+        m
+    }
+
+    fn union<'a>(parts: impl Iterator<Item = &'a Matcher>) -> Matcher {
+        let mut m = Matcher::default();
+        for p in parts {
+            m.words.extend(p.words.iter().cloned());
+            m.phrases.extend(p.phrases.iter().cloned());
+            m.prefixes.extend(p.prefixes.iter().cloned());
+            m.suffixes.extend(p.suffixes.iter().cloned());
+            m.exceptions.extend(p.exceptions.iter().cloned());
+            m.neutralizers.extend(p.neutralizers.iter().cloned());
+        }
+        m
+    }
+
+    fn add_keyword(&mut self, keyword: &str) {
+        let k = keyword.to_lowercase();
+        if let Some(stem) = k.strip_suffix('*') {
+            self.prefixes.push(stem.to_owned());
+        } else if let Some(stem) = k.strip_prefix('*') {
+            self.suffixes.push(stem.to_owned());
+        } else {
+            match tokenize(&k).as_slice() {
+                [] => {}
+                [word] => {
+                    self.words.insert(word.clone());
+                }
+                phrase => self.phrases.push(phrase.to_vec()),
+            }
+        }
+    }
+
+    /// The first keyword in `tokens` not covered by an exception or neutralized.
+    fn find(&self, tokens: &[String]) -> Option<String> {
+        let covered = self.covered(tokens);
+        (0..tokens.len()).find_map(|i| {
+            let (keyword, len) = self.match_at(tokens, i)?;
+            let excepted = covered[i..i + len].iter().any(|c| *c);
+            (!excepted && !self.neutralized(tokens, i)).then_some(keyword)
+        })
+    }
+
+    fn match_at(&self, tokens: &[String], i: usize) -> Option<(String, usize)> {
+        let t = &tokens[i];
+        if let Some(w) = singular_forms(t).find(|s| self.words.contains(s)) {
+            return Some((w, 1));
+        }
+        let affix = self.prefixes.iter().find(|p| t.starts_with(p.as_str()));
+        let affix = affix.or_else(|| self.suffixes.iter().find(|s| t.ends_with(s.as_str())));
+        if affix.is_some() {
+            return Some((t.clone(), 1));
+        }
+        let phrase = self.phrases.iter().find(|p| phrase_at(tokens, i, p))?;
+        Some((phrase.join(" "), phrase.len()))
+    }
+
+    fn covered(&self, tokens: &[String]) -> Vec<bool> {
+        let mut covered = vec![false; tokens.len()];
+        for e in &self.exceptions {
+            for i in 0..tokens.len() {
+                if phrase_at(tokens, i, e) {
+                    covered[i..i + e.len()].iter_mut().for_each(|c| *c = true);
+                }
+            }
+        }
+        covered
+    }
+
+    /// "vegan cheese" is not dairy, but "non vegan cheese" still is.
+    fn neutralized(&self, tokens: &[String], i: usize) -> bool {
+        self.neutralizers.iter().any(|n| {
+            let Some(start) = i.checked_sub(n.len()) else {
+                return false;
+            };
+            let negated = start > 0 && ["non", "not", "no"].contains(&tokens[start - 1].as_str());
+            tokens[start..i] == n[..] && !negated
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use DietaryPreference::*;
+
+    fn breaks(text: &str, diet: DietaryPreference) -> Option<String> {
+        diet_violation(text, diet).map(|h| format!("{}:{}", h.category, h.keyword))
+    }
+
+    #[test]
+    fn the_keyword_data_parses_and_has_every_diet_category() {
+        for c in FoodCategory::ALL {
+            assert!(KEYWORDS.categories.contains_key(c.as_str()), "{c:?}");
+        }
+        for groups in KEYWORDS.allergy_aliases.values() {
+            assert!(groups.iter().all(|g| KEYWORDS.categories.contains_key(g)));
+        }
+    }
+
+    #[test]
+    fn meat_and_fish_are_found_in_many_languages_and_dishes() {
+        for text in [
+            "Grilled chicken breast",
+            "Pollo asado",
+            "Poulet rôti",
+            "Hähnchenbrust mit Reis",
+            "Murgh makhani",
+            "Mutton keema",
+            "Chicken biryani",
+            "Bacon bits",
+            "Spaghetti carbonara with guanciale",
+            "Rindfleisch",
+            "Currywurst",
+        ] {
+            assert_eq!(
+                breaks(text, Vegetarian).map(|h| h.starts_with("meat")),
+                Some(true),
+                "{text}"
+            );
+        }
+        for text in [
+            "Tuna salad",
+            "Salmon fillet",
+            "Thunfischsalat",
+            "Anchovies",
+            "Fish sauce",
+        ] {
+            assert_eq!(
+                breaks(text, Eggitarian).map(|h| h.starts_with("fish")),
+                Some(true),
+                "{text}"
+            );
+        }
+        assert_eq!(
+            breaks("Garlic prawns", Vegetarian).as_deref(),
+            Some("shellfish:prawn")
+        );
+        assert_eq!(
+            breaks("Shrimp tacos", Vegetarian).as_deref(),
+            Some("shellfish:shrimp")
+        );
+    }
+
+    #[test]
+    fn eggs_break_vegetarian_but_not_eggitarian() {
+        for text in [
+            "Cheese omelette",
+            "Spinach frittata",
+            "2 boiled eggs",
+            "Egg bhurji",
+            "Huevos rancheros",
+        ] {
+            assert_eq!(
+                breaks(text, Vegetarian).map(|h| h.starts_with("egg")),
+                Some(true),
+                "{text}"
+            );
+            assert_eq!(breaks(text, Eggitarian), None, "{text}");
+        }
+    }
+
+    #[test]
+    fn dairy_and_honey_break_only_vegan() {
+        for text in [
+            "Paneer tikka",
+            "Ghee rice",
+            "Greek yogurt",
+            "Curd rice",
+            "Whey shake",
+            "Honey toast",
+        ] {
+            assert!(breaks(text, Vegan).is_some(), "{text}");
+            assert_eq!(breaks(text, Vegetarian), None, "{text}");
+        }
+        assert_eq!(
+            breaks("anything at all: chicken, eggs, milk", NonVegetarian),
+            None
+        );
+    }
+
+    #[test]
+    fn look_alike_words_and_plant_versions_are_not_false_positives() {
+        for text in [
+            "Eggplant curry",
+            "Roasted egg plant",
+            "Coconut milk curry",
+            "Oat milk latte",
+            "Peanut butter toast",
+            "Butternut squash soup",
+            "Butter bean stew",
+            "Chickpea omelette",
+            "Vegan cheese",
+            "Dairy-free yogurt",
+            "Soy yogurt with berries",
+            "Hamper of fruit",
+            "Graham-style oat bars",
+            "Honeydew melon",
+            "Lamb's lettuce salad",
+            "Cream of tartar",
+            "Oyster mushroom stir-fry",
+            "Veg keema",
+            "Tofu scramble",
+        ] {
+            assert_eq!(breaks(text, Vegan), None, "{text}");
+        }
+    }
+
+    #[test]
+    fn a_negated_qualifier_does_not_neutralize() {
+        assert_eq!(
+            breaks("Non veg chicken thali", Vegetarian).as_deref(),
+            Some("meat:chicken")
+        );
+        assert_eq!(
+            breaks("Non-vegan cheese", Vegan).as_deref(),
+            Some("dairy:cheese")
+        );
+    }
+
+    #[test]
+    fn allergies_match_named_groups_and_literal_foods_with_plurals() {
+        let m = AllergyMatcher::new(&[
+            "Peanuts".to_owned(),
+            "lactose intolerance".to_owned(),
+            "strawberries".to_owned(),
+            "shellfish".to_owned(),
+        ]);
+        let hit = |t: &str| m.find(t).map(|h| h.category);
+        assert_eq!(hit("Peanut butter toast").as_deref(), Some("Peanuts"));
+        assert_eq!(hit("Satay tofu").as_deref(), Some("Peanuts"));
+        assert_eq!(hit("Paneer wrap").as_deref(), Some("lactose intolerance"));
+        assert_eq!(hit("Coconut milk curry"), None);
+        assert_eq!(hit("Strawberry smoothie").as_deref(), Some("strawberries"));
+        assert_eq!(hit("Garlic prawns").as_deref(), Some("shellfish"));
+        assert_eq!(hit("Lentil soup"), None);
+    }
+
+    #[test]
+    fn a_gluten_allergy_accepts_gluten_free_versions() {
+        let m = AllergyMatcher::new(&["gluten".to_owned()]);
+        assert!(m.find("Whole-wheat pasta").is_some());
+        assert!(m.find("Chapati").is_some());
+        assert!(m.find("Gluten-free pasta").is_none());
+        assert!(m.find("Rice noodles").is_none());
+    }
+
+    #[test]
+    fn rule_text_names_what_is_forbidden_and_allowed() {
+        assert!(diet_rule_text(Vegetarian).contains("no eggs"));
+        assert!(diet_rule_text(Vegetarian).contains("Dairy is allowed"));
+        assert!(diet_rule_text(Vegan).contains("no dairy"));
+        assert!(diet_rule_text(Eggitarian).contains("Eggs and dairy are allowed"));
+    }
+}
