@@ -5,11 +5,13 @@
 //! - `nutrition`   the one implementation of calorie and macro targets
 //! - `diet`        diet and allergy keyword matching (data/diet_keywords.json)
 //! - `model`       the plan's JSON types (what the LLM returns, what is saved)
+//! - `supplements` the supplement guide (data/supplements.json) and day cards
 
 pub mod diet;
 pub mod model;
 pub mod nutrition;
 pub mod profile;
+pub mod supplements;
 
 pub use model::{WeekStructure, WeeklyPlan, parse_plan, parse_structure};
 pub use nutrition::{Targets, targets};
