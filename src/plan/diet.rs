@@ -11,6 +11,7 @@ use std::sync::LazyLock;
 use serde::Deserialize;
 
 use super::profile::DietaryPreference;
+use super::text::{singular, words as tokenize};
 
 /// The animal-product categories a diet can forbid.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -170,32 +171,6 @@ fn allergy_rule(allergy: &str) -> Option<Matcher> {
         }
         None => Some(Matcher::literal(&with_last(singular(last)))),
     }
-}
-
-/// The likely singular of an English plural, so that matching (which accepts
-/// plurals of a keyword) finds both "strawberry" and "strawberries".
-fn singular(word: &str) -> String {
-    if let Some(stem) = word.strip_suffix("ies") {
-        return format!("{stem}y");
-    }
-    for ending in ["oes", "ches", "shes", "xes", "sses"] {
-        if word.ends_with(ending) {
-            return word[..word.len() - 2].to_owned();
-        }
-    }
-    match word.strip_suffix('s') {
-        Some(stem) if !stem.ends_with('s') && stem.len() > 2 => stem.to_owned(),
-        _ => word.to_owned(),
-    }
-}
-
-/// Lowercase words; anything that is not a letter or digit separates them.
-fn tokenize(text: &str) -> Vec<String> {
-    text.to_lowercase()
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|t| !t.is_empty())
-        .map(str::to_owned)
-        .collect()
 }
 
 /// The token itself and what it would be without a plural ending.

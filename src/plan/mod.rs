@@ -12,6 +12,7 @@ pub mod model;
 pub mod nutrition;
 pub mod profile;
 pub mod supplements;
+pub mod text;
 
 pub use model::{WeekStructure, WeeklyPlan, parse_plan, parse_structure};
 pub use nutrition::{Targets, targets};

@@ -194,6 +194,27 @@ const EQUIPMENT_ALIASES: &[(&str, Equipment)] = &[
     ("cables", Equipment::CableMachine),
     ("machine", Equipment::Machines),
     ("gym", Equipment::FullGym),
+    // Household things that every bodyweight exercise may use.
+    ("mat", Equipment::Bodyweight),
+    ("yoga_mat", Equipment::Bodyweight),
+    ("exercise_mat", Equipment::Bodyweight),
+    ("floor", Equipment::Bodyweight),
+    ("wall", Equipment::Bodyweight),
+    ("chair", Equipment::Bodyweight),
+    ("towel", Equipment::Bodyweight),
+    ("stairs", Equipment::Bodyweight),
+    ("step", Equipment::Bodyweight),
+    ("smith_machine", Equipment::Machines),
+    ("leg_press", Equipment::Machines),
+    ("treadmill", Equipment::Machines),
+    ("exercise_bike", Equipment::Machines),
+    ("stationary_bike", Equipment::Machines),
+    ("rowing_machine", Equipment::Machines),
+    ("ez_bar", Equipment::Barbell),
+    ("ez_curl_bar", Equipment::Barbell),
+    ("trap_bar", Equipment::Barbell),
+    ("flat_bench", Equipment::Bench),
+    ("adjustable_bench", Equipment::Bench),
 ];
 
 impl Equipment {

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::diet::{AllergyMatcher, diet_violation};
 use super::model::SupplementAdvice;
 use super::profile::{DietaryPreference, Profile};
+use super::text::words;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Evidence {
@@ -85,14 +86,6 @@ impl Supplement {
             evidence: self.evidence.as_str().to_owned(),
         }
     }
-}
-
-fn words(s: &str) -> Vec<String> {
-    s.to_lowercase()
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .map(str::to_owned)
-        .collect()
 }
 
 /// Whether the entry fits the user's diet, allergies and age.
