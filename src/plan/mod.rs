@@ -5,15 +5,20 @@
 //! - `nutrition`   the one implementation of calorie and macro targets
 //! - `diet`        diet and allergy keyword matching (data/diet_keywords.json)
 //! - `model`       the plan's JSON types (what the LLM returns, what is saved)
+//! - `scale`       exact-sum meal scaling shared by the fixer and the offline planner
+//! - `validate`    the rules a plan must meet before it is saved
 //! - `supplements` the supplement guide (data/supplements.json) and day cards
 
 pub mod diet;
 pub mod model;
 pub mod nutrition;
 pub mod profile;
+pub mod scale;
 pub mod supplements;
 pub mod text;
+pub mod validate;
 
 pub use model::{WeekStructure, WeeklyPlan, parse_plan, parse_structure};
 pub use nutrition::{Targets, targets};
 pub use profile::{Profile, ProfileError, parse_profile};
+pub use validate::{Rule, Violation, validate};
