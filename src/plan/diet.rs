@@ -184,8 +184,18 @@ fn singular_forms(token: &str) -> impl Iterator<Item = String> + '_ {
         .chain(s)
 }
 
+/// `token` is `word` or (if allowed) a plural of it. Called for every
+/// keyword at every position, so it compares slices instead of allocating.
 fn word_matches(token: &str, word: &str, plural_ok: bool) -> bool {
-    token == word || (plural_ok && singular_forms(token).any(|s| s == word))
+    if token == word {
+        return true;
+    }
+    plural_ok
+        && (token.strip_suffix('s') == Some(word)
+            || token.strip_suffix("es") == Some(word)
+            || token
+                .strip_suffix("ies")
+                .is_some_and(|stem| word.strip_suffix('y') == Some(stem)))
 }
 
 fn phrase_at(tokens: &[String], i: usize, phrase: &[String]) -> bool {
@@ -287,10 +297,13 @@ impl Matcher {
     }
 
     /// The first keyword in `tokens` not covered by an exception or neutralized.
+    /// Exceptions are only worked out once a keyword is found: most texts
+    /// have none, and this runs for every item of every plan.
     fn find(&self, tokens: &[String]) -> Option<String> {
-        let covered = self.covered(tokens);
+        let mut covered: Option<Vec<bool>> = None;
         (0..tokens.len()).find_map(|i| {
             let (keyword, len) = self.match_at(tokens, i)?;
+            let covered = covered.get_or_insert_with(|| self.covered(tokens));
             let excepted = covered[i..i + len].iter().any(|c| *c);
             (!excepted && !self.neutralized(tokens, i)).then_some(keyword)
         })
@@ -298,8 +311,18 @@ impl Matcher {
 
     fn match_at(&self, tokens: &[String], i: usize) -> Option<(String, usize)> {
         let t = &tokens[i];
-        if let Some(w) = singular_forms(t).find(|s| self.words.contains(s)) {
-            return Some((w, 1));
+        let plain = [Some(t.as_str()), t.strip_suffix('s'), t.strip_suffix("es")];
+        if let Some(w) = plain
+            .into_iter()
+            .flatten()
+            .find(|s| self.words.contains(*s))
+        {
+            return Some((w.to_owned(), 1));
+        }
+        if let Some(w) = t.strip_suffix("ies").map(|s| format!("{s}y")) {
+            if self.words.contains(&w) {
+                return Some((w, 1));
+            }
         }
         let affix = self.prefixes.iter().find(|p| t.starts_with(p.as_str()));
         let affix = affix.or_else(|| self.suffixes.iter().find(|s| t.ends_with(s.as_str())));

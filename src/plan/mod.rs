@@ -7,11 +7,17 @@
 //! - `model`       the plan's JSON types (what the LLM returns, what is saved)
 //! - `scale`       exact-sum meal scaling shared by the fixer and the offline planner
 //! - `validate`    the rules a plan must meet before it is saved
+//! - `offline`     the deterministic rule-based planner (no LLM needed)
+//! - `exercises`   its exercise library (data/exercises.json) and exercise choice
+//! - `meals`       its meal library (data/meals.json) and meal choice
 //! - `supplements` the supplement guide (data/supplements.json) and day cards
 
 pub mod diet;
+pub mod exercises;
+pub mod meals;
 pub mod model;
 pub mod nutrition;
+pub mod offline;
 pub mod profile;
 pub mod scale;
 pub mod supplements;
