@@ -5,7 +5,7 @@
 //! (so "eggplant" is not egg) with per-category exceptions ("coconut milk" is
 //! not dairy) and neutralizing qualifiers ("vegan cheese").
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::LazyLock;
 
 use serde::Deserialize;
@@ -79,14 +79,31 @@ pub struct Hit {
 
 /// The first word of `text` that the diet forbids, if any.
 pub fn diet_violation(text: &str, diet: DietaryPreference) -> Option<Hit> {
-    let tokens = tokenize(text);
-    forbidden_categories(diet).iter().find_map(|c| {
-        let keyword = KEYWORDS.categories[c.as_str()].find(&tokens)?;
-        Some(Hit {
-            category: c.as_str().to_owned(),
-            keyword,
-        })
+    let forbidden: Vec<usize> = forbidden_categories(diet)
+        .iter()
+        .map(|c| KEYWORDS.id_of(*c))
+        .collect();
+    if forbidden.is_empty() {
+        return None;
+    }
+    let index = &KEYWORDS.index;
+    let (cat, keyword) = index
+        .hits(&tokenize(text), &|c| forbidden.contains(&c), true)
+        .pop()?;
+    Some(Hit {
+        category: index.names[cat].clone(),
+        keyword,
     })
+}
+
+/// Every animal-product category found in `text`. It does not depend on the
+/// diet, so a library can compute it once per dish.
+pub fn categories_in(text: &str) -> Vec<FoodCategory> {
+    let found = KEYWORDS.index.hits(&tokenize(text), &|_| true, false);
+    FoodCategory::ALL
+        .into_iter()
+        .filter(|c| found.iter().any(|(cat, _)| *cat == KEYWORDS.id_of(*c)))
+        .collect()
 }
 
 /// One sentence per diet, for prompts, from the same data the validator uses.
@@ -112,7 +129,12 @@ pub fn diet_rule_text(diet: DietaryPreference) -> String {
 /// known group ("dairy", "tree nuts", "gluten") covers the group's keywords;
 /// anything else ("strawberries") is matched as the words themselves.
 pub struct AllergyMatcher {
-    rules: Vec<(String, Matcher)>,
+    rules: Vec<(String, AllergyRule)>,
+}
+
+enum AllergyRule {
+    Groups(Vec<usize>),
+    Literal(Index),
 }
 
 impl AllergyMatcher {
@@ -126,11 +148,20 @@ impl AllergyMatcher {
 
     /// The first allergy that `text` contains, with the word that matched.
     pub fn find(&self, text: &str) -> Option<Hit> {
+        if self.rules.is_empty() {
+            return None;
+        }
         let tokens = tokenize(text);
-        self.rules.iter().find_map(|(allergy, m)| {
+        self.rules.iter().find_map(|(allergy, rule)| {
+            let mut hits = match rule {
+                AllergyRule::Groups(ids) => {
+                    KEYWORDS.index.hits(&tokens, &|c| ids.contains(&c), true)
+                }
+                AllergyRule::Literal(index) => index.hits(&tokens, &|_| true, true),
+            };
             Some(Hit {
                 category: allergy.clone(),
-                keyword: m.find(&tokens)?,
+                keyword: hits.pop()?.1,
             })
         })
     }
@@ -153,7 +184,7 @@ const ALLERGY_FILLER: &[&str] = &[
     "mild",
 ];
 
-fn allergy_rule(allergy: &str) -> Option<Matcher> {
+fn allergy_rule(allergy: &str) -> Option<AllergyRule> {
     let words: Vec<String> = tokenize(allergy)
         .into_iter()
         .filter(|t| !ALLERGY_FILLER.contains(&t.as_str()))
@@ -166,10 +197,15 @@ fn allergy_rule(allergy: &str) -> Option<Matcher> {
         .find_map(|p| aliases.get(&p));
     match alias {
         Some(groups) => {
-            let parts = groups.iter().map(|g| &KEYWORDS.categories[g.as_str()]);
-            Some(Matcher::union(parts))
+            let ids = groups.iter().filter_map(|g| KEYWORDS.index.id(g)).collect();
+            Some(AllergyRule::Groups(ids))
         }
-        None => Some(Matcher::literal(&with_last(singular(last)))),
+        None => {
+            let mut index = Index::default();
+            let id = index.add_category("literal", &[], &[]);
+            index.add_keyword(&with_last(singular(last)), id);
+            Some(AllergyRule::Literal(index))
+        }
     }
 }
 
@@ -220,122 +256,167 @@ struct RawKeywords {
 }
 
 struct Keywords {
-    categories: HashMap<String, Matcher>,
+    index: Index,
+    /// Index ids of `FoodCategory::ALL`, in that order.
+    food_ids: Vec<usize>,
     allergy_aliases: HashMap<String, Vec<String>>,
+}
+
+impl Keywords {
+    fn id_of(&self, c: FoodCategory) -> usize {
+        self.food_ids[c as usize]
+    }
 }
 
 static KEYWORDS: LazyLock<Keywords> = LazyLock::new(|| {
     let raw: RawKeywords = serde_json::from_str(include_str!("../../data/diet_keywords.json"))
         .expect("data/diet_keywords.json is valid (checked by a unit test)");
-    let categories = raw
-        .categories
+    let mut index = Index::default();
+    for (name, c) in &raw.categories {
+        let id = index.add_category(name, &c.exceptions, &c.neutralizers);
+        for k in &c.keywords {
+            index.add_keyword(k, id);
+        }
+    }
+    let food_ids = FoodCategory::ALL
         .iter()
-        .map(|(name, c)| (name.clone(), Matcher::compile(c)))
+        .map(|c| {
+            index
+                .id(c.as_str())
+                .expect("every FoodCategory is in diet_keywords.json")
+        })
         .collect();
     Keywords {
-        categories,
+        index,
+        food_ids,
         allergy_aliases: raw.allergy_aliases,
     }
 });
 
-/// Compiled keyword lists of one category (or of a user's allergy).
-#[derive(Clone, Default)]
-struct Matcher {
-    words: HashSet<String>,
-    phrases: Vec<Vec<String>>,
-    prefixes: Vec<String>,
-    suffixes: Vec<String>,
-    exceptions: Vec<Vec<String>>,
-    neutralizers: Vec<Vec<String>>,
+type Phrase = Vec<String>;
+
+/// Every category's keywords compiled into one index, so that a text is
+/// scanned once for all categories: this runs for every item of every plan.
+#[derive(Default)]
+struct Index {
+    /// Category names, by id.
+    names: Vec<String>,
+    words: HashMap<String, Vec<usize>>,
+    /// Multi-word keywords, by their first word.
+    phrases: HashMap<String, Vec<(Phrase, usize)>>,
+    prefixes: Vec<(String, usize)>,
+    suffixes: Vec<(String, usize)>,
+    exceptions: Vec<Vec<Phrase>>,
+    neutralizers: Vec<Vec<Phrase>>,
 }
 
-impl Matcher {
-    fn compile(raw: &RawCategory) -> Matcher {
-        let mut m = Matcher::default();
-        for k in &raw.keywords {
-            m.add_keyword(k);
-        }
-        m.exceptions = raw.exceptions.iter().map(|e| tokenize(e)).collect();
-        m.neutralizers = raw.neutralizers.iter().map(|n| tokenize(n)).collect();
-        m
+impl Index {
+    fn id(&self, name: &str) -> Option<usize> {
+        self.names.iter().position(|n| n == name)
     }
 
-    fn literal(phrase: &str) -> Matcher {
-        let mut m = Matcher::default();
-        m.add_keyword(phrase);
-        m
+    fn add_category(
+        &mut self,
+        name: &str,
+        exceptions: &[String],
+        neutralizers: &[String],
+    ) -> usize {
+        self.names.push(name.to_owned());
+        self.exceptions
+            .push(exceptions.iter().map(|e| tokenize(e)).collect());
+        self.neutralizers
+            .push(neutralizers.iter().map(|n| tokenize(n)).collect());
+        self.names.len() - 1
     }
 
-    fn union<'a>(parts: impl Iterator<Item = &'a Matcher>) -> Matcher {
-        let mut m = Matcher::default();
-        for p in parts {
-            m.words.extend(p.words.iter().cloned());
-            m.phrases.extend(p.phrases.iter().cloned());
-            m.prefixes.extend(p.prefixes.iter().cloned());
-            m.suffixes.extend(p.suffixes.iter().cloned());
-            m.exceptions.extend(p.exceptions.iter().cloned());
-            m.neutralizers.extend(p.neutralizers.iter().cloned());
-        }
-        m
-    }
-
-    fn add_keyword(&mut self, keyword: &str) {
+    fn add_keyword(&mut self, keyword: &str, cat: usize) {
         let k = keyword.to_lowercase();
         if let Some(stem) = k.strip_suffix('*') {
-            self.prefixes.push(stem.to_owned());
+            self.prefixes.push((stem.to_owned(), cat));
         } else if let Some(stem) = k.strip_prefix('*') {
-            self.suffixes.push(stem.to_owned());
+            self.suffixes.push((stem.to_owned(), cat));
         } else {
             match tokenize(&k).as_slice() {
                 [] => {}
-                [word] => {
-                    self.words.insert(word.clone());
+                [word] => self.words.entry(word.clone()).or_default().push(cat),
+                phrase => {
+                    let first = phrase[0].clone();
+                    self.phrases
+                        .entry(first)
+                        .or_default()
+                        .push((phrase.to_vec(), cat));
                 }
-                phrase => self.phrases.push(phrase.to_vec()),
             }
         }
     }
 
-    /// The first keyword in `tokens` not covered by an exception or neutralized.
-    /// Exceptions are only worked out once a keyword is found: most texts
-    /// have none, and this runs for every item of every plan.
-    fn find(&self, tokens: &[String]) -> Option<String> {
-        let mut covered: Option<Vec<bool>> = None;
-        (0..tokens.len()).find_map(|i| {
-            let (keyword, len) = self.match_at(tokens, i)?;
-            let covered = covered.get_or_insert_with(|| self.covered(tokens));
-            let excepted = covered[i..i + len].iter().any(|c| *c);
-            (!excepted && !self.neutralized(tokens, i)).then_some(keyword)
-        })
+    /// Keyword hits in text order, in the categories `wanted` accepts, minus
+    /// those covered by an exception or neutralized; only the first if `first_only`.
+    fn hits(
+        &self,
+        tokens: &[String],
+        wanted: &dyn Fn(usize) -> bool,
+        first_only: bool,
+    ) -> Vec<(usize, String)> {
+        let mut covered: Vec<Option<Vec<bool>>> = vec![None; self.names.len()];
+        let mut out = Vec::new();
+        let mut candidates = Vec::new();
+        for i in 0..tokens.len() {
+            candidates.clear();
+            self.candidates_at(tokens, i, &mut candidates);
+            for (cat, keyword, len) in candidates.drain(..) {
+                if !wanted(cat) {
+                    continue;
+                }
+                // Exceptions are worked out only once a keyword is found.
+                let cov = covered[cat].get_or_insert_with(|| self.covered(cat, tokens));
+                if cov[i..i + len].iter().any(|c| *c) || self.neutralized(cat, tokens, i) {
+                    continue;
+                }
+                out.push((cat, keyword));
+                if first_only {
+                    return out;
+                }
+            }
+        }
+        out
     }
 
-    fn match_at(&self, tokens: &[String], i: usize) -> Option<(String, usize)> {
+    /// Keywords starting at token `i`: (category, keyword, length in tokens).
+    fn candidates_at(&self, tokens: &[String], i: usize, out: &mut Vec<(usize, String, usize)>) {
         let t = &tokens[i];
-        let plain = [Some(t.as_str()), t.strip_suffix('s'), t.strip_suffix("es")];
-        if let Some(w) = plain
-            .into_iter()
-            .flatten()
-            .find(|s| self.words.contains(*s))
-        {
-            return Some((w.to_owned(), 1));
-        }
-        if let Some(w) = t.strip_suffix("ies").map(|s| format!("{s}y")) {
-            if self.words.contains(&w) {
-                return Some((w, 1));
+        let ies = t.strip_suffix("ies").map(|s| format!("{s}y"));
+        let forms = [
+            Some(t.as_str()),
+            t.strip_suffix('s'),
+            t.strip_suffix("es"),
+            ies.as_deref(),
+        ];
+        for form in forms.into_iter().flatten() {
+            for cat in self.words.get(form).into_iter().flatten() {
+                out.push((*cat, form.to_owned(), 1));
             }
         }
-        let affix = self.prefixes.iter().find(|p| t.starts_with(p.as_str()));
-        let affix = affix.or_else(|| self.suffixes.iter().find(|s| t.ends_with(s.as_str())));
-        if affix.is_some() {
-            return Some((t.clone(), 1));
+        for (stem, cat) in &self.prefixes {
+            if t.starts_with(stem.as_str()) {
+                out.push((*cat, t.clone(), 1));
+            }
         }
-        let phrase = self.phrases.iter().find(|p| phrase_at(tokens, i, p))?;
-        Some((phrase.join(" "), phrase.len()))
+        for (stem, cat) in &self.suffixes {
+            if t.ends_with(stem.as_str()) {
+                out.push((*cat, t.clone(), 1));
+            }
+        }
+        for (phrase, cat) in self.phrases.get(t).into_iter().flatten() {
+            if phrase_at(tokens, i, phrase) {
+                out.push((*cat, phrase.join(" "), phrase.len()));
+            }
+        }
     }
 
-    fn covered(&self, tokens: &[String]) -> Vec<bool> {
+    fn covered(&self, cat: usize, tokens: &[String]) -> Vec<bool> {
         let mut covered = vec![false; tokens.len()];
-        for e in &self.exceptions {
+        for e in &self.exceptions[cat] {
             for i in 0..tokens.len() {
                 if phrase_at(tokens, i, e) {
                     covered[i..i + e.len()].iter_mut().for_each(|c| *c = true);
@@ -346,8 +427,8 @@ impl Matcher {
     }
 
     /// "vegan cheese" is not dairy, but "non vegan cheese" still is.
-    fn neutralized(&self, tokens: &[String], i: usize) -> bool {
-        self.neutralizers.iter().any(|n| {
+    fn neutralized(&self, cat: usize, tokens: &[String], i: usize) -> bool {
+        self.neutralizers[cat].iter().any(|n| {
             let Some(start) = i.checked_sub(n.len()) else {
                 return false;
             };
@@ -369,10 +450,13 @@ mod tests {
     #[test]
     fn the_keyword_data_parses_and_has_every_diet_category() {
         for c in FoodCategory::ALL {
-            assert!(KEYWORDS.categories.contains_key(c.as_str()), "{c:?}");
+            assert_eq!(KEYWORDS.index.names[KEYWORDS.id_of(c)], c.as_str());
         }
         for groups in KEYWORDS.allergy_aliases.values() {
-            assert!(groups.iter().all(|g| KEYWORDS.categories.contains_key(g)));
+            assert!(
+                groups.iter().all(|g| KEYWORDS.index.id(g).is_some()),
+                "{groups:?}"
+            );
         }
     }
 
@@ -387,7 +471,7 @@ mod tests {
             "Mutton keema",
             "Chicken biryani",
             "Bacon bits",
-            "Spaghetti carbonara with guanciale",
+            "Pasta with guanciale",
             "Rindfleisch",
             "Currywurst",
         ] {
@@ -521,6 +605,16 @@ mod tests {
         assert!(m.find("Chapati").is_some());
         assert!(m.find("Gluten-free pasta").is_none());
         assert!(m.find("Rice noodles").is_none());
+    }
+
+    #[test]
+    fn categories_in_lists_every_animal_product_of_a_dish() {
+        use FoodCategory::*;
+        assert_eq!(
+            categories_in("Cheese omelette with bacon"),
+            [Meat, Egg, Dairy]
+        );
+        assert_eq!(categories_in("Lentil soup"), []);
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::sync::LazyLock;
 
 use serde::Deserialize;
 
-use super::diet::{AllergyMatcher, diet_violation};
+use super::diet::{AllergyMatcher, FoodCategory, categories_in, forbidden_categories};
 use super::model::Meal;
 use super::profile::Profile;
 
@@ -26,6 +26,10 @@ pub struct Dish {
     pub items: Vec<String>,
     pub kcal: u32,
     pub protein_g: u32,
+    /// Animal products found in the name and items, worked out once at load
+    /// with the validator's keyword check.
+    #[serde(skip)]
+    pub contains: Vec<FoodCategory>,
 }
 
 #[derive(Deserialize)]
@@ -34,8 +38,20 @@ struct Library {
 }
 
 static LIBRARY: LazyLock<Library> = LazyLock::new(|| {
-    serde_json::from_str(include_str!("../../data/meals.json"))
-        .expect("data/meals.json is valid (checked by a unit test)")
+    let mut library: Library = serde_json::from_str(include_str!("../../data/meals.json"))
+        .expect("data/meals.json is valid (checked by a unit test)");
+    for dish in &mut library.meals {
+        let mut found: Vec<FoodCategory> = Vec::new();
+        for text in std::iter::once(&dish.name).chain(&dish.items) {
+            for c in categories_in(text) {
+                if !found.contains(&c) {
+                    found.push(c);
+                }
+            }
+        }
+        dish.contains = found;
+    }
+    library
 });
 
 pub fn library() -> &'static [Dish] {
@@ -78,9 +94,11 @@ pub fn day_slots(meals_per_day: u8) -> &'static [(&'static str, Slot)] {
 
 /// Whether every word of the dish fits the user's diet and allergies.
 pub fn suits(d: &Dish, p: &Profile, allergies: &AllergyMatcher) -> bool {
-    std::iter::once(&d.name)
-        .chain(&d.items)
-        .all(|t| diet_violation(t, p.dietary_preference).is_none() && allergies.find(t).is_none())
+    let forbidden = forbidden_categories(p.dietary_preference);
+    !d.contains.iter().any(|c| forbidden.contains(c))
+        && std::iter::once(&d.name)
+            .chain(&d.items)
+            .all(|t| allergies.find(t).is_none())
 }
 
 /// The dishes the user can eat, in library order.
