@@ -7,6 +7,7 @@
 //! - `model`       the plan's JSON types (what the LLM returns, what is saved)
 //! - `scale`       exact-sum meal scaling shared by the fixer and the offline planner
 //! - `validate`    the rules a plan must meet before it is saved
+//! - `fix`         forces exact targets, orders and completes the week, fills gaps
 //! - `offline`     the deterministic rule-based planner (no LLM needed)
 //! - `exercises`   its exercise library (data/exercises.json) and exercise choice
 //! - `meals`       its meal library (data/meals.json) and meal choice
@@ -14,6 +15,7 @@
 
 pub mod diet;
 pub mod exercises;
+pub mod fix;
 pub mod meals;
 pub mod model;
 pub mod nutrition;
@@ -24,6 +26,7 @@ pub mod supplements;
 pub mod text;
 pub mod validate;
 
+pub use fix::fix;
 pub use model::{WeekStructure, WeeklyPlan, parse_plan, parse_structure};
 pub use nutrition::{Targets, targets};
 pub use profile::{Profile, ProfileError, parse_profile};

@@ -18,7 +18,7 @@ fn equipment_sets() -> [Value; 4] {
 
 fn profile(goal: &str, diet: &str, equipment: &Value, days: u8, extra: Value) -> Profile {
     let mut v = json!({
-        "goal": goal, "sex": if days % 2 == 0 { "female" } else { "male" }, "age": 20 + days * 7,
+        "goal": goal, "sex": if days.is_multiple_of(2) { "female" } else { "male" }, "age": 20 + days * 7,
         "height_cm": 170, "weight_kg": 72, "activity_level": "moderately_active",
         "training_days": days, "dietary_preference": diet, "equipment": equipment
     });
