@@ -6,6 +6,7 @@
 //! - `diet`        diet and allergy keyword matching (data/diet_keywords.json)
 //! - `model`       the plan's JSON types (what the LLM returns, what is saved)
 //! - `scale`       exact-sum meal scaling shared by the fixer and the offline planner
+//! - `prompt`      prompts for stage 1 (structure), stage 2 (details) and repair
 //! - `validate`    the rules a plan must meet before it is saved
 //! - `fix`         forces exact targets, orders and completes the week, fills gaps
 //! - `offline`     the deterministic rule-based planner (no LLM needed)
@@ -21,6 +22,7 @@ pub mod model;
 pub mod nutrition;
 pub mod offline;
 pub mod profile;
+pub mod prompt;
 pub mod scale;
 pub mod supplements;
 pub mod text;
@@ -30,4 +32,5 @@ pub use fix::fix;
 pub use model::{WeekStructure, WeeklyPlan, parse_plan, parse_structure};
 pub use nutrition::{Targets, targets};
 pub use profile::{Profile, ProfileError, parse_profile};
+pub use prompt::{details_prompt, extract_tagged_json, repair_prompt, structure_prompt};
 pub use validate::{Rule, Violation, validate};
