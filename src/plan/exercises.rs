@@ -112,14 +112,7 @@ impl Focus {
                 "chest",
             ],
             Focus::Pull => &[
-                "back",
-                "back",
-                "biceps",
-                "shoulders",
-                "back",
-                "biceps",
-                "core",
-                "back",
+                "back", "back", "biceps", "back", "biceps", "core", "back", "core",
             ],
             Focus::Legs => &[
                 "quads",
@@ -166,9 +159,11 @@ pub fn usable(e: &ExerciseDef, p: &Profile, banned: &HashSet<&str>) -> bool {
         && !e.tags.iter().any(|t| banned.contains(t.as_str()))
 }
 
-/// About 10 minutes of warm-up, then roughly 8 minutes per exercise.
+/// A warm-up of a fifth of the session (at most 10 minutes), then roughly 8
+/// minutes per exercise: 30 min → 3, 45 → 4, 60 → 6, 75 or more → 8.
 pub fn exercise_count(session_minutes: u32) -> usize {
-    (session_minutes.saturating_sub(10) / 8).clamp(2, 8) as usize
+    let warm_up = (session_minutes / 5).min(10);
+    ((session_minutes - warm_up) / 8).clamp(2, 8) as usize
 }
 
 /// The workout for the `occurrence`-th session of this focus in the week;
@@ -187,8 +182,19 @@ pub fn workout(focus: Focus, occurrence: usize, p: &Profile) -> Workout {
             .filter(|e| e.group == *group && usable(e, p, &banned))
             .filter(|e| !chosen.iter().any(|c| c.name == e.name))
             .collect();
+        // Loaded exercises first: they allow progression; bodyweight fills the rest.
+        let loaded: Vec<&ExerciseDef> = candidates
+            .iter()
+            .copied()
+            .filter(|e| e.equipment != [Equipment::Bodyweight])
+            .collect();
+        let pool = if loaded.is_empty() {
+            candidates
+        } else {
+            loaded
+        };
         let repeat = seen.entry(group).or_default();
-        if let Some(pick) = candidates.get((occurrence + *repeat) % candidates.len().max(1)) {
+        if let Some(pick) = pool.get((occurrence + *repeat) % pool.len().max(1)) {
             chosen.push(pick);
         }
         *repeat += 1;
@@ -220,8 +226,8 @@ fn prescribe(e: &ExerciseDef, index: usize, p: &Profile) -> Exercise {
         (Goal::Recomposition, true) => (4, "6-10", 90),
         (Goal::Recomposition, false) => (3, "10-12", 60),
     };
-    // Short sessions cannot fit full volume; two sets keep every exercise in.
-    let sets = if p.session_minutes <= 30 { 2 } else { sets };
+    // Very short sessions cannot fit full volume; two sets keep both exercises in.
+    let sets = if p.session_minutes <= 20 { 2 } else { sets };
     let equipment: Vec<&str> = e.equipment.iter().map(|q| q.as_str()).collect();
     Exercise {
         name: e.name.clone(),

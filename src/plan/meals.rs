@@ -101,12 +101,32 @@ pub fn suits(d: &Dish, p: &Profile, allergies: &AllergyMatcher) -> bool {
             .all(|t| allergies.find(t).is_none())
 }
 
-/// The dishes the user can eat, in library order.
+/// The most restrictive diet a dish needs: 0 vegan, 1 dairy or honey,
+/// 2 eggs, 3 meat or fish.
+fn tier(d: &Dish) -> usize {
+    use FoodCategory::*;
+    let has = |cs: &[FoodCategory]| d.contains.iter().any(|c| cs.contains(c));
+    if has(&[Meat, Fish, Shellfish]) {
+        3
+    } else if has(&[Egg]) {
+        2
+    } else {
+        usize::from(!d.contains.is_empty())
+    }
+}
+
+/// The dishes the user can eat, interleaved from the most to the least
+/// animal-based tier the diet allows. In library order the plant dishes come
+/// first, and a meat eater would get a vegan week.
 pub fn suitable(p: &Profile) -> Vec<&'static Dish> {
     let allergies = AllergyMatcher::new(&p.allergies);
-    library()
-        .iter()
-        .filter(|d| suits(d, p, &allergies))
+    let mut tiers: [Vec<&'static Dish>; 4] = Default::default();
+    for d in library().iter().filter(|d| suits(d, p, &allergies)) {
+        tiers[tier(d)].push(d);
+    }
+    let longest = tiers.iter().map(Vec::len).max().unwrap_or(0);
+    (0..longest)
+        .flat_map(|i| tiers.iter().rev().filter_map(move |t| t.get(i).copied()))
         .collect()
 }
 

@@ -226,8 +226,8 @@ fn goal_sentence(goal: Goal, t: &Targets) -> String {
             t.kcal, t.protein_g
         ),
         Goal::Recomposition => format!(
-            "Heavy main lifts with a small deficit ({} kcal) and high protein ({} g) build muscle \
-             while losing fat.",
+            "Challenging main exercises with a small deficit ({} kcal) and high protein ({} g) \
+             build muscle while losing fat.",
             t.kcal, t.protein_g
         ),
     }
