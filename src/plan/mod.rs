@@ -34,3 +34,58 @@ pub use nutrition::{Targets, targets};
 pub use profile::{Profile, ProfileError, parse_profile};
 pub use prompt::{details_prompt, extract_tagged_json, repair_prompt, structure_prompt};
 pub use validate::{Rule, Violation, validate};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLES: [(&str, &str); 5] = [
+        (
+            "muscle-gain-vegetarian-gym",
+            include_str!("../../examples/profiles/muscle-gain-vegetarian-gym.json"),
+        ),
+        (
+            "fat-loss-vegan-home",
+            include_str!("../../examples/profiles/fat-loss-vegan-home.json"),
+        ),
+        (
+            "recomposition-eggitarian-bodyweight",
+            include_str!("../../examples/profiles/recomposition-eggitarian-bodyweight.json"),
+        ),
+        (
+            "maintenance-non-vegetarian-athlete",
+            include_str!("../../examples/profiles/maintenance-non-vegetarian-athlete.json"),
+        ),
+        (
+            "teen-muscle-gain-kettlebell",
+            include_str!("../../examples/profiles/teen-muscle-gain-kettlebell.json"),
+        ),
+    ];
+
+    #[test]
+    fn every_sample_profile_parses_and_gets_a_valid_offline_plan() {
+        for (name, text) in SAMPLES {
+            let p = parse_profile(&serde_json::from_str(text).unwrap())
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            let t = targets(&p);
+            let plan = offline::generate(&p, &t);
+            assert_eq!(validate(&plan, &p, &t), vec![], "{name}");
+            assert_eq!(
+                fix(plan.clone(), &p, &t),
+                plan,
+                "{name}: the fixer changed a valid plan"
+            );
+        }
+    }
+
+    #[test]
+    fn the_invalid_sample_profile_names_exactly_its_three_bad_fields() {
+        let v = serde_json::from_str(include_str!(
+            "../../examples/profiles/invalid-three-fields.json"
+        ))
+        .unwrap();
+        let err = parse_profile(&v).unwrap_err();
+        let fields: Vec<&str> = err.fields.iter().map(|f| f.field.as_str()).collect();
+        assert_eq!(fields, ["goal", "age", "height_cm"]);
+    }
+}
