@@ -67,73 +67,16 @@ impl Focus {
 
     /// Muscle groups in the order the session fills them; long enough for
     /// the longest session, repeating the main groups for more volume.
+    #[rustfmt::skip]
     pub fn groups(self) -> &'static [&'static str] {
         match self {
-            Focus::FullBody => &[
-                "quads",
-                "chest",
-                "back",
-                "hamstrings",
-                "shoulders",
-                "core",
-                "glutes",
-                "biceps",
-                "triceps",
-                "calves",
-            ],
-            Focus::Upper => &[
-                "chest",
-                "back",
-                "shoulders",
-                "back",
-                "chest",
-                "biceps",
-                "triceps",
-                "shoulders",
-            ],
-            Focus::Lower => &[
-                "quads",
-                "hamstrings",
-                "glutes",
-                "quads",
-                "calves",
-                "core",
-                "hamstrings",
-                "glutes",
-            ],
-            Focus::Push => &[
-                "chest",
-                "shoulders",
-                "triceps",
-                "chest",
-                "shoulders",
-                "triceps",
-                "core",
-                "chest",
-            ],
-            Focus::Pull => &[
-                "back", "back", "biceps", "back", "biceps", "core", "back", "core",
-            ],
-            Focus::Legs => &[
-                "quads",
-                "hamstrings",
-                "glutes",
-                "calves",
-                "quads",
-                "hamstrings",
-                "core",
-                "glutes",
-            ],
-            Focus::Conditioning => &[
-                "conditioning",
-                "core",
-                "conditioning",
-                "glutes",
-                "core",
-                "back",
-                "conditioning",
-                "core",
-            ],
+            Focus::FullBody => &["quads", "chest", "back", "hamstrings", "shoulders", "core", "glutes", "biceps", "triceps", "calves"],
+            Focus::Upper => &["chest", "back", "shoulders", "back", "chest", "biceps", "triceps", "shoulders"],
+            Focus::Lower => &["quads", "hamstrings", "glutes", "quads", "calves", "core", "hamstrings", "glutes"],
+            Focus::Push => &["chest", "shoulders", "triceps", "chest", "shoulders", "triceps", "core", "chest"],
+            Focus::Pull => &["back", "back", "biceps", "back", "biceps", "core", "back", "core"],
+            Focus::Legs => &["quads", "hamstrings", "glutes", "calves", "quads", "hamstrings", "core", "glutes"],
+            Focus::Conditioning => &["conditioning", "core", "conditioning", "glutes", "core", "back", "conditioning", "core"],
         }
     }
 }
