@@ -3,7 +3,9 @@
 //!
 //! Deserialization forgives what LLMs vary in practice (numbers as strings,
 //! units after numbers, null for absent, a single string for a list) but
-//! refuses what would be a guess: a kcal "range", a negative amount.
+//! refuses what would be a guess: a kcal "range", a negative amount, a
+//! fractional day. Ranges of sets, rest and sleep ("60-90 s") read as their
+//! midpoint, a fair single value for a prescription that was a range.
 //! Rest days carry `"workout": null`; the fixer turns an empty workout into null.
 
 use serde::{Deserialize, Serialize};
@@ -249,8 +251,14 @@ mod lenient {
                 return Ok(i as u8 + 1);
             }
         }
-        let n = quantity(&v, &[""]).map_err(D::Error::custom)?;
-        u8::try_from(n).map_err(|_| D::Error::custom(format!("day {n} is out of range")))
+        // A day is an identity, not an amount: no ranges, no fractions.
+        let (n, unit) = number_and_unit(&v).map_err(D::Error::custom)?;
+        if v.as_str().is_some_and(is_range) || !unit.is_empty() || n.fract() != 0.0 || n > 255.0 {
+            return Err(D::Error::custom(format!(
+                "expected a day number 1-7, got {v}"
+            )));
+        }
+        Ok(n as u8)
     }
 
     /// kcal and grams: 250, "250", "250 kcal", "30g". A range is refused:
@@ -265,6 +273,7 @@ mod lenient {
         quantity(&v, &["", "kcal", "cal", "calories", "g", "grams"]).map_err(D::Error::custom)
     }
 
+    /// Sets: 3, "3", "3 sets"; a range "3-4" becomes its rounded midpoint.
     pub fn count<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
         quantity(&Value::deserialize(d)?, &["", "sets", "x"]).map_err(D::Error::custom)
     }
@@ -429,6 +438,12 @@ mod tests {
             );
         }
         assert!(parse_plan(json!({ "days": [{"name": "no day number"}] })).is_err());
+        for bad_day in [json!("1-2"), json!(2.5), json!("someday")] {
+            assert!(
+                parse_plan(json!({ "days": [{ "day": bad_day }] })).is_err(),
+                "{bad_day}"
+            );
+        }
     }
 
     #[test]
