@@ -1,18 +1,19 @@
 //! The plan domain: pure functions from a profile to a checked weekly plan.
-//! No database and no HTTP here.
+//! No database and no HTTP here. In the order a job uses them:
 //!
-//! - `profile`     parse and validate a job's `profile_snapshot`
+//! - `profile`     parse and validate a job's `profile_snapshot` (every bad field named)
 //! - `nutrition`   the one implementation of calorie and macro targets
-//! - `diet`        diet and allergy keyword matching (data/diet_keywords.json)
-//! - `model`       the plan's JSON types (what the LLM returns, what is saved)
-//! - `scale`       exact-sum meal scaling shared by the fixer and the offline planner
 //! - `prompt`      prompts for stage 1 (structure), stage 2 (details) and repair
+//! - `model`       the plan's JSON types (what the LLM returns, what is saved)
+//! - `fix`         orders and completes the week, forces exact targets, fills gaps
 //! - `validate`    the rules a plan must meet before it is saved
-//! - `fix`         forces exact targets, orders and completes the week, fills gaps
 //! - `offline`     the deterministic rule-based planner (no LLM needed)
-//! - `exercises`   its exercise library (data/exercises.json) and exercise choice
-//! - `meals`       its meal library (data/meals.json) and meal choice
-//! - `supplements` the supplement guide (data/supplements.json) and day cards
+//!
+//! Supporting modules: `diet` (diet and allergy keyword matching),
+//! `supplements` (the supplement guide and day cards), `exercises` and
+//! `meals` (the offline planner's libraries), `scale` (exact-sum meal
+//! scaling shared by the fixer and the planner), `text` (word helpers).
+//! Their data lives in `data/*.json`, compiled in with `include_str!`.
 
 pub mod diet;
 pub mod exercises;
@@ -31,6 +32,7 @@ pub mod validate;
 pub use fix::fix;
 pub use model::{WeekStructure, WeeklyPlan, parse_plan, parse_structure};
 pub use nutrition::{Targets, targets};
+pub use offline::generate as generate_offline;
 pub use profile::{Profile, ProfileError, parse_profile};
 pub use prompt::{details_prompt, extract_tagged_json, repair_prompt, structure_prompt};
 pub use validate::{Rule, Violation, validate};
