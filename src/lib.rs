@@ -9,6 +9,8 @@
 //! - `db`         pool and migrations
 //! - `error_code` the stable error codes of failed attempts
 //! - `llm`        OpenAI-compatible client, error mapping, limits, mock LLM
+//! - `plan`       the domain: profile, nutrition targets, prompts, fixer,
+//!   validator, offline generator
 //! - `queue`      the job queue: SQL store, LISTEN/NOTIFY listener, dispatcher,
 //!   leases and heartbeats, retries, the reaper, graceful shutdown
 //! - `telemetry`  logs and the metric catalogue
@@ -24,5 +26,6 @@ pub mod config;
 pub mod db;
 pub mod error_code;
 pub mod llm;
+pub mod plan;
 pub mod queue;
 pub mod telemetry;

@@ -1,0 +1,227 @@
+use super::*;
+use crate::plan::model::{Exercise, Meal, Nutrition, Recovery, Workout};
+use crate::plan::nutrition::targets;
+use crate::plan::profile::parse_profile;
+use serde_json::json;
+
+fn profile(extra: serde_json::Value) -> Profile {
+    let mut v = json!({
+        "goal": "MAINTENANCE", "sex": "male", "age": 30, "height_cm": 180, "weight_kg": 80,
+        "activity_level": "active", "training_days": 3, "dietary_preference": "vegetarian",
+        "equipment": ["dumbbells"]
+    });
+    for (k, val) in extra.as_object().unwrap() {
+        v[k] = val.clone();
+    }
+    parse_profile(&v).unwrap()
+}
+
+fn exercise(name: &str, equipment: &str) -> Exercise {
+    Exercise {
+        name: name.into(),
+        sets: 3,
+        reps: "8-12".into(),
+        rest_seconds: 90,
+        equipment: equipment.into(),
+        muscle_group: "chest".into(),
+    }
+}
+
+fn day(n: u8, training: bool, t: &Targets) -> Day {
+    let half = t.kcal / 2;
+    let half_p = t.protein_g / 2;
+    Day {
+        day: n,
+        name: crate::plan::model::weekday_name(n).into(),
+        is_training_day: training,
+        workout: training.then(|| Workout {
+            focus: "Full body".into(),
+            duration_minutes: 60,
+            exercises: vec![
+                exercise("Push-up", "bodyweight"),
+                exercise("Goblet squat", "dumbbells"),
+            ],
+        }),
+        nutrition: Nutrition {
+            kcal: t.kcal,
+            protein_g: t.protein_g,
+            meals: vec![
+                Meal {
+                    name: "Lunch: dal with rice".into(),
+                    items: vec!["lentil dal".into(), "brown rice".into()],
+                    kcal: half,
+                    protein_g: half_p,
+                },
+                Meal {
+                    name: "Dinner: paneer curry".into(),
+                    items: vec!["paneer".into(), "roti".into()],
+                    kcal: t.kcal - half,
+                    protein_g: t.protein_g - half_p,
+                },
+            ],
+        },
+        recovery: Recovery {
+            sleep_hours: 8.0,
+            mobility: vec!["hip flexor stretch".into()],
+            supplement_card: vec![],
+            notes: String::new(),
+        },
+        reason: "Because.".into(),
+    }
+}
+
+fn plan(t: &Targets) -> WeeklyPlan {
+    WeeklyPlan {
+        days: (1..=7).map(|n| day(n, [1, 3, 5].contains(&n), t)).collect(),
+        notes: None,
+    }
+}
+
+fn rules(v: &[Violation]) -> Vec<&'static str> {
+    rules_broken(v)
+}
+
+#[test]
+fn a_complete_plan_that_keeps_every_rule_has_no_violations() {
+    let p = profile(json!({}));
+    let t = targets(&p);
+    assert_eq!(validate(&plan(&t), &p, &t), vec![]);
+}
+
+#[test]
+fn a_missing_or_duplicated_day_breaks_the_seven_days_rule() {
+    let p = profile(json!({}));
+    let t = targets(&p);
+    let mut short = plan(&t);
+    short.days.pop();
+    assert_eq!(rules(&validate(&short, &p, &t)), ["seven_days"]);
+    let mut dup = plan(&t);
+    dup.days[6].day = 6;
+    let v = validate(&dup, &p, &t);
+    assert_eq!(rules(&v), ["seven_days"]);
+    assert!(v[0].detail.contains("[1, 2, 3, 4, 5, 6, 6]"), "{}", v[0]);
+}
+
+#[test]
+fn the_number_of_training_days_must_match_the_profile() {
+    let p = profile(json!({ "training_days": 4 }));
+    let t = targets(&p);
+    let v = validate(&plan(&t), &p, &t);
+    assert_eq!(rules(&v), ["training_days_mismatch"]);
+    assert_eq!(
+        v[0].to_string(),
+        "training_days_mismatch: 3 training days, the profile asks for 4"
+    );
+}
+
+#[test]
+fn a_rest_day_with_exercises_or_a_training_day_without_is_flagged() {
+    let p = profile(json!({}));
+    let t = targets(&p);
+    let mut pl = plan(&t);
+    pl.days[1].workout = pl.days[0].workout.clone();
+    pl.days[0].workout = None;
+    let v = validate(&pl, &p, &t);
+    assert!(
+        v.iter()
+            .any(|x| x.rule == Rule::TrainingDaysMismatch && x.day == Some(2))
+    );
+    assert!(
+        v.iter()
+            .any(|x| x.rule == Rule::DayIncomplete && x.day == Some(1))
+    );
+}
+
+#[test]
+fn a_day_without_meals_reason_or_sleep_is_incomplete() {
+    let p = profile(json!({}));
+    let t = targets(&p);
+    let mut pl = plan(&t);
+    pl.days[3].reason = "  ".into();
+    pl.days[3].recovery.sleep_hours = 0.0;
+    pl.days[4].nutrition.meals.clear();
+    let v = validate(&pl, &p, &t);
+    let incomplete: Vec<_> = v.iter().filter(|x| x.rule == Rule::DayIncomplete).collect();
+    assert_eq!(incomplete.len(), 3, "{v:?}");
+}
+
+#[test]
+fn avoided_exercises_match_either_way_after_normalizing() {
+    let avoided = vec![
+        "Lunges".to_owned(),
+        "barbell back squat".to_owned(),
+        "push ups".to_owned(),
+    ];
+    assert_eq!(avoided_match("Walking lunge", &avoided), Some("Lunges"));
+    assert_eq!(avoided_match("Squat", &avoided), Some("barbell back squat"));
+    assert_eq!(avoided_match("Push-Up", &avoided), Some("push ups"));
+    assert_eq!(avoided_match("Pushups", &avoided), Some("push ups"));
+    assert_eq!(avoided_match("Plank", &avoided), None);
+    assert_eq!(avoided_match("---", &avoided), None);
+}
+
+#[test]
+fn an_avoided_exercise_in_the_plan_is_a_violation() {
+    let p = profile(json!({ "avoided_exercises": ["goblet squats"] }));
+    let t = targets(&p);
+    let v = validate(&plan(&t), &p, &t);
+    assert_eq!(rules(&v), ["avoided_exercise"]);
+    assert_eq!(v.len(), 3);
+}
+
+#[test]
+fn meat_in_a_vegetarian_plan_is_named_in_the_violation() {
+    let p = profile(json!({}));
+    let t = targets(&p);
+    let mut pl = plan(&t);
+    pl.days[2].nutrition.meals[1].items[0] = "Butter chicken".into();
+    let v = validate(&pl, &p, &t);
+    assert_eq!(rules(&v), ["diet"]);
+    assert_eq!(
+        v[0].to_string(),
+        "day 3: diet: \"Butter chicken\" contains \"chicken\" (meat), not allowed for vegetarian"
+    );
+}
+
+#[test]
+fn an_allergen_in_any_item_is_a_violation() {
+    let p = profile(json!({ "allergies": ["dairy"] }));
+    let t = targets(&p);
+    let v = validate(&plan(&t), &p, &t);
+    assert_eq!(rules(&v), ["allergy"]);
+    assert_eq!(v.len(), 14, "meal name and item on each of 7 days");
+}
+
+#[test]
+fn targets_must_be_met_exactly_by_the_day_and_by_its_meals() {
+    let p = profile(json!({}));
+    let t = targets(&p);
+    let mut pl = plan(&t);
+    pl.days[0].nutrition.kcal += 1;
+    pl.days[1].nutrition.meals[0].protein_g += 1;
+    let v = validate(&pl, &p, &t);
+    assert_eq!(rules(&v), ["kcal_target", "protein_target"]);
+    assert_eq!(
+        v.iter().filter(|x| x.day == Some(1)).count(),
+        2,
+        "day and meal sum both off"
+    );
+}
+
+#[test]
+fn equipment_must_be_owned_with_alternatives_and_combinations_understood() {
+    let p = profile(json!({ "equipment": ["dumbbells", "pull-up bar"] }));
+    let gym = profile(json!({ "equipment": ["full_gym"] }));
+    assert_eq!(equipment_problem("Dumbbell", &p), None);
+    assert_eq!(equipment_problem("barbell or dumbbells", &p), None);
+    assert_eq!(equipment_problem("Pull-up bar + bodyweight", &p), None);
+    assert_eq!(equipment_problem("barbell, bench", &gym), None);
+    let missing = equipment_problem("barbell, bench", &p).unwrap();
+    assert!(missing.contains("needs barbell"), "{missing}");
+    assert!(
+        equipment_problem("hoverboard", &gym)
+            .unwrap()
+            .contains("unknown equipment")
+    );
+    assert!(equipment_problem("", &gym).is_some());
+}
