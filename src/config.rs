@@ -209,3 +209,86 @@ mod tests {
         assert_eq!(s.heartbeat_interval(), Duration::from_secs(10));
     }
 }
+
+/// The LLM provider (DeepSeek by default; any OpenAI-compatible server).
+#[derive(Debug, Clone, Args)]
+pub struct LlmSettings {
+    /// Base URL of the chat completions API.
+    #[arg(long, env = "LLM_BASE_URL", default_value = "https://api.deepseek.com")]
+    pub llm_base_url: String,
+
+    /// Model name (configuration, not a constant: providers rename models).
+    #[arg(long, env = "LLM_MODEL", default_value = "deepseek-v4-flash")]
+    pub llm_model: String,
+
+    /// API key; unset means the built-in offline generator makes the plans.
+    #[arg(long, env = "LLM_API_KEY", hide_env_values = true)]
+    pub llm_api_key: Option<String>,
+
+    /// Deadline of one LLM call in seconds.
+    #[arg(long, env = "LLM_TIMEOUT_SECONDS", default_value_t = 300.0)]
+    pub llm_timeout_seconds: f64,
+
+    /// Requests per minute to the provider (0: no limit).
+    #[arg(long, env = "LLM_REQUESTS_PER_MINUTE", default_value_t = 60)]
+    pub llm_requests_per_minute: u32,
+
+    /// LLM calls in flight at once.
+    #[arg(long, env = "LLM_MAX_IN_FLIGHT", default_value_t = 32)]
+    pub llm_max_in_flight: usize,
+
+    /// max_tokens of a call.
+    #[arg(long, env = "LLM_MAX_TOKENS", default_value_t = 8192)]
+    pub llm_max_tokens: u32,
+
+    /// DeepSeek's thinking switch: off (fast JSON), on, or omit (for servers
+    /// that do not know the field, such as OpenAI).
+    #[arg(long, env = "LLM_THINKING", default_value = "off", value_parser = ["off", "on", "omit"])]
+    pub llm_thinking: String,
+
+    /// Make the plan with the offline generator when the LLM failed for good.
+    #[arg(long, env = "FALLBACK_TO_OFFLINE", default_value_t = false)]
+    pub fallback_to_offline: bool,
+}
+
+impl Default for LlmSettings {
+    fn default() -> Self {
+        Self {
+            llm_base_url: "https://api.deepseek.com".into(),
+            llm_model: "deepseek-v4-flash".into(),
+            llm_api_key: None,
+            llm_timeout_seconds: 300.0,
+            llm_requests_per_minute: 60,
+            llm_max_in_flight: 32,
+            llm_max_tokens: 8192,
+            llm_thinking: "off".into(),
+            fallback_to_offline: false,
+        }
+    }
+}
+
+impl LlmSettings {
+    /// The client configuration, or None when no key is set (offline mode).
+    pub fn client_config(&self) -> Option<crate::llm::LlmConfig> {
+        let key = self
+            .llm_api_key
+            .as_deref()
+            .map(str::trim)
+            .filter(|k| !k.is_empty())?;
+        Some(crate::llm::LlmConfig {
+            base_url: self.llm_base_url.clone(),
+            model: self.llm_model.clone(),
+            api_key: Some(key.to_owned()),
+            timeout: Duration::from_secs_f64(self.llm_timeout_seconds.max(0.001)),
+            max_tokens: self.llm_max_tokens,
+            thinking: match self.llm_thinking.as_str() {
+                "on" => Some(true),
+                "omit" => None,
+                _ => Some(false),
+            },
+            requests_per_minute: self.llm_requests_per_minute,
+            max_in_flight: self.llm_max_in_flight,
+            ..crate::llm::LlmConfig::default()
+        })
+    }
+}

@@ -10,18 +10,23 @@ use crate::config::DbSettings;
 use crate::queue::inspect::{self, JobFilter, JobSummary};
 use crate::queue::store::{self, NewJob};
 
-pub async fn enqueue(db: &DbSettings, args: EnqueueArgs) -> anyhow::Result<()> {
-    let text = if args.profile.as_os_str() == "-" {
+/// Reads a JSON file, or standard input for `-`; errors name the file.
+pub fn read_json(path: &std::path::Path) -> anyhow::Result<Value> {
+    let text = if path.as_os_str() == "-" {
         let mut s = String::new();
         std::io::stdin()
             .read_to_string(&mut s)
             .context("reading the profile from stdin")?;
         s
     } else {
-        std::fs::read_to_string(&args.profile)
-            .with_context(|| format!("profile: cannot read {}", args.profile.display()))?
+        std::fs::read_to_string(path)
+            .with_context(|| format!("profile: cannot read {}", path.display()))?
     };
-    let profile: Value = serde_json::from_str(&text).context("profile: not valid JSON")?;
+    serde_json::from_str(&text).context("profile: not valid JSON")
+}
+
+pub async fn enqueue(db: &DbSettings, args: EnqueueArgs) -> anyhow::Result<()> {
+    let profile = read_json(&args.profile)?;
     let pool = pool(db, 2).await?;
     let job = NewJob {
         user_id: args.user,
@@ -31,7 +36,7 @@ pub async fn enqueue(db: &DbSettings, args: EnqueueArgs) -> anyhow::Result<()> {
         priority: args.priority,
         trace_context: None,
     };
-    let created = store::create_job(&pool, &job).await?;
+    let created = crate::plan::intake::create_job(&pool, &job).await?;
     println!(
         "{}\t{}",
         created.job_id,

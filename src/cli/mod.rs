@@ -10,7 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use uuid::Uuid;
 
 use crate::bench::BenchCommand;
-use crate::config::{DbSettings, WorkerSettings};
+use crate::config::{DbSettings, LlmSettings, WorkerSettings};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -44,12 +44,36 @@ pub enum Command {
     /// Measure pickup latency and throughput against DATABASE_URL.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Print the nutrition targets of a profile (the one implementation).
+    Targets {
+        /// Profile JSON file, or - for standard input.
+        #[arg(long)]
+        profile: PathBuf,
+    },
+    /// Run a mock OpenAI-compatible server (for tests, demos, benchmarks).
+    MockLlm(MockLlmArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MockLlmArgs {
+    #[arg(long, default_value_t = 8089)]
+    pub port: u16,
+    /// Answers per call, comma-separated; the last repeats. E.g. "429,429,ok",
+    /// "slow:2000", "insufficient_balance", "ok:diet_breaking".
+    #[arg(long, default_value = "ok")]
+    pub mode: String,
+    /// Delay before every answer, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    pub latency: u64,
 }
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
     #[command(flatten)]
     pub worker: WorkerSettings,
+
+    #[command(flatten)]
+    pub llm: LlmSettings,
 
     /// Address of /metrics, /healthz and /readyz (keep it internal).
     #[arg(long, env = "METRICS_ADDR", default_value = "0.0.0.0:9464")]
@@ -125,5 +149,36 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
         Command::Enqueue(args) => jobs::enqueue(&cli.db, args).await,
         Command::Jobs(cmd) => jobs::execute(&cli.db, cmd).await,
         Command::Bench(cmd) => crate::bench::execute(&cli.db, cmd).await,
+        Command::Targets { profile } => {
+            let profile = crate::plan::parse_profile(&jobs::read_json(&profile)?)?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&crate::plan::targets(&profile))?
+            );
+            Ok(())
+        }
+        Command::MockLlm(args) => mock_llm(args).await,
     }
+}
+
+async fn mock_llm(args: MockLlmArgs) -> anyhow::Result<()> {
+    let script = args
+        .mode
+        .parse()
+        .map_err(|e| anyhow::anyhow!("mode: {e}"))?;
+    let options = crate::plan::mock_answers::mock_options(script)
+        .with_latency(std::time::Duration::from_millis(args.latency));
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port))
+        .await
+        .map_err(|e| anyhow::anyhow!("port: cannot listen on 127.0.0.1:{}: {e}", args.port))?;
+    eprintln!(
+        "mock LLM on http://{} (mode {})",
+        listener.local_addr()?,
+        args.mode
+    );
+    let shutdown = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    crate::llm::mock::serve(listener, options, shutdown).await?;
+    Ok(())
 }

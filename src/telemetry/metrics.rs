@@ -19,6 +19,8 @@ pub const JOBS_IN_FLIGHT: &str = "plan_worker_jobs_in_flight";
 pub const FREE_SLOTS: &str = "plan_worker_free_slots";
 pub const LISTENER_CONNECTED: &str = "plan_worker_listener_connected";
 pub const NOTIFY_SELF_TEST_OK: &str = "plan_worker_notify_self_test_ok";
+pub const VALIDATION_FAILURES: &str = "plan_validation_failures_total";
+pub const PLANS_SAVED: &str = "plan_plans_saved_total";
 
 /// Registers help text and units; call once at start.
 pub fn describe() {

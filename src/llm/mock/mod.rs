@@ -55,7 +55,8 @@ pub struct MockMessage {
 }
 
 impl MockChatRequest {
-    fn parse(index: usize, body: &Value) -> Result<Self, String> {
+    /// Reads a request body as the mock would (also for tests of responders).
+    pub fn parse(index: usize, body: &Value) -> Result<Self, String> {
         #[derive(Deserialize)]
         struct Typed {
             model: String,

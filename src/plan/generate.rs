@@ -1,0 +1,160 @@
+//! Generation with the LLM in two stages, as the system users run today
+//! does: stage 1 the week's structure, stage 2 the details; then the fixer,
+//! the validator and at most one repair round.
+
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::model::{WeekStructure, WeeklyPlan, parse_plan, parse_structure};
+use super::prompt::{details_prompt, repair_prompt, structure_prompt};
+use super::validate::{Violation, validate};
+use super::{Profile, Targets, fix};
+use crate::error_code::ErrorCode;
+use crate::llm::{ChatRequest, LlmClient, LlmError, Message, Usage};
+use crate::queue::{JobContext, JobError};
+
+/// Progress stages shown on the job row (and to users).
+pub const STAGE_STRUCTURE: &str = "generating_structure";
+pub const STAGE_DETAILS: &str = "generating_details";
+pub const STAGE_VALIDATING: &str = "validating";
+
+/// A plan the LLM made that passed the validator.
+#[derive(Debug)]
+pub struct Generated {
+    pub plan: WeeklyPlan,
+    pub model: String,
+    pub usage: UsageTotals,
+    /// Whether the repair round was needed.
+    pub repaired: bool,
+}
+
+/// Token usage summed over the calls of one attempt.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct UsageTotals {
+    pub calls: u32,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    pub cache_hit_tokens: u64,
+}
+
+impl UsageTotals {
+    fn add(&mut self, u: &Usage) {
+        self.calls += 1;
+        self.prompt_tokens += u64::from(u.prompt_tokens);
+        self.completion_tokens += u64::from(u.completion_tokens);
+        self.cache_hit_tokens += u64::from(u.cache_hit_tokens.unwrap_or(0));
+    }
+    pub fn to_json(&self) -> Value {
+        json!(self)
+    }
+}
+
+/// Runs both stages, the fixer, the validator and the repair round.
+pub async fn with_llm(
+    ctx: &JobContext,
+    client: &LlmClient,
+    p: &Profile,
+    t: &Targets,
+) -> Result<Generated, JobError> {
+    let mut usage = UsageTotals::default();
+    // DeepSeek's user_id isolates end users; a name-based hash keeps the
+    // real id out of the provider's logs.
+    let user_tag = Uuid::new_v5(&Uuid::NAMESPACE_OID, ctx.job.user_id.as_bytes())
+        .simple()
+        .to_string();
+
+    ctx.progress(STAGE_STRUCTURE).await?;
+    let (system, user) = structure_prompt(p, t);
+    let (raw, model) = call(client, &system, &user, &user_tag, &mut usage).await?;
+    let structure: WeekStructure =
+        parse_structure(raw).map_err(|e| invalid_output("structure", &e, &usage))?;
+
+    ctx.progress(STAGE_DETAILS).await?;
+    let (system, user) = details_prompt(p, t, &structure);
+    let (raw, _) = call(client, &system, &user, &user_tag, &mut usage).await?;
+    let plan = parse_plan(raw).map_err(|e| invalid_output("details", &e, &usage))?;
+
+    ctx.progress(STAGE_VALIDATING).await?;
+    let plan = fix(plan, p, t);
+    let violations = validate(&plan, p, t);
+    if violations.is_empty() {
+        return Ok(Generated {
+            plan,
+            model,
+            usage,
+            repaired: false,
+        });
+    }
+    record_violations(&violations);
+    tracing::info!(
+        violations = violations.len(),
+        "plan breaks rules; one repair round"
+    );
+    let (system, user) = repair_prompt(p, t, &plan, &violations);
+    let (raw, _) = call(client, &system, &user, &user_tag, &mut usage).await?;
+    let plan = fix(
+        parse_plan(raw).map_err(|e| invalid_output("repair", &e, &usage))?,
+        p,
+        t,
+    );
+    let violations = validate(&plan, p, t);
+    if violations.is_empty() {
+        return Ok(Generated {
+            plan,
+            model,
+            usage,
+            repaired: true,
+        });
+    }
+    record_violations(&violations);
+    let detail: Vec<String> = violations.iter().map(|v| v.to_string()).collect();
+    Err(JobError::new(
+        ErrorCode::ValidationFailed,
+        format!("after repair: {}", detail.join("; ")),
+    )
+    .with_usage(Some(usage.to_json())))
+}
+
+/// One JSON-mode call; returns the parsed object and the model that answered.
+async fn call(
+    client: &LlmClient,
+    system: &str,
+    user: &str,
+    user_tag: &str,
+    usage: &mut UsageTotals,
+) -> Result<(Value, String), JobError> {
+    let req =
+        ChatRequest::new(vec![Message::system(system), Message::user(user)]).with_user_id(user_tag);
+    match client.chat_json(req).await {
+        Ok(resp) => {
+            usage.add(&resp.usage);
+            Ok((resp.json, resp.model))
+        }
+        Err(err) => {
+            if let Some(u) = err.usage() {
+                usage.add(u);
+            }
+            Err(llm_error(&err, usage))
+        }
+    }
+}
+
+fn llm_error(err: &LlmError, usage: &UsageTotals) -> JobError {
+    JobError::new(err.code(), err.to_string())
+        .with_retry_after(err.retry_after())
+        .with_usage(Some(usage.to_json()))
+}
+
+fn invalid_output(stage: &str, err: &serde_json::Error, usage: &UsageTotals) -> JobError {
+    JobError::new(
+        ErrorCode::JsonParseError,
+        format!("{stage}: the model's json is not a plan: {err}"),
+    )
+    .with_usage(Some(usage.to_json()))
+}
+
+fn record_violations(violations: &[Violation]) {
+    for v in violations {
+        metrics::counter!(crate::telemetry::metrics::VALIDATION_FAILURES, "rule" => v.rule.as_str()).increment(1);
+    }
+}

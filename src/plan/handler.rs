@@ -1,0 +1,114 @@
+//! The handler of `weekly_base_plan` jobs: profile -> targets -> plan (LLM
+//! or offline) -> fixer -> validator -> saved with the job's completion.
+
+use std::sync::Arc;
+
+use super::generate::{self, STAGE_VALIDATING};
+use super::save::{self, NewPlan, STAGE_SAVING, Source};
+use super::validate::validate;
+use super::{Profile, Targets, generate_offline, parse_profile, targets};
+use crate::error_code::ErrorCode;
+use crate::llm::LlmClient;
+use crate::queue::{BoxFuture, Done, JobContext, JobError, JobHandler};
+
+pub const KIND: &str = "weekly_base_plan";
+pub const STAGE_OFFLINE: &str = "generating_offline";
+
+/// Makes weekly base plans. Without an LLM client every plan is made by the
+/// offline generator.
+#[derive(Clone)]
+pub struct PlanHandler {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    llm: Option<LlmClient>,
+    fallback_to_offline: bool,
+}
+
+impl PlanHandler {
+    pub fn new(llm: Option<LlmClient>, fallback_to_offline: bool) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                llm,
+                fallback_to_offline,
+            }),
+        }
+    }
+}
+
+impl JobHandler for PlanHandler {
+    fn run(&self, ctx: JobContext) -> BoxFuture<Result<Done, JobError>> {
+        let inner = self.inner.clone();
+        Box::pin(async move { inner.handle(ctx).await })
+    }
+}
+
+impl Inner {
+    async fn handle(&self, ctx: JobContext) -> Result<Done, JobError> {
+        let profile = parse_profile(&ctx.job.profile_snapshot)
+            .map_err(|e| JobError::new(ErrorCode::InvalidProfile, e.to_string()))?;
+        let targets = targets(&profile);
+        let Some(client) = &self.llm else {
+            return offline(&ctx, &profile, &targets, None).await;
+        };
+        match generate::with_llm(&ctx, client, &profile, &targets).await {
+            Ok(g) => {
+                ctx.progress(STAGE_SAVING).await?;
+                let new = NewPlan {
+                    plan: &g.plan,
+                    targets: &targets,
+                    source: Source::Llm,
+                    model: Some(&g.model),
+                    usage: Some(g.usage.to_json()),
+                };
+                save::save_weekly_plan(&ctx, new).await?;
+                Ok(Done::CompletedInTransaction)
+            }
+            Err(err) if self.fallback_to_offline && fails_for_good(&ctx, &err) => {
+                tracing::warn!(error_code = %err.code, detail = %err.detail, "LLM failed for good; using the offline generator");
+                offline(&ctx, &profile, &targets, err.llm_usage).await
+            }
+            Err(err) => Err(err),
+        }
+    }
+}
+
+/// Whether this failure would end the job (no retry left or not retryable).
+/// A rate-limit deferral spends no retry, so it never counts.
+fn fails_for_good(ctx: &JobContext, err: &JobError) -> bool {
+    err.code != ErrorCode::AiRateLimit
+        && err.code != ErrorCode::WorkerLost
+        && (!err.retryable() || ctx.job.retry_count >= ctx.job.max_retries)
+}
+
+async fn offline(
+    ctx: &JobContext,
+    profile: &Profile,
+    targets: &Targets,
+    usage: Option<serde_json::Value>,
+) -> Result<Done, JobError> {
+    ctx.progress(STAGE_OFFLINE).await?;
+    let plan = generate_offline(profile, targets);
+    ctx.progress(STAGE_VALIDATING).await?;
+    let violations = validate(&plan, profile, targets);
+    if !violations.is_empty() {
+        // The offline planner cannot satisfy this profile (e.g. nearly every
+        // exercise avoided): say which rules, do not save a bad plan.
+        let detail: Vec<String> = violations.iter().map(|v| v.to_string()).collect();
+        return Err(JobError::new(
+            ErrorCode::ValidationFailed,
+            format!("offline plan: {}", detail.join("; ")),
+        ));
+    }
+    ctx.progress(STAGE_SAVING).await?;
+    let new = NewPlan {
+        plan: &plan,
+        targets,
+        source: Source::Offline,
+        model: None,
+        usage,
+    };
+    save::save_weekly_plan(ctx, new).await?;
+    Ok(Done::CompletedInTransaction)
+}

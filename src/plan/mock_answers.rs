@@ -1,0 +1,133 @@
+//! Answers of the mock LLM for plan prompts (tests, `plan-worker mock-llm`
+//! and the pipeline bench). Every plan prompt ends with the person's profile
+//! and targets as tagged JSON, so a fake model can answer like a good one:
+//! the structure and the details of the offline generator's plan.
+
+use serde_json::{Value, json};
+
+use super::model::{DayOutline, WeekStructure};
+use super::{Targets, WeeklyPlan, extract_tagged_json, generate_offline, parse_profile};
+use crate::llm::mock::{MockChatRequest, MockLlmOptions, Script};
+
+/// The named responder whose first plan breaks a vegan or vegetarian diet
+/// (the repair round then gets a good plan).
+pub const DIET_BREAKING: &str = "diet_breaking";
+/// The named responder that breaks the diet in every answer, repair included.
+pub const ALWAYS_DIET_BREAKING: &str = "always_diet_breaking";
+
+/// Mock options answering plan prompts, with the named responders above.
+pub fn mock_options(script: Script) -> MockLlmOptions {
+    MockLlmOptions::new(script)
+        .with_responder(good_answer)
+        .with_named_responder(DIET_BREAKING, |req| broken_answer(req, false))
+        .with_named_responder(ALWAYS_DIET_BREAKING, |req| broken_answer(req, true))
+}
+
+enum Stage {
+    Structure,
+    Details,
+    Repair,
+}
+
+fn stage(text: &str) -> Stage {
+    if text.contains("The plan below breaks these rules") {
+        Stage::Repair
+    } else if text.contains("<structure_json>") {
+        Stage::Details
+    } else {
+        Stage::Structure
+    }
+}
+
+/// The offline plan for the person in the prompt, if the prompt has one.
+fn plan_for(text: &str) -> Option<WeeklyPlan> {
+    let profile = parse_profile(&extract_tagged_json(text, "profile_json")?).ok()?;
+    let targets: Targets =
+        serde_json::from_value(extract_tagged_json(text, "targets_json")?).ok()?;
+    Some(generate_offline(&profile, &targets))
+}
+
+/// A correct answer to any plan prompt (stage 1, stage 2 or repair).
+pub fn good_answer(req: &MockChatRequest) -> Value {
+    let text = req.last_user_message().unwrap_or_default();
+    let Some(plan) = plan_for(text) else {
+        return json!({"error": "the mock found no <profile_json>/<targets_json> in the prompt"});
+    };
+    match stage(text) {
+        Stage::Structure => json!(structure_of(&plan)),
+        Stage::Details | Stage::Repair => json!(plan),
+    }
+}
+
+/// Like `good_answer`, but stage 2 (and with `always`, the repair too) puts
+/// chicken in every meal.
+fn broken_answer(req: &MockChatRequest, always: bool) -> Value {
+    let text = req.last_user_message().unwrap_or_default();
+    match (stage(text), plan_for(text)) {
+        (Stage::Details, Some(plan)) => json!(with_chicken(plan)),
+        (Stage::Repair, Some(plan)) if always => json!(with_chicken(plan)),
+        _ => good_answer(req),
+    }
+}
+
+fn with_chicken(mut plan: WeeklyPlan) -> WeeklyPlan {
+    for day in &mut plan.days {
+        for meal in &mut day.nutrition.meals {
+            meal.name = format!("Grilled chicken with {}", meal.name);
+            meal.items.push("chicken breast".to_owned());
+        }
+    }
+    plan
+}
+
+fn structure_of(plan: &WeeklyPlan) -> WeekStructure {
+    WeekStructure {
+        days: plan
+            .days
+            .iter()
+            .map(|d| DayOutline {
+                day: d.day,
+                is_training_day: d.is_training_day,
+                focus: d
+                    .workout
+                    .as_ref()
+                    .map_or_else(|| "Rest".to_owned(), |w| w.focus.clone()),
+                kcal: d.nutrition.kcal,
+                protein_g: d.nutrition.protein_g,
+            })
+            .collect(),
+        rationale: "Training days spread through the week with rest between hard sessions."
+            .to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::{
+        details_prompt, parse_plan, parse_structure, structure_prompt, targets, validate,
+    };
+
+    fn request(user: String) -> MockChatRequest {
+        let body = json!({"model": "m", "messages": [{"role": "user", "content": user}]});
+        MockChatRequest::parse(0, &body).unwrap()
+    }
+
+    #[test]
+    fn the_mock_answers_both_stages_with_a_plan_that_passes_the_validator() {
+        let raw = std::fs::read_to_string("examples/profiles/fat-loss-vegan-home.json").unwrap();
+        let profile = parse_profile(&serde_json::from_str(&raw).unwrap()).unwrap();
+        let t = targets(&profile);
+        let (_, user) = structure_prompt(&profile, &t);
+        let structure = parse_structure(good_answer(&request(user))).unwrap();
+        assert_eq!(structure.days.len(), 7);
+        let (_, user) = details_prompt(&profile, &t, &structure);
+        let plan = parse_plan(good_answer(&request(user.clone()))).unwrap();
+        assert!(validate(&plan, &profile, &t).is_empty());
+        let broken = parse_plan(broken_answer(&request(user), false)).unwrap();
+        assert!(
+            !validate(&broken, &profile, &t).is_empty(),
+            "chicken breaks a vegan diet"
+        );
+    }
+}

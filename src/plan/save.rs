@@ -1,0 +1,101 @@
+//! Saving a plan: one transaction inserts it (next version, active, the
+//! previous active plan deactivated), completes the job fenced by the lease,
+//! and records the attempt's LLM usage. If any step fails, nothing remains.
+
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::{Targets, WeeklyPlan};
+use crate::error_code::ErrorCode;
+use crate::queue::{JobContext, JobError};
+
+/// Where a plan came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Llm,
+    Offline,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Llm => "llm",
+            Source::Offline => "offline",
+        }
+    }
+}
+
+/// The plan and what is recorded with it.
+pub struct NewPlan<'a> {
+    pub plan: &'a WeeklyPlan,
+    pub targets: &'a Targets,
+    pub source: Source,
+    pub model: Option<&'a str>,
+    pub usage: Option<Value>,
+}
+
+pub const STAGE_SAVING: &str = "saving";
+
+/// Saves the plan and completes the job in one transaction; returns the plan id.
+pub async fn save_weekly_plan(ctx: &JobContext, new: NewPlan<'_>) -> Result<Uuid, JobError> {
+    let db_error =
+        |e: sqlx::Error| JobError::new(ErrorCode::DbError, format!("saving the plan: {e}"));
+    let plan_json = serde_json::to_value(new.plan)
+        .map_err(|e| JobError::new(ErrorCode::UnexpectedError, e.to_string()))?;
+    let targets_json = serde_json::to_value(new.targets)
+        .map_err(|e| JobError::new(ErrorCode::UnexpectedError, e.to_string()))?;
+    let user_id = ctx.job.user_id;
+
+    let mut tx = ctx.db.begin().await.map_err(db_error)?;
+    // Versions are numbered per user: serialise this user's saves.
+    sqlx::query("select pg_advisory_xact_lock(1886151021, hashtext($1::text))")
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
+    sqlx::query("update weekly_base_plans set is_active = false where user_id = $1 and is_active")
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
+    let plan_id: Uuid = sqlx::query_scalar(
+        r"insert into weekly_base_plans (user_id, job_id, version, plan, targets, source, model)
+          values ($1, $2, (select coalesce(max(version), 0) + 1 from weekly_base_plans where user_id = $1), $3, $4, $5, $6)
+          returning id",
+    )
+    .bind(user_id)
+    .bind(ctx.job.id)
+    .bind(&plan_json)
+    .bind(&targets_json)
+    .bind(new.source.as_str())
+    .bind(new.model)
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(db_error)?;
+    if let Some(usage) = &new.usage {
+        sqlx::query(
+            "update plan_job_attempts set llm_usage = $3 where job_id = $1 and lease_token = $2",
+        )
+        .bind(ctx.job.id)
+        .bind(ctx.job.lease_token)
+        .bind(usage)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
+    }
+    let held = ctx
+        .complete_in(&mut tx, Some(plan_id))
+        .await
+        .map_err(|e| JobError::new(ErrorCode::DbError, e.to_string()))?;
+    if !held {
+        // Dropping the transaction rolls the plan back: the job is no longer ours.
+        return Err(JobError::new(
+            ErrorCode::WorkerLost,
+            "lease lost before the plan was saved",
+        ));
+    }
+    tx.commit().await.map_err(db_error)?;
+    metrics::counter!(crate::telemetry::metrics::PLANS_SAVED, "kind" => ctx.job.kind.clone(), "source" => new.source.as_str())
+        .increment(1);
+    Ok(plan_id)
+}
