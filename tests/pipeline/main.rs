@@ -1,0 +1,385 @@
+//! End-to-end tests of the plan pipeline: real PostgreSQL, the real worker
+//! and handler, and the LLM faked only at the HTTP boundary by the mock
+//! OpenAI-compatible server.
+
+use std::time::Duration;
+
+use plan_worker::config::WorkerSettings;
+use plan_worker::llm::mock::MockLlm;
+use plan_worker::llm::{LlmClient, LlmConfig};
+use plan_worker::plan::handler::{KIND, PlanHandler};
+use plan_worker::plan::intake::{self, IntakeError};
+use plan_worker::plan::mock_answers::mock_options;
+use plan_worker::queue::listener::parse_job_events;
+use plan_worker::queue::{Registry, Worker, WorkerHandle};
+use serde_json::Value;
+use sqlx::PgPool;
+use sqlx::postgres::PgListener;
+use uuid::Uuid;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+fn profile(name: &str) -> Value {
+    let path = format!(
+        "{}/examples/profiles/{name}.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+async fn mock(script: &str) -> MockLlm {
+    MockLlm::start_with(mock_options(script.parse().unwrap()))
+        .await
+        .unwrap()
+}
+
+fn client(mock: &MockLlm, timeout: Duration) -> LlmClient {
+    LlmClient::new(LlmConfig {
+        base_url: mock.base_url.clone(),
+        api_key: Some("test-key".into()),
+        timeout,
+        requests_per_minute: 0,
+        ..LlmConfig::default()
+    })
+    .unwrap()
+}
+
+async fn worker(pool: &PgPool, llm: Option<LlmClient>, fallback: bool) -> WorkerHandle {
+    let settings = WorkerSettings {
+        worker_id: Some(format!("pipeline-{}", Uuid::new_v4().simple())),
+        retry_base_seconds: 0.05,
+        retry_max_seconds: 0.1,
+        poll_interval_seconds: 60.0,
+        ..WorkerSettings::default()
+    };
+    let registry = Registry::new().register(KIND, PlanHandler::new(llm, fallback));
+    let handle = Worker::new(
+        pool.clone(),
+        pool.connect_options().as_ref().clone(),
+        registry,
+        settings,
+    )
+    .unwrap()
+    .spawn();
+    assert!(handle.wait_listening(WAIT).await);
+    handle
+}
+
+/// Creates a job and waits for its final status, collecting progress stages.
+async fn run_job(pool: &PgPool, profile_name: &str) -> (Uuid, String, Vec<String>) {
+    let mut events = PgListener::connect_with(pool).await.unwrap();
+    events.listen("plan_job_events").await.unwrap();
+    let job = intake::create_job(
+        pool,
+        &intake::weekly_plan_job(Uuid::new_v4(), profile(profile_name)),
+    )
+    .await
+    .unwrap()
+    .job_id;
+    let mut stages = Vec::new();
+    let wait = async {
+        loop {
+            let note = events.recv().await.unwrap();
+            for ev in parse_job_events(note.payload())
+                .into_iter()
+                .filter(|e| e.id == job)
+            {
+                if let Some(p) = ev.progress {
+                    stages.push(p);
+                }
+                if ["completed", "failed", "cancelled"].contains(&ev.status.as_str()) {
+                    return ev.status;
+                }
+            }
+        }
+    };
+    let status = tokio::time::timeout(WAIT, wait)
+        .await
+        .expect("job finished in time");
+    (job, status, stages)
+}
+
+#[derive(Debug, sqlx::FromRow)]
+struct Attempt {
+    outcome: Option<String>,
+    error_code: Option<String>,
+    error_detail: Option<String>,
+    llm_usage: Option<Value>,
+}
+
+async fn attempts(pool: &PgPool, job: Uuid) -> Vec<Attempt> {
+    sqlx::query_as("select outcome, error_code, error_detail, llm_usage from plan_job_attempts where job_id = $1 order by attempt")
+        .bind(job)
+        .fetch_all(pool)
+        .await
+        .unwrap()
+}
+
+fn outcomes(a: &[Attempt]) -> Vec<(String, String)> {
+    a.iter()
+        .map(|a| {
+            (
+                a.outcome.clone().unwrap_or_default(),
+                a.error_code.clone().unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
+async fn job_code(pool: &PgPool, job: Uuid) -> (i32, Option<String>) {
+    sqlx::query_as("select retry_count, error_code from plan_generation_jobs where id = $1")
+        .bind(job)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+async fn saved_plans(pool: &PgPool, job: Uuid) -> Vec<(String, Option<String>, bool)> {
+    sqlx::query_as("select source, model, is_active from weekly_base_plans where job_id = $1")
+        .bind(job)
+        .fetch_all(pool)
+        .await
+        .unwrap()
+}
+
+fn pairs(v: &[(&str, &str)]) -> Vec<(String, String)> {
+    v.iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect()
+}
+
+#[sqlx::test]
+async fn a_good_answer_is_saved_with_the_jobs_completion_and_every_stage_is_reported(pool: PgPool) {
+    let mock = mock("ok").await;
+    let w = worker(&pool, Some(client(&mock, WAIT)), false).await;
+    let (job, status, stages) = run_job(&pool, "fat-loss-vegan-home").await;
+    assert_eq!(status, "completed");
+    assert_eq!(
+        stages,
+        [
+            "generating_structure",
+            "generating_details",
+            "validating",
+            "saving"
+        ]
+    );
+    let plans = saved_plans(&pool, job).await;
+    assert_eq!(plans.len(), 1);
+    assert_eq!((plans[0].0.as_str(), plans[0].2), ("llm", true));
+    let a = attempts(&pool, job).await;
+    assert_eq!(outcomes(&a), pairs(&[("completed", "")]));
+    let usage = a[0]
+        .llm_usage
+        .as_ref()
+        .expect("usage recorded on the attempt");
+    assert_eq!(usage["calls"], 2);
+    assert!(usage["prompt_tokens"].as_u64().unwrap() > 0);
+    let plan_id: Option<Uuid> =
+        sqlx::query_scalar("select plan_id from plan_generation_jobs where id = $1")
+            .bind(job)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert!(plan_id.is_some(), "the job points at its plan");
+    assert_eq!(mock.request_count(), 2);
+    w.shutdown().await;
+}
+
+#[sqlx::test]
+async fn two_429s_defer_the_job_after_retry_after_without_spending_a_retry(pool: PgPool) {
+    let mock = mock("rate_limit_ms:300,rate_limit_ms:300,ok").await;
+    let w = worker(&pool, Some(client(&mock, WAIT)), false).await;
+    let (job, status, _) = run_job(&pool, "muscle-gain-vegetarian-gym").await;
+    assert_eq!(status, "completed");
+    assert_eq!(
+        outcomes(&attempts(&pool, job).await),
+        pairs(&[
+            ("deferred", "AI_RATE_LIMIT"),
+            ("deferred", "AI_RATE_LIMIT"),
+            ("completed", "")
+        ])
+    );
+    assert_eq!(job_code(&pool, job).await.0, 0, "no retry spent");
+    let gaps: Vec<f64> = sqlx::query_scalar(
+        "select extract(epoch from b.started_at - a.finished_at)::float8 from plan_job_attempts a \
+         join plan_job_attempts b on b.job_id = a.job_id and b.attempt = a.attempt + 1 where a.job_id = $1",
+    )
+    .bind(job)
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert!(
+        gaps.iter().all(|g| *g >= 0.29),
+        "Retry-After honoured: {gaps:?}"
+    );
+    w.shutdown().await;
+}
+
+#[sqlx::test]
+async fn an_llm_call_past_its_deadline_is_ai_timeout_and_retried(pool: PgPool) {
+    let mock = mock("slow:3000,ok").await;
+    let w = worker(
+        &pool,
+        Some(client(&mock, Duration::from_millis(300))),
+        false,
+    )
+    .await;
+    let (job, status, _) = run_job(&pool, "maintenance-non-vegetarian-athlete").await;
+    assert_eq!(status, "completed");
+    assert_eq!(
+        outcomes(&attempts(&pool, job).await),
+        pairs(&[("retry", "AI_TIMEOUT"), ("completed", "")])
+    );
+    assert_eq!(job_code(&pool, job).await.0, 1);
+    w.shutdown().await;
+}
+
+#[sqlx::test]
+async fn a_401_is_config_error_and_fails_the_job_at_once(pool: PgPool) {
+    let mock = mock("unauthorized").await;
+    let w = worker(&pool, Some(client(&mock, WAIT)), false).await;
+    let (job, status, _) = run_job(&pool, "fat-loss-vegan-home").await;
+    assert_eq!(status, "failed");
+    assert_eq!(
+        outcomes(&attempts(&pool, job).await),
+        pairs(&[("failed", "CONFIG_ERROR")])
+    );
+    assert_eq!(mock.request_count(), 1);
+    assert!(saved_plans(&pool, job).await.is_empty());
+    w.shutdown().await;
+}
+
+#[sqlx::test]
+async fn a_402_is_ai_quota_exceeded_and_fails_the_job_at_once(pool: PgPool) {
+    let mock = mock("insufficient_balance").await;
+    let w = worker(&pool, Some(client(&mock, WAIT)), false).await;
+    let (job, status, _) = run_job(&pool, "fat-loss-vegan-home").await;
+    assert_eq!(status, "failed");
+    assert_eq!(
+        outcomes(&attempts(&pool, job).await),
+        pairs(&[("failed", "AI_QUOTA_EXCEEDED")])
+    );
+    w.shutdown().await;
+}
+
+#[sqlx::test]
+async fn broken_json_is_retried(pool: PgPool) {
+    let mock = mock("broken_json,ok").await;
+    let w = worker(&pool, Some(client(&mock, WAIT)), false).await;
+    let (job, status, _) = run_job(&pool, "recomposition-eggitarian-bodyweight").await;
+    assert_eq!(status, "completed");
+    assert_eq!(
+        outcomes(&attempts(&pool, job).await),
+        pairs(&[("retry", "JSON_PARSE_ERROR"), ("completed", "")])
+    );
+    w.shutdown().await;
+}
+
+#[sqlx::test]
+async fn a_diet_breaking_plan_is_repaired_in_one_round(pool: PgPool) {
+    let mock = mock("ok:diet_breaking").await;
+    let w = worker(&pool, Some(client(&mock, WAIT)), false).await;
+    let (job, status, _) = run_job(&pool, "fat-loss-vegan-home").await;
+    assert_eq!(status, "completed");
+    assert_eq!(mock.request_count(), 3, "structure, details, repair");
+    let repair = &mock.requests_received()[2];
+    assert!(
+        repair.body.to_string().contains("diet"),
+        "the violations were sent back to the model"
+    );
+    assert_eq!(saved_plans(&pool, job).await.len(), 1);
+    w.shutdown().await;
+}
+
+#[sqlx::test]
+async fn a_plan_still_breaking_the_diet_after_repair_fails_as_validation_failed_naming_the_rule(
+    pool: PgPool,
+) {
+    let mock = mock("ok:always_diet_breaking").await;
+    let w = worker(&pool, Some(client(&mock, WAIT)), false).await;
+    let (job, status, _) = run_job(&pool, "fat-loss-vegan-home").await;
+    assert_eq!(status, "failed");
+    let a = attempts(&pool, job).await;
+    assert_eq!(outcomes(&a), pairs(&[("failed", "VALIDATION_FAILED")]));
+    let detail = a[0].error_detail.as_deref().unwrap();
+    assert!(
+        detail.contains("diet") && detail.contains("chicken"),
+        "{detail}"
+    );
+    assert!(saved_plans(&pool, job).await.is_empty(), "nothing saved");
+    w.shutdown().await;
+}
+
+#[sqlx::test]
+async fn with_fallback_on_a_final_llm_failure_the_offline_plan_is_saved(pool: PgPool) {
+    let mock = mock("unauthorized").await;
+    let w = worker(&pool, Some(client(&mock, WAIT)), true).await;
+    let (job, status, _) = run_job(&pool, "teen-muscle-gain-kettlebell").await;
+    assert_eq!(status, "completed");
+    assert_eq!(saved_plans(&pool, job).await[0].0, "offline");
+    w.shutdown().await;
+}
+
+#[sqlx::test]
+async fn without_an_llm_the_offline_generator_makes_the_plan_and_versions_count_up(pool: PgPool) {
+    let w = worker(&pool, None, false).await;
+    let user = Uuid::new_v4();
+    let mut jobs = Vec::new();
+    for _ in 0..2 {
+        let mut events = PgListener::connect_with(&pool).await.unwrap();
+        events.listen("plan_job_events").await.unwrap();
+        let job = intake::create_job(
+            &pool,
+            &intake::weekly_plan_job(user, profile("fat-loss-vegan-home")),
+        )
+        .await
+        .unwrap()
+        .job_id;
+        let wait = async {
+            loop {
+                let n = events.recv().await.unwrap();
+                if parse_job_events(n.payload())
+                    .iter()
+                    .any(|e| e.id == job && e.status == "completed")
+                {
+                    return;
+                }
+            }
+        };
+        tokio::time::timeout(WAIT, wait).await.unwrap();
+        jobs.push(job);
+    }
+    let rows: Vec<(i32, bool, String)> =
+        sqlx::query_as("select version, is_active, source from weekly_base_plans where user_id = $1 order by version")
+            .bind(user)
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        rows,
+        [
+            (1, false, "offline".to_owned()),
+            (2, true, "offline".to_owned())
+        ]
+    );
+    w.shutdown().await;
+}
+
+#[sqlx::test]
+async fn a_profile_with_three_bad_fields_is_refused_before_a_job_exists_naming_all_three(
+    pool: PgPool,
+) {
+    let job = intake::weekly_plan_job(Uuid::new_v4(), profile("invalid-three-fields"));
+    let err = intake::create_job(&pool, &job).await.unwrap_err();
+    let IntakeError::Profile(p) = err else {
+        panic!("expected a profile error, got {err:?}")
+    };
+    let mut fields: Vec<&str> = p.fields.iter().map(|f| f.field.as_str()).collect();
+    fields.sort();
+    assert_eq!(fields, ["age", "goal", "height_cm"]);
+    let count: i64 = sqlx::query_scalar("select count(*) from plan_generation_jobs")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(count, 0);
+}
