@@ -2,6 +2,7 @@
 //! measured against DATABASE_URL's server in a throwaway database of its own.
 
 mod latency;
+mod pipeline;
 mod scratch;
 mod throughput;
 
@@ -35,6 +36,20 @@ pub enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// weekly_base_plan jobs through the real pipeline against the mock LLM
+    /// (a child process) with a set latency, all in flight on one worker.
+    Pipeline {
+        #[arg(long, default_value_t = 1000)]
+        jobs: usize,
+        /// Mock LLM latency per call, in milliseconds.
+        #[arg(long, default_value_t = 2000)]
+        latency_ms: u64,
+        /// LLM calls in flight at once (LLM_MAX_IN_FLIGHT); default: one per job.
+        #[arg(long)]
+        llm_max_in_flight: Option<usize>,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 pub async fn execute(db: &DbSettings, cmd: BenchCommand) -> anyhow::Result<()> {
@@ -47,6 +62,15 @@ pub async fn execute(db: &DbSettings, cmd: BenchCommand) -> anyhow::Result<()> {
             concurrency,
             json,
         } => throughput::run(&scratch, jobs, workers, concurrency, json).await,
+        BenchCommand::Pipeline {
+            jobs,
+            latency_ms,
+            llm_max_in_flight,
+            json,
+        } => {
+            let in_flight = llm_max_in_flight.unwrap_or(jobs).max(1);
+            pipeline::run(&scratch, jobs, latency_ms, in_flight, json).await
+        }
     };
     scratch.drop_database().await?;
     result

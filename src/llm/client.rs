@@ -217,7 +217,11 @@ impl LlmClient {
         let _slot = inner.limits.acquire().await;
         let guard = InFlightGuard::new(&inner.metrics);
         let started = Instant::now();
-        let answer = match tokio::time::timeout(inner.timeout, inner.exchange(&req)).await {
+        // The body is serialised up front and the prompt dropped: a call
+        // waits minutes, and holding both copies per call adds up.
+        let body = inner.request_body(&req)?;
+        drop(req);
+        let answer = match tokio::time::timeout(inner.timeout, inner.exchange(body)).await {
             Ok(answer) => answer,
             Err(_) => Err(LlmError::Timeout {
                 after: inner.timeout,
@@ -245,14 +249,20 @@ impl LlmClient {
 }
 
 impl Inner {
+    fn request_body(&self, req: &ChatRequest) -> Result<Vec<u8>, LlmError> {
+        serde_json::to_vec(&self.wire_request(req))
+            .map_err(|e| LlmError::Config(format!("request body: {e}")))
+    }
+
     /// Sends the request and reads the whole body.
-    async fn exchange(&self, req: &ChatRequest) -> Result<RawAnswer, LlmError> {
+    async fn exchange(&self, body: Vec<u8>) -> Result<RawAnswer, LlmError> {
         let resp = self
             .http
             .post(self.endpoint.clone())
             .header(AUTHORIZATION, self.auth.clone())
             .header(ACCEPT, "application/json")
-            .json(&self.wire_request(req))
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body)
             .send()
             .await
             .map_err(network)?;

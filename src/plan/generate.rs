@@ -64,14 +64,19 @@ pub async fn with_llm(
         .to_string();
 
     ctx.progress(STAGE_STRUCTURE).await?;
-    let (system, user) = structure_prompt(p, t);
-    let (raw, model) = call(client, &system, &user, &user_tag, &mut usage).await?;
+    let (raw, model) = call(client, structure_prompt(p, t), &user_tag, &mut usage).await?;
     let structure: WeekStructure =
         parse_structure(raw).map_err(|e| invalid_output("structure", &e, &usage))?;
 
     ctx.progress(STAGE_DETAILS).await?;
-    let (system, user) = details_prompt(p, t, &structure);
-    let (raw, _) = call(client, &system, &user, &user_tag, &mut usage).await?;
+    let (raw, _) = call(
+        client,
+        details_prompt(p, t, &structure),
+        &user_tag,
+        &mut usage,
+    )
+    .await?;
+    drop(structure);
     let plan = parse_plan(raw).map_err(|e| invalid_output("details", &e, &usage))?;
 
     ctx.progress(STAGE_VALIDATING).await?;
@@ -90,8 +95,9 @@ pub async fn with_llm(
         violations = violations.len(),
         "plan breaks rules; one repair round"
     );
-    let (system, user) = repair_prompt(p, t, &plan, &violations);
-    let (raw, _) = call(client, &system, &user, &user_tag, &mut usage).await?;
+    let prompt = repair_prompt(p, t, &plan, &violations);
+    drop(plan);
+    let (raw, _) = call(client, prompt, &user_tag, &mut usage).await?;
     let plan = fix(
         parse_plan(raw).map_err(|e| invalid_output("repair", &e, &usage))?,
         p,
@@ -116,16 +122,18 @@ pub async fn with_llm(
 }
 
 /// One JSON-mode call; returns the parsed object and the model that answered.
+/// The prompt is moved into the request (a call waits for seconds to
+/// minutes, and a thousand waiting jobs must not each keep a copy), and the
+/// call's future is boxed so that the job's own future stays small.
 async fn call(
     client: &LlmClient,
-    system: &str,
-    user: &str,
+    (system, user): (String, String),
     user_tag: &str,
     usage: &mut UsageTotals,
 ) -> Result<(Value, String), JobError> {
     let req =
         ChatRequest::new(vec![Message::system(system), Message::user(user)]).with_user_id(user_tag);
-    match client.chat_json(req).await {
+    match Box::pin(client.chat_json(req)).await {
         Ok(resp) => {
             usage.add(&resp.usage);
             Ok((resp.json, resp.model))

@@ -52,7 +52,7 @@ impl Inner {
         let Some(client) = &self.llm else {
             return offline(&ctx, &profile, &targets, None).await;
         };
-        match generate::with_llm(&ctx, client, &profile, &targets).await {
+        match Box::pin(generate::with_llm(&ctx, client, &profile, &targets)).await {
             Ok(g) => {
                 ctx.progress(STAGE_SAVING).await?;
                 let new = NewPlan {
@@ -62,7 +62,7 @@ impl Inner {
                     model: Some(&g.model),
                     usage: Some(g.usage.to_json()),
                 };
-                save::save_weekly_plan(&ctx, new).await?;
+                Box::pin(save::save_weekly_plan(&ctx, new)).await?;
                 Ok(Done::CompletedInTransaction)
             }
             Err(err) if self.fallback_to_offline && fails_for_good(&ctx, &err) => {
@@ -109,6 +109,6 @@ async fn offline(
         model: None,
         usage,
     };
-    save::save_weekly_plan(ctx, new).await?;
+    Box::pin(save::save_weekly_plan(ctx, new)).await?;
     Ok(Done::CompletedInTransaction)
 }

@@ -3,6 +3,7 @@
 //! and records the attempt's LLM usage. If any step fails, nothing remains.
 
 use serde_json::Value;
+use sqlx::types::Json;
 use uuid::Uuid;
 
 use super::{Targets, WeeklyPlan};
@@ -40,10 +41,6 @@ pub const STAGE_SAVING: &str = "saving";
 pub async fn save_weekly_plan(ctx: &JobContext, new: NewPlan<'_>) -> Result<Uuid, JobError> {
     let db_error =
         |e: sqlx::Error| JobError::new(ErrorCode::DbError, format!("saving the plan: {e}"));
-    let plan_json = serde_json::to_value(new.plan)
-        .map_err(|e| JobError::new(ErrorCode::UnexpectedError, e.to_string()))?;
-    let targets_json = serde_json::to_value(new.targets)
-        .map_err(|e| JobError::new(ErrorCode::UnexpectedError, e.to_string()))?;
     let user_id = ctx.job.user_id;
 
     let mut tx = ctx.db.begin().await.map_err(db_error)?;
@@ -65,8 +62,10 @@ pub async fn save_weekly_plan(ctx: &JobContext, new: NewPlan<'_>) -> Result<Uuid
     )
     .bind(user_id)
     .bind(ctx.job.id)
-    .bind(&plan_json)
-    .bind(&targets_json)
+    // Json(&plan) serialises straight into the bind buffer: no serde_json
+    // Value copy of the plan (several times its text size) per waiting job.
+    .bind(Json(new.plan))
+    .bind(Json(new.targets))
     .bind(new.source.as_str())
     .bind(new.model)
     .fetch_one(&mut *tx)

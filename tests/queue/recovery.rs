@@ -115,7 +115,8 @@ async fn cancel_running_job(pool: PgPool, lose_notification: bool) {
         .unwrap();
     assert!(cancelled.cancelled);
     assert_eq!(cancelled.previous_status, "processing");
-    let stopped = tokio::time::timeout(Duration::from_millis(900), dropped.recv()).await;
+    // One heartbeat (0.5 s) plus room for a loaded machine.
+    let stopped = tokio::time::timeout(Duration::from_millis(1200), dropped.recv()).await;
     assert_eq!(
         stopped.expect("handler stopped within one heartbeat"),
         Some(job)
@@ -192,11 +193,16 @@ async fn a_job_that_keeps_losing_its_worker_fails_with_worker_lost_after_its_ret
     let kinds = vec![KIND.to_owned()];
     let mut outcomes_seen = Vec::new();
     for round in 1..=3 {
-        // A lease of a millisecond has run out by the next statement.
-        let claimed = store::claim(&pool, "crashy", &kinds, 1, Duration::from_millis(1))
+        let claimed = store::claim(&pool, "crashy", &kinds, 1, Duration::from_secs(30))
             .await
             .unwrap();
         assert_eq!(claimed.len(), 1, "round {round} claims the job");
+        // The worker dies mid-job: its lease runs out (set, not waited for).
+        sqlx::query("update plan_generation_jobs set locked_until = now() - interval '1 second' where id = $1")
+            .bind(job)
+            .execute(&pool)
+            .await
+            .unwrap();
         let reaped = store::reap(&pool).await.unwrap();
         assert_eq!(reaped.len(), 1);
         outcomes_seen.push(reaped[0].outcome.clone());

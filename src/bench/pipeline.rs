@@ -1,0 +1,157 @@
+//! Pipeline mode: N `weekly_base_plan` jobs through the real handler against
+//! the mock LLM (a child process, so that this process's memory is the
+//! worker's alone) with a set latency, all in flight at once on one worker.
+//! Reports the drain time and this process's peak RSS.
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use serde_json::json;
+use sqlx::postgres::PgListener;
+use uuid::Uuid;
+
+use super::scratch::Scratch;
+use crate::config::WorkerSettings;
+use crate::llm::{LlmClient, LlmConfig};
+use crate::plan::handler::{KIND, PlanHandler};
+use crate::queue::listener::parse_job_events;
+use crate::queue::{Registry, Worker};
+
+const PROFILE: &str = include_str!("../../examples/profiles/muscle-gain-vegetarian-gym.json");
+
+pub async fn run(
+    scratch: &Scratch,
+    jobs: usize,
+    latency_ms: u64,
+    llm_in_flight: usize,
+    json_out: bool,
+) -> anyhow::Result<()> {
+    let port = free_port()?;
+    let mut mock = tokio::process::Command::new(std::env::current_exe()?)
+        .args([
+            "mock-llm",
+            "--port",
+            &port.to_string(),
+            "--latency",
+            &latency_ms.to_string(),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .context("bench: cannot start the mock LLM")?;
+    wait_for_port(port).await?;
+
+    let client = LlmClient::new(LlmConfig {
+        base_url: format!("http://127.0.0.1:{port}"),
+        api_key: Some("bench".into()),
+        requests_per_minute: 0,
+        max_in_flight: llm_in_flight,
+        ..LlmConfig::default()
+    })?;
+    let settings = WorkerSettings {
+        worker_id: Some("bench-pipeline".into()),
+        max_concurrent_jobs: jobs.max(1) as u32,
+        ..WorkerSettings::default()
+    };
+    let registry = Registry::new().register(KIND, PlanHandler::new(Some(client), false));
+    let worker = Worker::new(
+        scratch.pool.clone(),
+        scratch.options.clone(),
+        registry,
+        settings,
+    )?
+    .spawn();
+    if !worker.wait_listening(Duration::from_secs(10)).await {
+        bail!("bench: the worker did not start listening");
+    }
+    let rss_before = peak_rss_kb();
+
+    let mut events = PgListener::connect_with(&scratch.pool).await?;
+    events
+        .listen(crate::queue::listener::EVENTS_CHANNEL)
+        .await?;
+    let profile: serde_json::Value = serde_json::from_str(PROFILE)?;
+    let started = Instant::now();
+    sqlx::query(
+        "insert into plan_generation_jobs (user_id, kind, profile_snapshot) \
+         select gen_random_uuid(), $1, $2 from generate_series(1, $3)",
+    )
+    .bind(KIND)
+    .bind(&profile)
+    .bind(jobs as i32)
+    .execute(&scratch.pool)
+    .await?;
+    let (mut completed, mut failed) = (0usize, 0usize);
+    while completed + failed < jobs {
+        let note = tokio::time::timeout(Duration::from_secs(120), events.recv())
+            .await
+            .map_err(|_| {
+                anyhow::anyhow!("bench: no progress for 120 s ({completed} of {jobs} completed)")
+            })??;
+        for ev in parse_job_events(note.payload()) {
+            match ev.status.as_str() {
+                "completed" => completed += 1,
+                "failed" => failed += 1,
+                _ => {}
+            }
+        }
+    }
+    let elapsed = started.elapsed();
+    let peak_kb = peak_rss_kb();
+    worker.shutdown().await;
+    let _ = mock.kill().await;
+
+    let out = json!({
+        "jobs": jobs, "llm_max_in_flight": llm_in_flight, "completed": completed, "failed": failed, "mock_latency_ms": latency_ms,
+        "seconds": elapsed.as_secs_f64(), "jobs_per_second": jobs as f64 / elapsed.as_secs_f64(),
+        "peak_rss_mb": peak_kb as f64 / 1024.0, "rss_before_jobs_mb": rss_before as f64 / 1024.0,
+        "run_id": Uuid::new_v4(),
+    });
+    if json_out {
+        println!("{out}");
+    } else {
+        println!(
+            "pipeline: {jobs} jobs ({completed} completed, {failed} failed) with {latency_ms} ms mock latency in {:.2} s; peak RSS {:.1} MB",
+            elapsed.as_secs_f64(),
+            peak_kb as f64 / 1024.0
+        );
+    }
+    if failed > 0 {
+        bail!("bench: {failed} jobs failed");
+    }
+    Ok(())
+}
+
+/// This process's peak resident set size (VmHWM), in KiB; 0 where unknown.
+fn peak_rss_kb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+        })
+        .unwrap_or(0)
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+async fn wait_for_port(port: u16) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
+        if Instant::now() > deadline {
+            bail!("bench: the mock LLM did not listen on port {port} within 10 s");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(())
+}
