@@ -81,7 +81,7 @@ create table plan_job_attempts (
     error_detail text check (length(error_detail) <= 20000),
     llm_usage jsonb,
     primary key (job_id, attempt)
-);
+) with (fillfactor = 70); -- room on the page so that closing an attempt is a HOT update
 
 create table plan_workers (
     id text primary key check (length(id) between 1 and 200),
