@@ -113,63 +113,59 @@ create table weekly_base_plans (
 );
 create unique index weekly_base_plans_one_active on weekly_base_plans (user_id) where is_active;
 
--- Wake workers when rows become claimable. Statement-level with a transition
--- table: one notification per kind per statement, never one per row, because
--- every NOTIFYing transaction serialises on a cluster-wide lock at commit.
-create function plan_jobs_notify_claimable() returns trigger
+-- Notifications, both from one statement-level trigger per operation (each
+-- transition-table scan costs every claim, completion and heartbeat):
+-- * plan_jobs, payload the kind: rows became claimable (inserted pending, or
+--   put back to pending). One per kind per statement, never one per row,
+--   because every NOTIFYing transaction serialises on a cluster-wide lock.
+-- * plan_job_events: status and progress changes for listeners (API event
+--   streams, the owning worker's cancel watch), as a JSON array of
+--   {id, status, progress, error_code} in chunks of 50 (far below the
+--   8000-byte payload limit): a batch completion of 500 jobs costs 10
+--   notifications, not 500.
+create function plan_jobs_notify_insert() returns trigger
 language plpgsql as $$
 begin
-    if tg_op = 'INSERT' then
-        perform pg_notify('plan_jobs', k.kind)
-        from (select distinct kind from new_rows where status = 'pending') k;
-    else
-        perform pg_notify('plan_jobs', k.kind)
-        from (select distinct n.kind
-              from new_rows n join old_rows o using (id)
-              where n.status = 'pending' and (o.status <> 'pending' or n.run_after <> o.run_after)) k;
-    end if;
+    perform pg_notify('plan_jobs', k.kind)
+    from (select distinct kind from new_rows where status = 'pending') k;
+    perform pg_notify('plan_job_events', c.batch::text)
+    from (select json_agg(json_build_object('id', n.id, 'status', n.status, 'progress', n.progress,
+                                            'error_code', n.error_code)) as batch
+          from (select r.*, (row_number() over () - 1) / 50 as chunk from new_rows r) n
+          group by n.chunk) c;
+    return null;
+end $$;
+
+create function plan_jobs_notify_update() returns trigger
+language plpgsql as $$
+begin
+    -- One pass over the joined transition tables feeds both channels.
+    perform pg_notify(x.channel, x.payload)
+    from (
+        with changed as materialized (
+            select n.id, n.kind, n.status, n.progress, n.error_code,
+                   n.status = 'pending' and (o.status <> 'pending' or n.run_after <> o.run_after) as requeued,
+                   n.status <> o.status or n.progress is distinct from o.progress as visible
+            from new_rows n join old_rows o using (id)
+        )
+        select 'plan_jobs' as channel, k.kind as payload
+        from (select distinct kind from changed where requeued) k
+        union all
+        select 'plan_job_events', c.batch::text
+        from (select json_agg(json_build_object('id', e.id, 'status', e.status, 'progress', e.progress,
+                                                'error_code', e.error_code)) as batch
+              from (select v.*, (row_number() over () - 1) / 50 as chunk from changed v where v.visible) e
+              group by e.chunk) c
+    ) x;
     return null;
 end $$;
 
 create trigger plan_jobs_notify_insert after insert on plan_generation_jobs
     referencing new table as new_rows
-    for each statement execute function plan_jobs_notify_claimable();
-create trigger plan_jobs_notify_requeue after update on plan_generation_jobs
+    for each statement execute function plan_jobs_notify_insert();
+create trigger plan_jobs_notify_update after update on plan_generation_jobs
     referencing new table as new_rows old table as old_rows
-    for each statement execute function plan_jobs_notify_claimable();
-
--- Status and progress changes for listeners (API event streams, the cancel
--- watch of the owning worker). One notification per statement, carrying a
--- JSON array of the changed jobs in chunks of 50 (payloads stay far below
--- PostgreSQL's 8000-byte limit): a batch completion of 500 jobs costs 10
--- notifications, not 500.
-create function plan_job_events_notify() returns trigger
-language plpgsql as $$
-begin
-    if tg_op = 'INSERT' then
-        perform pg_notify('plan_job_events', c.batch::text)
-        from (select json_agg(json_build_object('id', n.id, 'status', n.status, 'progress', n.progress,
-                                                'error_code', n.error_code)) as batch
-              from (select r.*, (row_number() over () - 1) / 50 as chunk from new_rows r) n
-              group by n.chunk) c;
-    else
-        perform pg_notify('plan_job_events', c.batch::text)
-        from (select json_agg(json_build_object('id', n.id, 'status', n.status, 'progress', n.progress,
-                                                'error_code', n.error_code)) as batch
-              from (select r.*, (row_number() over () - 1) / 50 as chunk
-                    from new_rows r join old_rows o using (id)
-                    where r.status <> o.status or r.progress is distinct from o.progress) n
-              group by n.chunk) c;
-    end if;
-    return null;
-end $$;
-
-create trigger plan_job_events_insert after insert on plan_generation_jobs
-    referencing new table as new_rows
-    for each statement execute function plan_job_events_notify();
-create trigger plan_job_events_update after update on plan_generation_jobs
-    referencing new table as new_rows old table as old_rows
-    for each statement execute function plan_job_events_notify();
+    for each statement execute function plan_jobs_notify_update();
 
 -- Backoff for a retry: min(max, base * 2^retry_count) with full jitter, or the
 -- provider's Retry-After when that is longer. The one implementation.

@@ -10,6 +10,7 @@ use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::AbortOnDropHandle;
 
 use super::job::Registry;
 use super::lease::{RunningJobs, StopReason};
@@ -59,6 +60,7 @@ pub struct Dispatcher {
     next_due: Option<Instant>,
     next_tick: Instant,
     next_maintenance: Instant,
+    maintenance: Option<AbortOnDropHandle<()>>,
 }
 
 impl Dispatcher {
@@ -87,6 +89,7 @@ impl Dispatcher {
             // failed connect reports Disconnected and switches to fast polling.
             next_tick: now + settings.poll_interval(),
             next_maintenance: now,
+            maintenance: None,
             settings,
         }
     }
@@ -117,7 +120,7 @@ impl Dispatcher {
                     wake = Some(Wake::Schedule);
                 }
                 _ = tokio::time::sleep_until(self.next_tick) => {
-                    self.on_tick().await;
+                    self.on_tick();
                     wake = Some(Wake::Tick);
                 }
             }
@@ -210,15 +213,22 @@ impl Dispatcher {
     }
 
     /// The fallback tick; reaping and stale expiry run at the normal poll
-    /// interval even while polling fast.
-    async fn on_tick(&mut self) {
+    /// interval even while polling fast, in a task of their own so that a
+    /// wake-up never waits behind maintenance. Jobs the reaper puts back
+    /// are announced by the requeue NOTIFY.
+    fn on_tick(&mut self) {
         let now = Instant::now();
         self.next_tick = now + self.tick_interval();
-        if now < self.next_maintenance {
+        let busy = self.maintenance.as_ref().is_some_and(|m| !m.is_finished());
+        if now < self.next_maintenance || busy {
             return;
         }
         self.next_maintenance = now + self.settings.poll_interval();
-        super::reaper::run_once(&self.env.db, self.settings.stale_pending_hours).await;
+        let db = self.env.db.clone();
+        let stale_hours = self.settings.stale_pending_hours;
+        self.maintenance = Some(AbortOnDropHandle::new(tokio::spawn(async move {
+            super::reaper::run_once(&db, stale_hours).await;
+        })));
     }
 
     fn update_slot_gauges(&self) {

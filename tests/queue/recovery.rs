@@ -104,7 +104,7 @@ async fn cancel_running_job(pool: PgPool, lose_notification: bool) {
     next_start(&mut starts, Duration::from_secs(2)).await;
 
     if lose_notification {
-        sqlx::query("alter table plan_generation_jobs disable trigger plan_job_events_update")
+        sqlx::query("alter table plan_generation_jobs disable trigger plan_jobs_notify_update")
             .execute(&pool)
             .await
             .unwrap();
