@@ -32,6 +32,7 @@ async fn an_inserted_job_starts_in_under_a_second_with_a_60s_tick(pool: PgPool) 
 async fn a_job_inserted_while_the_listener_is_down_starts_right_after_the_reconnect(pool: PgPool) {
     let (registry, mut starts) = instant();
     let worker = start(&pool, registry, settings("w-b")).await;
+    warm_up(&pool, &mut starts).await;
     // The insert sends no notification, so only the claim that follows a
     // reconnect can find it before the 60 s tick.
     sqlx::query("alter table plan_generation_jobs disable trigger plan_jobs_notify_insert")
@@ -70,6 +71,7 @@ async fn a_job_whose_notify_never_came_is_picked_up_by_the_fallback_tick(pool: P
     let mut s = settings("w-c");
     s.poll_interval_seconds = 1.0;
     let worker = start(&pool, registry, s).await;
+    warm_up(&pool, &mut starts).await;
     sqlx::query("alter table plan_generation_jobs disable trigger plan_jobs_notify_insert")
         .execute(&pool)
         .await
@@ -121,4 +123,11 @@ async fn the_notify_self_test_detects_a_deaf_listener_and_switches_to_fast_polli
     .execute(&pool)
     .await
     .unwrap();
+}
+
+/// Runs one job through the worker, so that its start-up claim is behind it
+/// and only the wake source under test can find the next job.
+async fn warm_up(pool: &PgPool, starts: &mut Starts) {
+    let job = enqueue(pool, 3).await;
+    assert_eq!(next_start(starts, WAIT).await.0, job);
 }
