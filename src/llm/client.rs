@@ -143,6 +143,9 @@ impl std::fmt::Debug for LlmClient {
     }
 }
 
+/// Idle connections kept per provider host for reuse.
+const MAX_IDLE_CONNECTIONS: usize = 16;
+
 impl LlmClient {
     /// Checks the settings and builds the client; no network traffic.
     pub fn new(cfg: LlmConfig) -> Result<Self, LlmError> {
@@ -165,6 +168,10 @@ impl LlmClient {
             // should surface as a setting to fix, not as a confusing 404.
             .redirect(redirect::Policy::none())
             .user_agent(concat!("plan-worker/", env!("CARGO_PKG_VERSION")))
+            // An idle HTTP/1.1 connection keeps buffers grown to the last
+            // response (~30 KB). After a burst of calls, keep a few for reuse
+            // and close the rest rather than hold them all.
+            .pool_max_idle_per_host(MAX_IDLE_CONNECTIONS)
             .build()
             .map_err(|e| LlmError::Config(format!("cannot build the HTTP client: {e}")))?;
         let provider = cfg.provider_label();
