@@ -15,7 +15,7 @@ mod client;
 mod config;
 mod error;
 mod limit;
-mod metrics;
+pub mod metrics;
 pub mod mock;
 mod wire;
 

@@ -21,6 +21,51 @@ pub const LISTENER_CONNECTED: &str = "plan_worker_listener_connected";
 pub const NOTIFY_SELF_TEST_OK: &str = "plan_worker_notify_self_test_ok";
 pub const VALIDATION_FAILURES: &str = "plan_validation_failures_total";
 pub const PLANS_SAVED: &str = "plan_plans_saved_total";
+pub const JOBS_QUEUED: &str = "plan_jobs_queued";
+pub const OLDEST_PENDING_AGE: &str = "plan_jobs_oldest_pending_age_seconds";
+pub const OLDEST_RUNNING_AGE: &str = "plan_jobs_oldest_running_age_seconds";
+pub const WORKERS_LIVE: &str = "plan_workers_live";
+pub const END_TO_END: &str = "plan_job_end_to_end_seconds";
+pub const PICKUP_LATENCY: &str = "plan_job_pickup_latency_seconds";
+pub const STAGE_DURATION: &str = "plan_job_stage_duration_seconds";
+pub const SAVE_DURATION: &str = "plan_plan_save_duration_seconds";
+pub const BUILD_INFO: &str = "plan_worker_build_info";
+pub const LAST_SUCCESS: &str = "plan_worker_last_success_timestamp_seconds";
+
+/// Every metric name this service exports (dashboards and alert rules may
+/// use only these; a test checks it).
+pub const CATALOGUE: &[&str] = &[
+    JOBS_CLAIMED,
+    JOBS_FINISHED,
+    JOBS_RETRIED,
+    JOBS_RELEASED,
+    JOBS_REAPED,
+    JOBS_EXPIRED,
+    LEASES_LOST,
+    WAKEUPS,
+    LISTENER_RECONNECTS,
+    ATTEMPT_DURATION,
+    QUEUE_WAIT,
+    JOBS_IN_FLIGHT,
+    FREE_SLOTS,
+    LISTENER_CONNECTED,
+    NOTIFY_SELF_TEST_OK,
+    VALIDATION_FAILURES,
+    PLANS_SAVED,
+    JOBS_QUEUED,
+    OLDEST_PENDING_AGE,
+    OLDEST_RUNNING_AGE,
+    WORKERS_LIVE,
+    END_TO_END,
+    PICKUP_LATENCY,
+    STAGE_DURATION,
+    SAVE_DURATION,
+    BUILD_INFO,
+    LAST_SUCCESS,
+    crate::llm::metrics::REQUESTS_TOTAL,
+    crate::llm::metrics::REQUEST_DURATION_SECONDS,
+    crate::llm::metrics::TOKENS_TOTAL,
+];
 
 /// Registers help text and units; call once at start.
 pub fn describe() {
