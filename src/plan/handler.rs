@@ -28,6 +28,10 @@ struct Inner {
 
 impl PlanHandler {
     pub fn new(llm: Option<LlmClient>, fallback_to_offline: bool) -> Self {
+        // Every rule's series exists from the start (at 0).
+        for rule in super::validate::Rule::ALL {
+            metrics::counter!(crate::telemetry::metrics::VALIDATION_FAILURES, "rule" => rule.as_str()).absolute(0);
+        }
         Self {
             inner: Arc::new(Inner {
                 llm,

@@ -42,6 +42,7 @@ pub async fn save_weekly_plan(ctx: &JobContext, new: NewPlan<'_>) -> Result<Uuid
     let db_error =
         |e: sqlx::Error| JobError::new(ErrorCode::DbError, format!("saving the plan: {e}"));
     let user_id = ctx.job.user_id;
+    let started = std::time::Instant::now();
 
     let mut tx = ctx.db.begin().await.map_err(db_error)?;
     // Versions are numbered per user: serialise this user's saves.
@@ -94,6 +95,8 @@ pub async fn save_weekly_plan(ctx: &JobContext, new: NewPlan<'_>) -> Result<Uuid
         ));
     }
     tx.commit().await.map_err(db_error)?;
+    metrics::histogram!(crate::telemetry::metrics::SAVE_DURATION)
+        .record(started.elapsed().as_secs_f64());
     metrics::counter!(crate::telemetry::metrics::PLANS_SAVED, "kind" => ctx.job.kind.clone(), "source" => new.source.as_str())
         .increment(1);
     Ok(plan_id)

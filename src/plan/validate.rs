@@ -27,6 +27,18 @@ pub enum Rule {
 }
 
 impl Rule {
+    pub const ALL: [Rule; 9] = [
+        Rule::SevenDays,
+        Rule::DayIncomplete,
+        Rule::TrainingDaysMismatch,
+        Rule::AvoidedExercise,
+        Rule::Diet,
+        Rule::Allergy,
+        Rule::KcalTarget,
+        Rule::ProteinTarget,
+        Rule::Equipment,
+    ];
+
     /// Stable names: they go into attempt details and repair prompts.
     pub fn as_str(self) -> &'static str {
         match self {

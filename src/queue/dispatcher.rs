@@ -102,7 +102,11 @@ impl Dispatcher {
             if let Some(source) = wake.take() {
                 metrics::counter!(m::WAKEUPS, "source" => source.as_str()).increment(1);
                 tracing::debug!(source = source.as_str(), "dispatcher woke");
-                self.claim_round().await;
+                let woke = Instant::now();
+                let claimed = self.claim_round().await;
+                if source == Wake::Notify && claimed > 0 {
+                    metrics::histogram!(m::PICKUP_LATENCY).record(woke.elapsed().as_secs_f64());
+                }
             }
             let due = self.next_due.unwrap_or_else(far_future);
             tokio::select! {
@@ -161,14 +165,15 @@ impl Dispatcher {
         while self.tasks.try_join_next().is_some() {}
     }
 
-    /// Claims up to the free slots and starts an attempt per job.
-    async fn claim_round(&mut self) {
+    /// Claims up to the free slots and starts an attempt per job; returns
+    /// how many it claimed.
+    async fn claim_round(&mut self) -> usize {
         self.reap_finished();
         let slots = self.settings.max_concurrent_jobs as usize;
         let free = slots.saturating_sub(self.tasks.len());
         if free == 0 {
             self.last_claim_full = true;
-            return;
+            return 0;
         }
         let lease = self.settings.lease();
         let jobs = match store::claim(&self.env.db, &self.worker_id, &self.kinds, free, lease).await
@@ -176,7 +181,7 @@ impl Dispatcher {
             Ok(jobs) => jobs,
             Err(err) => {
                 tracing::warn!(error = %err, "claim failed; the next wake-up tries again");
-                return;
+                return 0;
             }
         };
         self.last_claim_full = jobs.len() == free;
@@ -199,6 +204,7 @@ impl Dispatcher {
             // Nothing more is due now: learn when the next scheduled job is.
             self.refresh_next_due().await;
         }
+        claimed
     }
 
     async fn refresh_next_due(&mut self) {

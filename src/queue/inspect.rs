@@ -104,3 +104,36 @@ pub async fn attempts(db: &PgPool, job_id: Uuid) -> sqlx::Result<Vec<Attempt>> {
     .fetch_all(db)
     .await
 }
+
+/// Queue-wide figures of one kind, for the gauges every worker samples.
+#[derive(Debug, Clone, FromRow)]
+pub struct KindStats {
+    pub kind: String,
+    pub pending: i64,
+    pub processing: i64,
+    /// Seconds the oldest due pending job has waited (0: none).
+    pub oldest_pending_age: f64,
+    /// Seconds since the oldest running job first started (0: none).
+    pub oldest_running_age: f64,
+    pub live_workers: i64,
+}
+
+/// One statement over the active jobs only (the partial indexes keep it
+/// cheap however many finished jobs the table holds).
+pub async fn queue_stats(db: &PgPool) -> sqlx::Result<Vec<KindStats>> {
+    sqlx::query_as::<_, KindStats>(
+        r"select k.kind,
+                 count(j.id) filter (where j.status = 'pending') as pending,
+                 count(j.id) filter (where j.status = 'processing') as processing,
+                 coalesce(extract(epoch from now() - min(j.run_after)
+                     filter (where j.status = 'pending' and j.run_after <= now())), 0)::float8 as oldest_pending_age,
+                 coalesce(extract(epoch from now() - min(j.started_at)
+                     filter (where j.status = 'processing')), 0)::float8 as oldest_running_age,
+                 (select count(*) from plan_workers) as live_workers
+          from plan_job_kinds k
+          left join plan_generation_jobs j on j.kind = k.kind and j.status in ('pending', 'processing')
+          group by k.kind",
+    )
+    .fetch_all(db)
+    .await
+}

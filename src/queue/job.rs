@@ -5,8 +5,8 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use sqlx::PgPool;
@@ -81,6 +81,9 @@ pub struct JobContext {
     /// shutdown. Handlers check it between steps; the queue also aborts them.
     pub cancel: CancellationToken,
     pub db: PgPool,
+    /// The stage being run and since when: each `progress` call ends the
+    /// previous stage, so every stage is timed without code in handlers.
+    pub(crate) stage: Arc<Mutex<Option<(String, Instant)>>>,
 }
 
 impl JobContext {
@@ -96,6 +99,9 @@ impl JobContext {
     /// Records the stage the job is in (shown to users); a lost lease stops
     /// the attempt.
     pub async fn progress(&self, stage: &str) -> Result<(), JobError> {
+        self.end_stage();
+        *self.stage.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some((stage.to_owned(), Instant::now()));
         let held = store::set_progress(&self.db, self.job.id, self.job.lease_token, stage).await?;
         if held {
             Ok(())
@@ -105,6 +111,14 @@ impl JobContext {
                 ErrorCode::WorkerLost,
                 "lease lost while reporting progress",
             ))
+        }
+    }
+
+    /// Records the duration of the stage in progress, if any.
+    pub(crate) fn end_stage(&self) {
+        if let Some((stage, since)) = self.stage.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            metrics::histogram!(crate::telemetry::metrics::STAGE_DURATION, "kind" => self.job.kind.clone(), "stage" => stage)
+                .record(since.elapsed().as_secs_f64());
         }
     }
 

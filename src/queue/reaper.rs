@@ -1,5 +1,6 @@
 //! Maintenance on the fallback tick, on every worker: take back the jobs of
-//! dead workers and expired leases, and fail jobs that waited too long.
+//! dead workers and expired leases, fail jobs that waited too long, and
+//! sample the queue-wide gauges.
 
 use std::time::Duration;
 
@@ -39,5 +40,28 @@ pub async fn run_once(db: &PgPool, stale_pending_hours: f64) {
         }
         Ok(_) => {}
         Err(err) => tracing::warn!(error = %err, "expiring stale jobs failed"),
+    }
+    sample_queue(db).await;
+}
+
+/// Queue depth by status and kind, oldest ages, live workers.
+pub async fn sample_queue(db: &PgPool) {
+    match super::inspect::queue_stats(db).await {
+        Ok(stats) => {
+            for s in &stats {
+                let kind = s.kind.clone();
+                metrics::gauge!(m::JOBS_QUEUED, "kind" => kind.clone(), "status" => "pending")
+                    .set(s.pending as f64);
+                metrics::gauge!(m::JOBS_QUEUED, "kind" => kind.clone(), "status" => "processing")
+                    .set(s.processing as f64);
+                metrics::gauge!(m::OLDEST_PENDING_AGE, "kind" => kind.clone())
+                    .set(s.oldest_pending_age);
+                metrics::gauge!(m::OLDEST_RUNNING_AGE, "kind" => kind).set(s.oldest_running_age);
+            }
+            if let Some(s) = stats.first() {
+                metrics::gauge!(m::WORKERS_LIVE).set(s.live_workers as f64);
+            }
+        }
+        Err(err) => tracing::warn!(error = %err, "sampling the queue failed"),
     }
 }

@@ -44,7 +44,9 @@ pub async fn run_attempt(env: Arc<AttemptEnv>, handler: Arc<dyn JobHandler>, job
             job: job.clone(),
             cancel: control.cancel.clone(),
             db: env.db.clone(),
+            stage: Default::default(),
         };
+        let stages = ctx.clone();
         let started = Instant::now();
         // Own task: a panic is caught by the runtime, and abort() stops the
         // handler at its next await when the attempt must end.
@@ -59,6 +61,7 @@ pub async fn run_attempt(env: Arc<AttemptEnv>, handler: Arc<dyn JobHandler>, job
             _ = tokio::time::sleep(env.timeout) => Ended::TimedOut,
         };
         task.abort();
+        stages.end_stage();
         control.set_finishing();
         let outcome = record(&env, &job, ended).await;
         env.running.remove(job.id);
@@ -152,6 +155,15 @@ fn finished(job: &ClaimedJob, outcome: &'static str, code: Option<ErrorCode>) ->
     tracing::info!(status = outcome, error_code = code, "job finished");
     metrics::counter!(m::JOBS_FINISHED, "kind" => job.kind.clone(), "outcome" => outcome, "error_code" => code)
         .increment(1);
+    // created_at is the database's clock, now() this host's: fine for a
+    // histogram of seconds to minutes on hosts kept in sync.
+    let now = chrono::Utc::now();
+    let end_to_end = (now - job.created_at).num_milliseconds().max(0) as f64 / 1000.0;
+    metrics::histogram!(m::END_TO_END, "kind" => job.kind.clone(), "outcome" => outcome)
+        .record(end_to_end);
+    if outcome == "completed" {
+        metrics::gauge!(m::LAST_SUCCESS).set(now.timestamp() as f64);
+    }
     outcome
 }
 

@@ -85,6 +85,7 @@ impl Worker {
     ) {
         let s = &self.settings;
         tracing::info!(worker_id = %id, kinds = ?self.registry.kinds(), slots = s.max_concurrent_jobs, "worker starting");
+        crate::telemetry::metrics::register_zeros(&self.registry.kinds());
         let (completer, completer_task) = Completer::spawn(self.db.clone());
         let completer_task = AbortOnDropHandle::new(completer_task);
         let env = Arc::new(AttemptEnv {

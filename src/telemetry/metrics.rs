@@ -107,6 +107,92 @@ pub fn describe() {
         NOTIFY_SELF_TEST_OK,
         "1 when the worker's own NOTIFY came back (0: polling)."
     );
+    describe_counter!(
+        VALIDATION_FAILURES,
+        "Validator findings on generated plans, by rule."
+    );
+    describe_counter!(
+        PLANS_SAVED,
+        "Plans saved, by kind and source (llm or offline)."
+    );
+    describe_gauge!(
+        JOBS_QUEUED,
+        "Active jobs in the whole queue by kind and status (sampled from the database)."
+    );
+    describe_gauge!(
+        OLDEST_PENDING_AGE,
+        Unit::Seconds,
+        "Wait of the oldest due pending job, by kind."
+    );
+    describe_gauge!(
+        OLDEST_RUNNING_AGE,
+        Unit::Seconds,
+        "Age of the oldest running job since it first started."
+    );
+    describe_gauge!(WORKERS_LIVE, "Registered workers (queue-wide).");
+    describe_histogram!(
+        END_TO_END,
+        Unit::Seconds,
+        "Time from a job's creation to its final state."
+    );
+    describe_histogram!(
+        PICKUP_LATENCY,
+        Unit::Seconds,
+        "Time from a NOTIFY wake-up to the claim's answer."
+    );
+    describe_histogram!(
+        STAGE_DURATION,
+        Unit::Seconds,
+        "Duration of each pipeline stage."
+    );
+    describe_histogram!(
+        SAVE_DURATION,
+        Unit::Seconds,
+        "Duration of the transaction that saves a plan."
+    );
+    describe_gauge!(BUILD_INFO, "1, labelled with the version of this build.");
+    describe_gauge!(
+        LAST_SUCCESS,
+        Unit::Seconds,
+        "Unix time of this worker's last completed job."
+    );
+    crate::llm::describe_metrics();
+}
+
+const OUTCOMES: [&str; 3] = ["completed", "failed", "cancelled"];
+const WAKE_SOURCES: [&str; 6] = ["start", "notify", "schedule", "slot", "tick", "reconnect"];
+
+/// Exports 0 for every series known at start, so that rates and alerts see
+/// a series before its first event.
+pub fn register_zeros(kinds: &[String]) {
+    use crate::error_code::ErrorCode;
+    metrics::gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+    for source in WAKE_SOURCES {
+        metrics::counter!(WAKEUPS, "source" => source).absolute(0);
+    }
+    for reason in ["worker_dead", "lease_expired"] {
+        metrics::counter!(JOBS_REAPED, "reason" => reason).absolute(0);
+    }
+    for c in [LEASES_LOST, LISTENER_RECONNECTS, JOBS_EXPIRED] {
+        metrics::counter!(c).absolute(0);
+    }
+    for kind in kinds {
+        metrics::counter!(JOBS_CLAIMED, "kind" => kind.clone()).absolute(0);
+        metrics::counter!(JOBS_RELEASED, "kind" => kind.clone()).absolute(0);
+        metrics::counter!(JOBS_FINISHED, "kind" => kind.clone(), "outcome" => "completed", "error_code" => "").absolute(0);
+        for code in ErrorCode::ALL {
+            for outcome in &OUTCOMES[1..] {
+                metrics::counter!(JOBS_FINISHED, "kind" => kind.clone(), "outcome" => *outcome, "error_code" => code.as_str())
+                    .absolute(0);
+            }
+            if code.is_retryable() {
+                metrics::counter!(JOBS_RETRIED, "kind" => kind.clone(), "error_code" => code.as_str(), "deferred" => "false")
+                    .absolute(0);
+            }
+        }
+        metrics::counter!(JOBS_RETRIED, "kind" => kind.clone(), "error_code" => "AI_RATE_LIMIT", "deferred" => "true")
+            .absolute(0);
+    }
 }
 
 /// Buckets of job-level durations (seconds): attempts run from milliseconds
@@ -127,6 +213,8 @@ pub fn install() -> metrics_exporter_prometheus::PrometheusHandle {
     let builder = PrometheusBuilder::new()
         .set_buckets_for_metric(Matcher::Suffix("_duration_seconds".into()), JOB_BUCKETS)
         .and_then(|b| b.set_buckets_for_metric(Matcher::Full(QUEUE_WAIT.into()), WAIT_BUCKETS))
+        .and_then(|b| b.set_buckets_for_metric(Matcher::Full(PICKUP_LATENCY.into()), WAIT_BUCKETS))
+        .and_then(|b| b.set_buckets_for_metric(Matcher::Full(END_TO_END.into()), JOB_BUCKETS))
         .expect("static buckets are valid");
     let recorder = builder.build_recorder();
     let handle = recorder.handle();

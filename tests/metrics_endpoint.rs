@@ -1,0 +1,175 @@
+//! The ops endpoint after real work: the worker runs jobs through the real
+//! pipeline against the mock LLM (successes, retries, final failures), then
+//! `/metrics` must hold every metric of the catalogue and pass
+//! `promtool check metrics`, and `/readyz` must report its checks.
+//! Its own test binary: the metrics recorder is global to the process.
+
+use std::time::Duration;
+
+use plan_worker::api::health::{self, OpsState};
+use plan_worker::config::WorkerSettings;
+use plan_worker::llm::mock::MockLlm;
+use plan_worker::llm::{LlmClient, LlmConfig};
+use plan_worker::plan::handler::{KIND, PlanHandler};
+use plan_worker::plan::intake;
+use plan_worker::plan::mock_answers::mock_options;
+use plan_worker::queue::listener::parse_job_events;
+use plan_worker::queue::{Registry, Worker};
+use plan_worker::telemetry::metrics::{self, CATALOGUE};
+use sqlx::PgPool;
+use sqlx::postgres::PgListener;
+use uuid::Uuid;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+fn profile() -> serde_json::Value {
+    let path = format!(
+        "{}/examples/profiles/fat-loss-vegan-home.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// Creates a job and waits for its final status.
+async fn run_job(pool: &PgPool) -> String {
+    let mut events = PgListener::connect_with(pool).await.unwrap();
+    events.listen("plan_job_events").await.unwrap();
+    let job = intake::create_job(pool, &intake::weekly_plan_job(Uuid::new_v4(), profile()))
+        .await
+        .unwrap()
+        .job_id;
+    let wait = async {
+        loop {
+            let n = events.recv().await.unwrap();
+            if let Some(ev) = parse_job_events(n.payload())
+                .into_iter()
+                .find(|e| e.id == job && ["completed", "failed"].contains(&e.status.as_str()))
+            {
+                return ev.status;
+            }
+        }
+    };
+    tokio::time::timeout(WAIT, wait)
+        .await
+        .expect("job finished")
+}
+
+/// promtool from $PROMTOOL or PATH. CI must have it (scripts/promtool.sh).
+fn promtool() -> Option<String> {
+    if let Ok(p) = std::env::var("PROMTOOL") {
+        return Some(p);
+    }
+    let found = std::process::Command::new("promtool")
+        .arg("--version")
+        .output()
+        .is_ok();
+    found.then(|| "promtool".to_owned())
+}
+
+#[sqlx::test]
+async fn after_successes_retries_and_failures_metrics_hold_the_whole_catalogue_and_pass_promtool(
+    pool: PgPool,
+) {
+    let handle = metrics::install();
+    let mock = MockLlm::start_with(mock_options("503,ok".parse().unwrap()))
+        .await
+        .unwrap();
+    let client = LlmClient::new(LlmConfig {
+        base_url: mock.base_url.clone(),
+        api_key: Some("test-key".into()),
+        requests_per_minute: 0,
+        ..LlmConfig::default()
+    })
+    .unwrap();
+    let settings = WorkerSettings {
+        worker_id: Some("metrics-test".into()),
+        retry_base_seconds: 0.05,
+        retry_max_seconds: 0.1,
+        ..WorkerSettings::default()
+    };
+    let registry = Registry::new().register(KIND, PlanHandler::new(Some(client), false));
+    let worker = Worker::new(
+        pool.clone(),
+        pool.connect_options().as_ref().clone(),
+        registry,
+        settings,
+    )
+    .unwrap()
+    .spawn();
+    assert!(worker.wait_listening(WAIT).await);
+
+    assert_eq!(run_job(&pool).await, "completed", "503 is retried, then ok");
+    assert_eq!(run_job(&pool).await, "completed");
+    mock.set_script("unauthorized".parse().unwrap()).unwrap();
+    assert_eq!(run_job(&pool).await, "failed", "401 fails for good");
+    plan_worker::queue::reaper::sample_queue(&pool).await;
+
+    let ops = health::router(OpsState {
+        db: pool.clone(),
+        metrics: handle,
+        listener: Some(worker.listener.clone()),
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, ops).await });
+    let http = reqwest::Client::new();
+    let text = http
+        .get(format!("http://{addr}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+
+    let missing: Vec<&str> = CATALOGUE
+        .iter()
+        .copied()
+        .filter(|name| !text.contains(&format!("\n{name}")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "metrics missing from /metrics: {missing:?}"
+    );
+    assert!(text.contains(r#"plan_jobs_retried_total{kind="weekly_base_plan",error_code="AI_UNAVAILABLE",deferred="false"} 1"#));
+    assert!(text.contains(r#"plan_jobs_finished_total{kind="weekly_base_plan",outcome="failed",error_code="CONFIG_ERROR"} 1"#));
+    assert!(text.contains(
+        r#"plan_jobs_finished_total{kind="weekly_base_plan",outcome="completed",error_code=""} 2"#
+    ));
+    assert!(!text.contains("test-key"), "no secret in metrics");
+
+    match promtool() {
+        Some(promtool) => {
+            let path =
+                std::env::temp_dir().join(format!("plan-worker-metrics-{}.txt", Uuid::new_v4()));
+            std::fs::write(&path, &text).unwrap();
+            let out = std::process::Command::new(&promtool)
+                .args(["check", "metrics"])
+                .stdin(std::fs::File::open(&path).unwrap())
+                .output()
+                .expect("promtool runs");
+            let _ = std::fs::remove_file(&path);
+            assert!(
+                out.status.success(),
+                "promtool check metrics: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        None if std::env::var_os("CI").is_some() => {
+            panic!("CI must provide promtool (scripts/promtool.sh)")
+        }
+        None => eprintln!("promtool not found: skipped `promtool check metrics` (set PROMTOOL)"),
+    }
+
+    let ready = http
+        .get(format!("http://{addr}/readyz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200);
+    let body: serde_json::Value = ready.json().await.unwrap();
+    assert_eq!(body["checks"]["listener"]["mode"], "notify");
+    assert_eq!(body["checks"]["migrations"]["ok"], true);
+    worker.shutdown().await;
+}
