@@ -34,7 +34,7 @@ pub async fn enqueue(db: &DbSettings, args: EnqueueArgs) -> anyhow::Result<()> {
         profile_snapshot: profile,
         max_retries: args.max_retries,
         priority: args.priority,
-        trace_context: None,
+        trace_context: crate::telemetry::logging::current_traceparent(),
     };
     let created = crate::plan::intake::create_job(&pool, &job).await?;
     println!(

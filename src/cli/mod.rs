@@ -137,7 +137,14 @@ pub enum JobsCommand {
 
 /// Runs one command.
 pub async fn execute(cli: Cli) -> anyhow::Result<()> {
-    crate::telemetry::logging::init(&cli.log_format);
+    let traces = crate::telemetry::logging::TraceSettings::from_env();
+    let telemetry = crate::telemetry::logging::init(&cli.log_format, &traces);
+    let result = run_command(cli).await;
+    telemetry.shutdown();
+    result
+}
+
+async fn run_command(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Migrate => {
             let pool = run::pool(&cli.db, 2).await?;

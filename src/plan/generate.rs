@@ -50,6 +50,7 @@ impl UsageTotals {
 }
 
 /// Runs both stages, the fixer, the validator and the repair round.
+#[tracing::instrument(name = "plan.generate", skip_all)]
 pub async fn with_llm(
     ctx: &JobContext,
     client: &LlmClient,
@@ -125,6 +126,7 @@ pub async fn with_llm(
 /// The prompt is moved into the request (a call waits for seconds to
 /// minutes, and a thousand waiting jobs must not each keep a copy), and the
 /// call's future is boxed so that the job's own future stays small.
+#[tracing::instrument(name = "llm.call", skip_all)]
 async fn call(
     client: &LlmClient,
     (system, user): (String, String),

@@ -38,6 +38,7 @@ pub struct NewPlan<'a> {
 pub const STAGE_SAVING: &str = "saving";
 
 /// Saves the plan and completes the job in one transaction; returns the plan id.
+#[tracing::instrument(name = "plan.save", skip_all, fields(source = new.source.as_str()))]
 pub async fn save_weekly_plan(ctx: &JobContext, new: NewPlan<'_>) -> Result<Uuid, JobError> {
     let db_error =
         |e: sqlx::Error| JobError::new(ErrorCode::DbError, format!("saving the plan: {e}"));

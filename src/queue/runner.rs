@@ -37,6 +37,7 @@ pub async fn run_attempt(env: Arc<AttemptEnv>, handler: Arc<dyn JobHandler>, job
         "job.attempt",
         job.id = %job.id, job.kind = %job.kind, job.attempt = job.attempt, error_code = tracing::field::Empty
     );
+    crate::telemetry::logging::link_to_traceparent(&span, job.trace_context.as_deref());
     async move {
         let job = Arc::new(job);
         let control = env.running.insert(job.id, job.lease_token);

@@ -1,0 +1,183 @@
+//! Traces: with an OTLP/HTTP endpoint set, a job's spans (the attempt, the
+//! generation, each LLM call, the save) reach the collector as part of the
+//! trace of the request that created the job (its stored `traceparent`).
+//! The collector is a small OTLP/HTTP receiver in this test. Its own test
+//! binary: the tracing subscriber is global to the process.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::routing::post;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use plan_worker::config::WorkerSettings;
+use plan_worker::llm::mock::MockLlm;
+use plan_worker::llm::{LlmClient, LlmConfig};
+use plan_worker::plan::handler::{KIND, PlanHandler};
+use plan_worker::plan::intake;
+use plan_worker::plan::mock_answers::mock_options;
+use plan_worker::queue::{Registry, Worker};
+use plan_worker::telemetry::logging::{self, TraceSettings};
+use prost::Message;
+use sqlx::PgPool;
+use tokio::sync::Notify;
+use uuid::Uuid;
+
+const TRACE_ID: &str = "0af7651916cd43dd8448eb211c80319c";
+const PARENT_SPAN: &str = "b7ad6b7169203331";
+
+#[derive(Debug, Clone)]
+struct ReceivedSpan {
+    name: String,
+    trace_id: String,
+    parent: String,
+}
+
+#[derive(Clone, Default)]
+struct Collector {
+    spans: Arc<Mutex<Vec<ReceivedSpan>>>,
+    arrived: Arc<Notify>,
+}
+
+async fn receive(State(c): State<Collector>, body: Bytes) -> &'static str {
+    let req = ExportTraceServiceRequest::decode(body).expect("an OTLP protobuf body");
+    let mut spans = c.spans.lock().unwrap();
+    for span in req
+        .resource_spans
+        .iter()
+        .flat_map(|r| &r.scope_spans)
+        .flat_map(|s| &s.spans)
+    {
+        spans.push(ReceivedSpan {
+            name: span.name.clone(),
+            trace_id: hex(&span.trace_id),
+            parent: hex(&span.parent_span_id),
+        });
+    }
+    c.arrived.notify_waiters();
+    ""
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn profile() -> serde_json::Value {
+    let path = format!(
+        "{}/examples/profiles/muscle-gain-vegetarian-gym.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+#[sqlx::test]
+async fn a_jobs_spans_reach_the_collector_in_the_trace_of_the_request_that_created_it(
+    pool: PgPool,
+) {
+    let collector = Collector::default();
+    let app = axum::Router::new()
+        .route("/v1/traces", post(receive))
+        .with_state(collector.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let telemetry = logging::init(
+        "json",
+        &TraceSettings {
+            endpoint: Some(format!("http://{addr}/v1/traces")),
+            service_name: "plan-worker-test".into(),
+        },
+    );
+
+    let mock = MockLlm::start_with(mock_options("ok".parse().unwrap()))
+        .await
+        .unwrap();
+    let client = LlmClient::new(LlmConfig {
+        base_url: mock.base_url.clone(),
+        api_key: Some("test-key".into()),
+        requests_per_minute: 0,
+        ..LlmConfig::default()
+    })
+    .unwrap();
+    let registry = Registry::new().register(KIND, PlanHandler::new(Some(client), false));
+    let settings = WorkerSettings {
+        worker_id: Some("traces-test".into()),
+        ..WorkerSettings::default()
+    };
+    let worker = Worker::new(
+        pool.clone(),
+        pool.connect_options().as_ref().clone(),
+        registry,
+        settings,
+    )
+    .unwrap()
+    .spawn();
+    assert!(worker.wait_listening(Duration::from_secs(15)).await);
+
+    let mut job = intake::weekly_plan_job(Uuid::new_v4(), profile());
+    job.trace_context = Some(format!("00-{TRACE_ID}-{PARENT_SPAN}-01"));
+    let job_id = intake::create_job(&pool, &job).await.unwrap().job_id;
+    let mut events = sqlx::postgres::PgListener::connect_with(&pool)
+        .await
+        .unwrap();
+    events.listen("plan_job_events").await.unwrap();
+    let completed = async {
+        let done = |s: &str| {
+            plan_worker::queue::listener::parse_job_events(s)
+                .iter()
+                .any(|e| e.id == job_id && e.status == "completed")
+        };
+        let status: String =
+            sqlx::query_scalar("select status::text from plan_generation_jobs where id = $1")
+                .bind(job_id)
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+        if status == "completed" {
+            return;
+        }
+        while !done(events.recv().await.unwrap().payload()) {}
+    };
+    tokio::time::timeout(Duration::from_secs(20), completed)
+        .await
+        .expect("job completed");
+    worker.shutdown().await;
+
+    let wanted = ["job.attempt", "plan.generate", "llm.call", "plan.save"];
+    let have_all = || {
+        let spans = collector.spans.lock().unwrap();
+        wanted
+            .iter()
+            .all(|w| spans.iter().any(|s| s.name == *w && s.trace_id == TRACE_ID))
+    };
+    let wait = async {
+        loop {
+            let arrived = collector.arrived.notified();
+            telemetry.flush();
+            if have_all() {
+                return;
+            }
+            arrived.await;
+        }
+    };
+    let found = tokio::time::timeout(Duration::from_secs(15), wait).await;
+    let spans = collector.spans.lock().unwrap().clone();
+    assert!(found.is_ok(), "spans received: {spans:?}");
+    let attempt = spans
+        .iter()
+        .find(|s| s.name == "job.attempt" && s.trace_id == TRACE_ID)
+        .unwrap();
+    assert_eq!(
+        attempt.parent, PARENT_SPAN,
+        "the attempt is a child of the creating request's span"
+    );
+    assert_eq!(
+        spans
+            .iter()
+            .filter(|s| s.name == "llm.call" && s.trace_id == TRACE_ID)
+            .count(),
+        2,
+        "two stages"
+    );
+}
