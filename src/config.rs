@@ -249,6 +249,18 @@ pub struct LlmSettings {
     /// Make the plan with the offline generator when the LLM failed for good.
     #[arg(long, env = "FALLBACK_TO_OFFLINE", default_value_t = false)]
     pub fallback_to_offline: bool,
+
+    /// USD per million prompt tokens (cache misses), for the cost metric.
+    #[arg(long, env = "LLM_PRICE_PROMPT_PER_MILLION", default_value_t = 0.0)]
+    pub llm_price_prompt_per_million: f64,
+
+    /// USD per million completion tokens, for the cost metric.
+    #[arg(long, env = "LLM_PRICE_COMPLETION_PER_MILLION", default_value_t = 0.0)]
+    pub llm_price_completion_per_million: f64,
+
+    /// USD per million prompt tokens served from the provider's cache.
+    #[arg(long, env = "LLM_PRICE_CACHE_HIT_PER_MILLION", default_value_t = 0.0)]
+    pub llm_price_cache_hit_per_million: f64,
 }
 
 impl Default for LlmSettings {
@@ -263,6 +275,9 @@ impl Default for LlmSettings {
             llm_max_tokens: 8192,
             llm_thinking: "off".into(),
             fallback_to_offline: false,
+            llm_price_prompt_per_million: 0.0,
+            llm_price_completion_per_million: 0.0,
+            llm_price_cache_hit_per_million: 0.0,
         }
     }
 }
@@ -288,6 +303,11 @@ impl LlmSettings {
             },
             requests_per_minute: self.llm_requests_per_minute,
             max_in_flight: self.llm_max_in_flight,
+            prices: crate::llm::Prices {
+                prompt_per_million: self.llm_price_prompt_per_million,
+                completion_per_million: self.llm_price_completion_per_million,
+                cache_hit_per_million: self.llm_price_cache_hit_per_million,
+            },
             ..crate::llm::LlmConfig::default()
         })
     }

@@ -1,6 +1,7 @@
 //! The command line: every command and its flags (each flag also an
 //! environment variable with a default, shown by `--help`).
 
+mod demo;
 mod jobs;
 mod run;
 
@@ -52,6 +53,20 @@ pub enum Command {
     },
     /// Run a mock OpenAI-compatible server (for tests, demos, benchmarks).
     MockLlm(MockLlmArgs),
+    /// Enqueue the sample profiles, run them, show them live, say where to look.
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Jobs to run (the sample profiles, repeated).
+    #[arg(long, default_value_t = 5)]
+    pub jobs: usize,
+    /// Address of /metrics during the demo.
+    #[arg(long, default_value = "127.0.0.1:9464")]
+    pub metrics_addr: String,
+    #[command(flatten)]
+    pub llm: LlmSettings,
 }
 
 #[derive(Debug, Args)]
@@ -165,6 +180,7 @@ async fn run_command(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::MockLlm(args) => mock_llm(args).await,
+        Command::Demo(args) => demo::demo(&cli.db, args).await,
     }
 }
 

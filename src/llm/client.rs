@@ -180,7 +180,7 @@ impl LlmClient {
             endpoint,
             auth,
             key,
-            metrics: LlmMetrics::new(&provider, &cfg.model),
+            metrics: LlmMetrics::new(&provider, &cfg.model, cfg.prices),
             limits,
             model: cfg.model,
             provider,

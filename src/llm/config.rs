@@ -41,6 +41,29 @@ pub struct LlmConfig {
     pub max_in_flight: usize,
     /// Metric label of the provider; derived from the base URL's host when unset.
     pub provider: Option<String>,
+    /// USD per million tokens, for the estimated-cost metric (0: unknown).
+    pub prices: Prices,
+}
+
+/// Provider prices in USD per million tokens. Cache hits are billed at
+/// their own rate and are part of the prompt tokens.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Prices {
+    pub prompt_per_million: f64,
+    pub completion_per_million: f64,
+    pub cache_hit_per_million: f64,
+}
+
+impl Prices {
+    /// Estimated cost of a call in micro-USD.
+    pub fn micro_usd(&self, prompt: u32, completion: u32, cache_hit: u32) -> u64 {
+        let miss = prompt.saturating_sub(cache_hit);
+        // Per million tokens, in micro-USD: tokens * price.
+        let cost = f64::from(miss) * self.prompt_per_million
+            + f64::from(cache_hit) * self.cache_hit_per_million
+            + f64::from(completion) * self.completion_per_million;
+        cost.max(0.0).round() as u64
+    }
 }
 
 impl Default for LlmConfig {
@@ -57,6 +80,7 @@ impl Default for LlmConfig {
             requests_per_minute: 60,
             max_in_flight: 32,
             provider: None,
+            prices: Prices::default(),
         }
     }
 }
@@ -206,5 +230,23 @@ mod tests {
         let dbg = format!("{c:?}");
         assert!(!dbg.contains("sk-secret"), "{dbg}");
         assert!(dbg.contains("[redacted]"));
+    }
+}
+
+#[cfg(test)]
+mod price_tests {
+    use super::Prices;
+
+    #[test]
+    fn cost_bills_cache_hits_at_their_own_rate_in_micro_usd() {
+        let p = Prices {
+            prompt_per_million: 0.28,
+            completion_per_million: 0.42,
+            cache_hit_per_million: 0.028,
+        };
+        // 1,000 prompt tokens of which 400 hit the cache, 2,000 completion:
+        // 600 * 0.28 + 400 * 0.028 + 2000 * 0.42 = 168 + 11.2 + 840 = 1019.2
+        assert_eq!(p.micro_usd(1000, 2000, 400), 1019);
+        assert_eq!(Prices::default().micro_usd(1000, 2000, 400), 0);
     }
 }

@@ -11,6 +11,7 @@ use super::wire::Usage;
 pub const REQUESTS_TOTAL: &str = "plan_llm_requests_total";
 pub const REQUEST_DURATION_SECONDS: &str = "plan_llm_request_duration_seconds";
 pub const TOKENS_TOTAL: &str = "plan_llm_tokens_total";
+pub const COST_TOTAL: &str = "plan_llm_cost_microusd_total";
 
 /// Registers help texts; call once after installing the recorder.
 pub fn describe_metrics() {
@@ -27,6 +28,10 @@ pub fn describe_metrics() {
         TOKENS_TOTAL,
         "LLM tokens billed, by kind: prompt, completion, cache_hit"
     );
+    describe_counter!(
+        COST_TOTAL,
+        "Estimated LLM cost in micro-USD from LLM_PRICE_* settings (0 when prices are unset)"
+    );
 }
 
 /// The labels shared by every metric of one client.
@@ -34,13 +39,15 @@ pub fn describe_metrics() {
 pub(crate) struct LlmMetrics {
     provider: Arc<str>,
     model: Arc<str>,
+    prices: super::config::Prices,
 }
 
 impl LlmMetrics {
-    pub fn new(provider: &str, model: &str) -> Self {
+    pub fn new(provider: &str, model: &str, prices: super::config::Prices) -> Self {
         LlmMetrics {
             provider: provider.into(),
             model: model.into(),
+            prices,
         }
     }
 
@@ -60,6 +67,15 @@ impl LlmMetrics {
     }
 
     pub fn tokens(&self, usage: &Usage) {
+        let cost = self.prices.micro_usd(
+            usage.prompt_tokens,
+            usage.completion_tokens,
+            usage.cache_hit_tokens.unwrap_or(0),
+        );
+        counter!(COST_TOTAL,
+            "provider" => Arc::clone(&self.provider),
+            "model" => Arc::clone(&self.model))
+        .increment(cost);
         let kinds = [
             ("prompt", Some(usage.prompt_tokens)),
             ("completion", Some(usage.completion_tokens)),

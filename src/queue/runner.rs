@@ -17,6 +17,7 @@ use crate::telemetry::metrics as m;
 
 /// What an attempt needs from its worker.
 pub struct AttemptEnv {
+    pub worker_id: String,
     pub db: sqlx::PgPool,
     pub running: Arc<RunningJobs>,
     pub completer: Completer,
@@ -35,7 +36,8 @@ enum Ended {
 pub async fn run_attempt(env: Arc<AttemptEnv>, handler: Arc<dyn JobHandler>, job: ClaimedJob) {
     let span = tracing::info_span!(
         "job.attempt",
-        job.id = %job.id, job.kind = %job.kind, job.attempt = job.attempt, error_code = tracing::field::Empty
+        job.id = %job.id, job.kind = %job.kind, job.attempt = job.attempt, worker_id = %env.worker_id,
+        error_code = tracing::field::Empty
     );
     crate::telemetry::logging::link_to_traceparent(&span, job.trace_context.as_deref());
     async move {

@@ -89,6 +89,7 @@ impl Worker {
         let (completer, completer_task) = Completer::spawn(self.db.clone());
         let completer_task = AbortOnDropHandle::new(completer_task);
         let env = Arc::new(AttemptEnv {
+            worker_id: id.clone(),
             db: self.db.clone(),
             running: running.clone(),
             completer,

@@ -65,6 +65,7 @@ pub const CATALOGUE: &[&str] = &[
     crate::llm::metrics::REQUESTS_TOTAL,
     crate::llm::metrics::REQUEST_DURATION_SECONDS,
     crate::llm::metrics::TOKENS_TOTAL,
+    crate::llm::metrics::COST_TOTAL,
 ];
 
 /// Registers help text and units; call once at start.

@@ -1,0 +1,167 @@
+//! `plan-worker demo`: enqueue the sample profiles on DATABASE_URL, run them
+//! through an in-process worker (the offline generator unless an LLM key is
+//! set), show each job's status live, then say where to look.
+
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Write};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use sqlx::postgres::PgListener;
+use uuid::Uuid;
+
+use super::DemoArgs;
+use super::run::{pool, registry};
+use crate::api::health::{self, OpsState};
+use crate::config::{DbSettings, WorkerSettings};
+use crate::plan::intake;
+use crate::queue::Worker;
+use crate::queue::listener::{EVENTS_CHANNEL, parse_job_events};
+
+/// The sample profiles shipped in examples/profiles (valid ones).
+const SAMPLES: [(&str, &str); 5] = [
+    (
+        "fat-loss-vegan-home",
+        include_str!("../../examples/profiles/fat-loss-vegan-home.json"),
+    ),
+    (
+        "maintenance-non-vegetarian-athlete",
+        include_str!("../../examples/profiles/maintenance-non-vegetarian-athlete.json"),
+    ),
+    (
+        "muscle-gain-vegetarian-gym",
+        include_str!("../../examples/profiles/muscle-gain-vegetarian-gym.json"),
+    ),
+    (
+        "recomposition-eggitarian-bodyweight",
+        include_str!("../../examples/profiles/recomposition-eggitarian-bodyweight.json"),
+    ),
+    (
+        "teen-muscle-gain-kettlebell",
+        include_str!("../../examples/profiles/teen-muscle-gain-kettlebell.json"),
+    ),
+];
+
+struct Row {
+    profile: &'static str,
+    status: String,
+    progress: String,
+}
+
+pub async fn demo(db: &DbSettings, args: DemoArgs) -> anyhow::Result<()> {
+    let metrics = crate::telemetry::metrics::install();
+    let pool = pool(db, 10).await?;
+    crate::db::migrate(&pool)
+        .await
+        .context("migrations failed")?;
+    let listen = crate::db::options(db.listen_url(), "LISTEN_DATABASE_URL")?;
+    let settings = WorkerSettings {
+        worker_id: Some(format!("demo-{}", std::process::id())),
+        ..WorkerSettings::default()
+    };
+    let worker = Worker::new(pool.clone(), listen, registry(&args.llm)?, settings)?.spawn();
+    let ops = health::router(OpsState {
+        db: pool.clone(),
+        metrics,
+        listener: Some(worker.listener.clone()),
+    });
+    let ops_listener = tokio::net::TcpListener::bind(&args.metrics_addr)
+        .await
+        .with_context(|| format!("metrics-addr: cannot listen on {}", args.metrics_addr))?;
+    let ops_task = tokio::spawn(async move { axum::serve(ops_listener, ops).await });
+    if !worker.wait_listening(Duration::from_secs(10)).await {
+        bail!("the worker did not start listening on LISTEN_DATABASE_URL");
+    }
+
+    let mut events = PgListener::connect_with(&pool).await?;
+    events.listen(EVENTS_CHANNEL).await?;
+    let mut rows = BTreeMap::new();
+    for (name, text) in SAMPLES.iter().cycle().take(args.jobs) {
+        let job = intake::weekly_plan_job(Uuid::new_v4(), serde_json::from_str(text)?);
+        let created = intake::create_job(&pool, &job).await?;
+        rows.insert(
+            created.job_id,
+            Row {
+                profile: name,
+                status: "pending".into(),
+                progress: String::new(),
+            },
+        );
+    }
+    let started = Instant::now();
+    let tty = std::io::stdout().is_terminal();
+    render(&rows, tty, true);
+    while rows.values().any(|r| !is_final(&r.status)) {
+        let note = tokio::time::timeout(Duration::from_secs(60), events.recv())
+            .await
+            .map_err(|_| anyhow::anyhow!("no progress for 60 s"))??;
+        let mut changed = false;
+        for ev in parse_job_events(note.payload()) {
+            if let Some(row) = rows.get_mut(&ev.id) {
+                row.status = ev.status;
+                row.progress = ev.progress.unwrap_or_default();
+                changed = true;
+                if !tty {
+                    println!(
+                        "{}  {:<38} {:<10} {}",
+                        ev.id, row.profile, row.status, row.progress
+                    );
+                }
+            }
+        }
+        if changed && tty {
+            render(&rows, tty, false);
+        }
+    }
+    let elapsed = started.elapsed();
+    worker.shutdown().await;
+    ops_task.abort();
+    let done = rows.values().filter(|r| r.status == "completed").count();
+    println!(
+        "\n{done} of {} plans completed in {:.2} s.\n",
+        rows.len(),
+        elapsed.as_secs_f64()
+    );
+    println!("Where to look:");
+    println!("  plan-worker jobs list                  the jobs, newest first");
+    if let Some(id) = rows.keys().next() {
+        println!("  plan-worker jobs show {id}   one job and its attempts");
+    }
+    println!("  psql: select user_id, version, source from weekly_base_plans;");
+    println!(
+        "  http://{}/metrics   (served while `plan-worker run` runs)",
+        args.metrics_addr
+    );
+    println!(
+        "  docker compose up: Grafana http://localhost:3000, Prometheus http://localhost:9090, Jaeger http://localhost:16686"
+    );
+    Ok(())
+}
+
+fn is_final(status: &str) -> bool {
+    matches!(status, "completed" | "failed" | "cancelled")
+}
+
+/// Redraws the table in place on a terminal; prints it once otherwise.
+fn render(rows: &BTreeMap<Uuid, Row>, tty: bool, first: bool) {
+    let mut out = std::io::stdout().lock();
+    if tty && !first {
+        // Move the cursor up over the previous table (header + rows).
+        let _ = write!(out, "\x1b[{}A", rows.len() + 1);
+    }
+    if tty || first {
+        let _ = writeln!(
+            out,
+            "\x1b[2K{:<36}  {:<38} {:<10} progress",
+            "job", "profile", "status"
+        );
+        for (id, r) in rows {
+            let _ = writeln!(
+                out,
+                "\x1b[2K{id}  {:<38} {:<10} {}",
+                r.profile, r.status, r.progress
+            );
+        }
+    }
+    let _ = out.flush();
+}
