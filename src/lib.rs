@@ -9,6 +9,7 @@
 //! - `db`         pool and migrations
 //! - `error_code` the stable error codes of failed attempts
 //! - `llm`        OpenAI-compatible client, error mapping, limits, mock LLM
+//! - `notify`     push notifications from the outbox to Expo
 //! - `plan`       the domain: profile, nutrition targets, prompts, fixer,
 //!   validator, offline generator
 //! - `queue`      the job queue: SQL store, LISTEN/NOTIFY listener, dispatcher,
@@ -26,6 +27,7 @@ pub mod config;
 pub mod db;
 pub mod error_code;
 pub mod llm;
+pub mod notify;
 pub mod plan;
 pub mod queue;
 pub mod telemetry;

@@ -97,6 +97,19 @@ pub struct RunArgs {
     /// Do not apply migrations at start.
     #[arg(long, env = "NO_MIGRATE", default_value_t = false)]
     pub no_migrate: bool,
+
+    /// Expo push API URL (https://exp.host/--/api/v2/push/send); unset: push
+    /// notifications are not sent and outbox rows are marked skipped.
+    #[arg(long, env = "EXPO_PUSH_URL")]
+    pub expo_push_url: Option<String>,
+
+    /// Expo access token, when push security is enabled for the project.
+    #[arg(long, env = "EXPO_ACCESS_TOKEN", hide_env_values = true)]
+    pub expo_access_token: Option<String>,
+
+    /// Seconds between passes of the push delivery loop.
+    #[arg(long, env = "PUSH_POLL_SECONDS", default_value_t = 2.0)]
+    pub push_poll_seconds: f64,
 }
 
 #[derive(Debug, Args)]

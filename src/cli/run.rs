@@ -1,6 +1,8 @@
 //! `plan-worker run`: the always-on worker with its ops endpoint, until a
 //! signal asks it to stop (a second signal exits at once).
 
+use std::time::Duration;
+
 use anyhow::Context;
 use sqlx::PgPool;
 
@@ -8,6 +10,8 @@ use super::RunArgs;
 use crate::api::health::{self, OpsState};
 use crate::config::{DbSettings, LlmSettings};
 use crate::llm::LlmClient;
+use crate::notify::delivery::Delivery;
+use crate::notify::expo::ExpoClient;
 use crate::plan::handler::PlanHandler;
 use crate::queue::{Registry, Worker};
 
@@ -47,6 +51,24 @@ pub async fn run(db: &DbSettings, args: RunArgs) -> anyhow::Result<()> {
     tracing::info!(addr = %args.metrics_addr, "ops endpoint listening (/metrics, /healthz, /readyz)");
     let ops_task = tokio::spawn(async move { axum::serve(listener, ops).await });
 
+    let expo = match args.expo_push_url.clone().filter(|u| !u.trim().is_empty()) {
+        Some(url) => Some(ExpoClient::new(url, args.expo_access_token.clone())?),
+        None => {
+            tracing::info!(
+                "EXPO_PUSH_URL is not set: push notifications are kept in the outbox as skipped"
+            );
+            None
+        }
+    };
+    let push_stop = tokio_util::sync::CancellationToken::new();
+    let delivery = Delivery {
+        db: pool.clone(),
+        expo,
+        lease: Duration::from_secs(60),
+    };
+    let interval = Duration::from_secs_f64(args.push_poll_seconds.max(0.1));
+    let push_task = tokio::spawn(delivery.run(interval, push_stop.clone()));
+
     wait_for_signal().await;
     tracing::info!("shutting down; a second signal exits at once");
     worker.request_shutdown();
@@ -54,6 +76,8 @@ pub async fn run(db: &DbSettings, args: RunArgs) -> anyhow::Result<()> {
         _ = worker.stopped() => {}
         _ = wait_for_signal() => anyhow::bail!("second signal: exiting without waiting for jobs"),
     }
+    push_stop.cancel();
+    let _ = push_task.await;
     ops_task.abort();
     pool.close().await;
     Ok(())

@@ -66,6 +66,7 @@ pub const CATALOGUE: &[&str] = &[
     crate::llm::metrics::REQUEST_DURATION_SECONDS,
     crate::llm::metrics::TOKENS_TOTAL,
     crate::llm::metrics::COST_TOTAL,
+    crate::notify::delivery::PUSHES,
 ];
 
 /// Registers help text and units; call once at start.
@@ -157,6 +158,10 @@ pub fn describe() {
         Unit::Seconds,
         "Unix time of this worker's last completed job."
     );
+    describe_counter!(
+        crate::notify::delivery::PUSHES,
+        "Push notifications by outcome (sent, retry, failed, skipped) and Expo error."
+    );
     crate::llm::describe_metrics();
 }
 
@@ -173,6 +178,10 @@ pub fn register_zeros(kinds: &[String]) {
     }
     for reason in ["worker_dead", "lease_expired"] {
         metrics::counter!(JOBS_REAPED, "reason" => reason).absolute(0);
+    }
+    for outcome in ["sent", "retry", "failed", "skipped"] {
+        metrics::counter!(crate::notify::delivery::PUSHES, "outcome" => outcome, "error" => "")
+            .absolute(0);
     }
     for c in [LEASES_LOST, LISTENER_RECONNECTS, JOBS_EXPIRED] {
         metrics::counter!(c).absolute(0);

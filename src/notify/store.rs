@@ -1,0 +1,96 @@
+//! Every SQL statement of the notification outbox.
+
+use std::time::Duration;
+
+use sqlx::{FromRow, PgPool};
+use uuid::Uuid;
+
+/// A due notification, with every active token of its user.
+#[derive(Debug, Clone, FromRow)]
+pub struct OutboxRow {
+    pub id: i64,
+    pub job_id: Uuid,
+    pub event: String,
+    pub error_code: Option<String>,
+    pub attempts: i32,
+    pub tokens: Vec<String>,
+}
+
+/// Takes up to `limit` due rows for `lease`; the tokens are the snapshot's
+/// and the user's active ones.
+pub async fn claim_due(db: &PgPool, limit: i64, lease: Duration) -> sqlx::Result<Vec<OutboxRow>> {
+    sqlx::query_as::<_, OutboxRow>(
+        r"with due as (
+              select id from notification_outbox
+              where status = 'pending' and next_attempt_at <= now()
+                and (locked_until is null or locked_until < now())
+              order by next_attempt_at limit $1
+              for update skip locked
+          ), taken as (
+              update notification_outbox o
+              set locked_until = now() + make_interval(secs => $2), attempts = o.attempts + 1
+              from due where o.id = due.id
+              returning o.*
+          )
+          select t.id, t.job_id, t.event, t.error_code, t.attempts,
+                 array(select distinct tok from (
+                     select t.snapshot_token as tok where t.snapshot_token is not null
+                     union all
+                     select p.token from push_tokens p where p.user_id = t.user_id and p.active) s) as tokens
+          from taken t order by t.id",
+    )
+    .bind(limit)
+    .bind(lease.as_secs_f64())
+    .fetch_all(db)
+    .await
+}
+
+/// The row was delivered to Expo (tickets received).
+pub async fn mark_sent(db: &PgPool, id: i64, tickets: &[String]) -> sqlx::Result<()> {
+    sqlx::query(
+        r"update notification_outbox set status = 'sent', ticket_ids = $2, finished_at = now(),
+                 locked_until = null, last_error = null where id = $1",
+    )
+    .bind(id)
+    .bind(tickets)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// The row ends without delivery: `failed`, or `skipped` (nothing to send with).
+pub async fn mark_ended(db: &PgPool, id: i64, status: &str, error: &str) -> sqlx::Result<()> {
+    sqlx::query(
+        r"update notification_outbox set status = $2, last_error = left($3, 2000), finished_at = now(),
+                 locked_until = null where id = $1",
+    )
+    .bind(id)
+    .bind(status)
+    .bind(error)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Tries the row again after `delay`.
+pub async fn retry_later(db: &PgPool, id: i64, delay: Duration, error: &str) -> sqlx::Result<()> {
+    sqlx::query(
+        r"update notification_outbox set next_attempt_at = now() + make_interval(secs => $2),
+                 locked_until = null, last_error = left($3, 2000) where id = $1",
+    )
+    .bind(id)
+    .bind(delay.as_secs_f64())
+    .bind(error)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Expo said the device is gone: stop sending to this token.
+pub async fn deactivate_token(db: &PgPool, token: &str) -> sqlx::Result<()> {
+    sqlx::query(r"update push_tokens set active = false, deactivated_at = now() where token = $1 and active")
+        .bind(token)
+        .execute(db)
+        .await?;
+    Ok(())
+}
