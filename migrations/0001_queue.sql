@@ -8,11 +8,13 @@ create type plan_job_status as enum ('pending', 'processing', 'completed', 'fail
 -- its own no-op kind in its throwaway database.
 create table plan_job_kinds (
     kind text primary key check (kind ~ '^[a-z][a-z0-9_]{0,62}$'),
-    description text not null default ''
+    description text not null default '',
+    -- Jobs of this kind tell their user when they end (push notification).
+    notify_on_finish boolean not null default false
 );
-insert into plan_job_kinds (kind, description) values
-    ('weekly_base_plan', 'a weekly training + nutrition + recovery plan'),
-    ('meal_plan', 'a weekly meal plan');
+insert into plan_job_kinds (kind, description, notify_on_finish) values
+    ('weekly_base_plan', 'a weekly training + nutrition + recovery plan', true),
+    ('meal_plan', 'a weekly meal plan', true);
 
 create table plan_generation_jobs (
     id uuid primary key default gen_random_uuid(),
@@ -112,6 +114,56 @@ create table weekly_base_plans (
     unique (user_id, version)
 );
 create unique index weekly_base_plans_one_active on weekly_base_plans (user_id) where is_active;
+
+-- Push notifications through an outbox: a row is written in the same
+-- transaction that ends a job (the plan's save, a final failure, the
+-- reaper, stale expiry), and the worker's delivery loop sends it to Expo.
+-- Expo push tokens of users. A profile snapshot may also carry push_token.
+create table push_tokens (
+    user_id uuid not null,
+    token text not null check (length(token) between 1 and 512),
+    active boolean not null default true,
+    created_at timestamptz not null default now(),
+    deactivated_at timestamptz,
+    primary key (user_id, token)
+);
+
+create table notification_outbox (
+    id bigint generated always as identity primary key,
+    job_id uuid not null,
+    user_id uuid not null,
+    -- plan_ready | plan_failed
+    event text not null check (event in ('plan_ready', 'plan_failed')),
+    error_code text,
+    -- The snapshot's token, if any; tokens from push_tokens are added at send.
+    snapshot_token text,
+    status text not null default 'pending'
+        check (status in ('pending', 'sent', 'failed', 'skipped')),
+    attempts integer not null default 0 check (attempts >= 0),
+    next_attempt_at timestamptz not null default now(),
+    -- A sender holds the row until then; a crash lets another take it over
+    -- (so a push may, rarely, be sent twice: delivery is at least once).
+    locked_until timestamptz,
+    last_error text check (length(last_error) <= 2000),
+    ticket_ids text[] not null default '{}',
+    created_at timestamptz not null default now(),
+    finished_at timestamptz,
+    unique (job_id, event)
+);
+create index notification_outbox_due on notification_outbox (next_attempt_at) where status = 'pending';
+
+-- Outbox rows for jobs that have just ended (called by the functions that
+-- end jobs, after their update, in their transaction).
+create function plan_jobs_to_outbox(p_job_ids uuid[]) returns void
+language sql as $$
+    insert into notification_outbox (job_id, user_id, event, error_code, snapshot_token)
+    select j.id, j.user_id, case j.status when 'completed' then 'plan_ready' else 'plan_failed' end,
+           j.error_code, nullif(j.profile_snapshot ->> 'push_token', '')
+    from plan_generation_jobs j
+    join plan_job_kinds k on k.kind = j.kind and k.notify_on_finish
+    where j.id = any (p_job_ids) and j.status in ('completed', 'failed')
+    on conflict (job_id, event) do nothing
+$$;
 
 -- Notifications, both from one statement-level trigger per operation (each
 -- transition-table scan costs every claim, completion and heartbeat):
@@ -335,7 +387,12 @@ language sql as $$
             locked_until = null, progress = null, error_code = null, error_message = null
         from input i
         where j.id = i.id and j.lease_token = i.token and j.status = 'processing'
-        returning j.id, j.lease_token
+        returning j.id, j.lease_token, j.user_id, j.kind, nullif(j.profile_snapshot ->> 'push_token', '') as push_token
+    ), outbox as (
+        insert into notification_outbox (job_id, user_id, event, snapshot_token)
+        select d.id, d.user_id, 'plan_ready', d.push_token
+        from done d join plan_job_kinds k on k.kind = d.kind and k.notify_on_finish
+        on conflict (job_id, event) do nothing
     ), attempts as (
         update plan_job_attempts a
         set finished_at = now(), outcome = 'completed', error_code = null
@@ -398,6 +455,7 @@ begin
         set status = 'failed', completed_at = now(), locked_until = null, progress = null,
             error_code = p_error_code, error_message = left(p_error_message, 1000), updated_at = now()
         where id = p_job_id;
+        perform plan_jobs_to_outbox(array[p_job_id]);
     end if;
     perform plan_job_finish_attempt(p_job_id, p_lease_token, v_outcome, p_error_code, p_error_detail, p_llm_usage);
     return v_outcome;
@@ -491,6 +549,7 @@ begin
                 error_code = 'WORKER_LOST', error_message = 'The worker running this job was lost.',
                 updated_at = now()
             where id = r.id;
+            perform plan_jobs_to_outbox(array[r.id]);
             outcome := 'failed';
         end if;
         perform plan_job_finish_attempt(r.id, r.lease_token, 'lost', 'WORKER_LOST', r.why);
@@ -504,14 +563,21 @@ end $$;
 -- Fail jobs that waited in pending longer than p_max_age.
 create function expire_stale_plan_jobs(p_max_age interval default interval '24 hours')
 returns table (job_id uuid)
-language sql as $$
-    update plan_generation_jobs
-    set status = 'failed', completed_at = now(), error_code = 'STALE_JOB',
-        error_message = 'This request waited too long and was dropped. Please try again.',
-        updated_at = now()
-    where status = 'pending' and created_at < now() - p_max_age
-    returning id
-$$;
+language plpgsql as $$
+declare
+    v_ids uuid[];
+begin
+    with expired as (
+        update plan_generation_jobs
+        set status = 'failed', completed_at = now(), error_code = 'STALE_JOB',
+            error_message = 'This request waited too long and was dropped. Please try again.',
+            updated_at = now()
+        where status = 'pending' and created_at < now() - p_max_age
+        returning id
+    ) select coalesce(array_agg(id), '{}') into v_ids from expired;
+    perform plan_jobs_to_outbox(v_ids);
+    return query select unnest(v_ids);
+end $$;
 
 -- The active (pending or processing) job of a user and kind, if any.
 create function get_active_plan_job(p_user_id uuid, p_kind text default 'weekly_base_plan')

@@ -220,4 +220,15 @@ async fn a_job_that_keeps_losing_its_worker_fails_with_worker_lost_after_its_ret
             .is_empty()
     );
     assert_eq!(attempts(&pool, job).await.len(), 3);
+    let told: Vec<String> =
+        sqlx::query_scalar("select event from notification_outbox where job_id = $1")
+            .bind(job)
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        told,
+        ["plan_failed"],
+        "the user is told, in the reaper's transaction"
+    );
 }
