@@ -197,7 +197,13 @@ begin
         with changed as materialized (
             select n.id, n.kind, n.status, n.progress, n.error_code,
                    n.status = 'pending' and (o.status <> 'pending' or n.run_after <> o.run_after) as requeued,
-                   n.status <> o.status or n.progress is distinct from o.progress as visible
+                   -- A claim (pending -> processing) publishes no event:
+                   -- every NOTIFYing transaction queues on a cluster-wide lock
+                   -- until its commit is flushed, and a claim must not wait
+                   -- behind another transaction's fsync. The first progress
+                   -- stage announces processing a moment later.
+                   (n.status <> o.status and not (o.status = 'pending' and n.status = 'processing'))
+                       or n.progress is distinct from o.progress as visible
             from new_rows n join old_rows o using (id)
         )
         select 'plan_jobs' as channel, k.kind as payload

@@ -107,6 +107,28 @@ impl JobEvents {
             .unwrap_or_else(|_| panic!("job {job} did not become {status} within {within:?}"))
     }
 
+    /// Waits for the first event that `matches`.
+    pub async fn wait_for(
+        &mut self,
+        matches: impl Fn(&JobEvent) -> bool,
+        within: Duration,
+    ) -> JobEvent {
+        let wait = async {
+            loop {
+                let n = self.listener.recv().await.expect("event");
+                if let Some(ev) = parse_job_events(n.payload())
+                    .into_iter()
+                    .find(|e| matches(e))
+                {
+                    return ev;
+                }
+            }
+        };
+        tokio::time::timeout(within, wait)
+            .await
+            .expect("the awaited job event in time")
+    }
+
     /// Waits until `n` jobs have reached `status`.
     pub async fn wait_count(&mut self, status: &str, n: usize, within: Duration) {
         let wait = async {

@@ -67,9 +67,13 @@ async fn a_retried_job_waits_for_its_run_after_and_is_woken_by_the_schedule_not_
     let mut events = JobEvents::open(&pool).await;
     let job = enqueue(&pool, 3).await;
     next_start(&mut starts, Duration::from_secs(2)).await;
-    // The insert was pending too: the retry's pending comes after processing.
-    events.wait_status(job, "processing", WAIT).await;
-    events.wait_status(job, "pending", WAIT).await;
+    // The insert was pending too: the retry's pending carries its error code.
+    events
+        .wait_for(
+            |e| e.id == job && e.status == "pending" && e.error_code.is_some(),
+            WAIT,
+        )
+        .await;
     let run_after: DateTime<Utc> =
         sqlx::query_scalar("select run_after from plan_generation_jobs where id = $1")
             .bind(job)
