@@ -82,20 +82,7 @@ fn with_chicken(mut plan: WeeklyPlan) -> WeeklyPlan {
 
 fn structure_of(plan: &WeeklyPlan) -> WeekStructure {
     WeekStructure {
-        days: plan
-            .days
-            .iter()
-            .map(|d| DayOutline {
-                day: d.day,
-                is_training_day: d.is_training_day,
-                focus: d
-                    .workout
-                    .as_ref()
-                    .map_or_else(|| "Rest".to_owned(), |w| w.focus.clone()),
-                kcal: d.nutrition.kcal,
-                protein_g: d.nutrition.protein_g,
-            })
-            .collect(),
+        days: plan.days.iter().map(DayOutline::of).collect(),
         rationale: "Training days spread through the week with rest between hard sessions."
             .to_owned(),
     }

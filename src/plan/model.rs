@@ -135,6 +135,22 @@ pub struct DayOutline {
     pub protein_g: u32,
 }
 
+impl DayOutline {
+    /// The stage-1 outline of a finished day (its focus, or "Rest").
+    pub fn of(day: &Day) -> Self {
+        DayOutline {
+            day: day.day,
+            is_training_day: day.is_training_day,
+            focus: day
+                .workout
+                .as_ref()
+                .map_or_else(|| "Rest".to_owned(), |w| w.focus.clone()),
+            kcal: day.nutrition.kcal,
+            protein_g: day.nutrition.protein_g,
+        }
+    }
+}
+
 pub const WEEKDAYS: [&str; 7] = [
     "Monday",
     "Tuesday",

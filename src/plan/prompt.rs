@@ -219,20 +219,12 @@ fn example_plan(p: &Profile, t: &Targets) -> WeeklyPlan {
 }
 
 fn example_outline(p: &Profile, t: &Targets) -> Vec<DayOutline> {
-    let plan = generate(p, t);
-    plan.days
+    // Offline days carry the targets exactly, as the model must.
+    generate(p, t)
+        .days
         .iter()
         .take(2)
-        .map(|d| DayOutline {
-            day: d.day,
-            is_training_day: d.is_training_day,
-            focus: d
-                .workout
-                .as_ref()
-                .map_or("Rest".to_owned(), |w| w.focus.clone()),
-            kcal: t.kcal,
-            protein_g: t.protein_g,
-        })
+        .map(DayOutline::of)
         .collect()
 }
 
