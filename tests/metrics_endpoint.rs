@@ -4,40 +4,31 @@
 //! `promtool check metrics`, and `/readyz` must report its checks.
 //! Its own test binary: the metrics recorder is global to the process.
 
-use std::time::Duration;
+mod support;
+
+use support::{WAIT, client, mock, plan_worker, profile};
 
 use plan_worker::api::health::{self, OpsState};
 use plan_worker::config::WorkerSettings;
-use plan_worker::llm::mock::MockLlm;
-use plan_worker::llm::{LlmClient, LlmConfig};
-use plan_worker::plan::handler::{KIND, PlanHandler};
 use plan_worker::plan::intake;
-use plan_worker::plan::mock_answers::mock_options;
 use plan_worker::queue::listener::parse_job_events;
-use plan_worker::queue::{Registry, Worker};
+
 use plan_worker::telemetry::metrics::{self, CATALOGUE};
 use sqlx::PgPool;
 use sqlx::postgres::PgListener;
 use uuid::Uuid;
 
-const WAIT: Duration = Duration::from_secs(20);
-
-fn profile() -> serde_json::Value {
-    let path = format!(
-        "{}/examples/profiles/fat-loss-vegan-home.json",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
 /// Creates a job and waits for its final status.
 async fn run_job(pool: &PgPool) -> String {
     let mut events = PgListener::connect_with(pool).await.unwrap();
     events.listen("plan_job_events").await.unwrap();
-    let job = intake::create_job(pool, &intake::weekly_plan_job(Uuid::new_v4(), profile()))
-        .await
-        .unwrap()
-        .job_id;
+    let job = intake::create_job(
+        pool,
+        &intake::weekly_plan_job(Uuid::new_v4(), profile("fat-loss-vegan-home")),
+    )
+    .await
+    .unwrap()
+    .job_id;
     let wait = async {
         loop {
             let n = events.recv().await.unwrap();
@@ -71,32 +62,14 @@ async fn after_successes_retries_and_failures_metrics_hold_the_whole_catalogue_a
     pool: PgPool,
 ) {
     let handle = metrics::install();
-    let mock = MockLlm::start_with(mock_options("503,ok".parse().unwrap()))
-        .await
-        .unwrap();
-    let client = LlmClient::new(LlmConfig {
-        base_url: mock.base_url.clone(),
-        api_key: Some("test-key".into()),
-        requests_per_minute: 0,
-        ..LlmConfig::default()
-    })
-    .unwrap();
+    let mock = mock("503,ok").await;
     let settings = WorkerSettings {
         worker_id: Some("metrics-test".into()),
         retry_base_seconds: 0.05,
         retry_max_seconds: 0.1,
         ..WorkerSettings::default()
     };
-    let registry = Registry::new().register(KIND, PlanHandler::new(Some(client), false));
-    let worker = Worker::new(
-        pool.clone(),
-        pool.connect_options().as_ref().clone(),
-        registry,
-        settings,
-    )
-    .unwrap()
-    .spawn();
-    assert!(worker.wait_listening(WAIT).await);
+    let worker = plan_worker(&pool, Some(client(&mock, WAIT)), false, settings).await;
 
     assert_eq!(run_job(&pool).await, "completed", "503 is retried, then ok");
     assert_eq!(run_job(&pool).await, "completed");

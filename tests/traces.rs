@@ -4,6 +4,10 @@
 //! The collector is a small OTLP/HTTP receiver in this test. Its own test
 //! binary: the tracing subscriber is global to the process.
 
+mod support;
+
+use support::{WAIT, client, mock, plan_worker, profile};
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -12,12 +16,8 @@ use axum::extract::State;
 use axum::routing::post;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use plan_worker::config::WorkerSettings;
-use plan_worker::llm::mock::MockLlm;
-use plan_worker::llm::{LlmClient, LlmConfig};
-use plan_worker::plan::handler::{KIND, PlanHandler};
 use plan_worker::plan::intake;
-use plan_worker::plan::mock_answers::mock_options;
-use plan_worker::queue::{Registry, Worker};
+
 use plan_worker::telemetry::logging::{self, TraceSettings};
 use prost::Message;
 use sqlx::PgPool;
@@ -63,14 +63,6 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn profile() -> serde_json::Value {
-    let path = format!(
-        "{}/examples/profiles/muscle-gain-vegetarian-gym.json",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
 #[sqlx::test]
 async fn a_jobs_spans_reach_the_collector_in_the_trace_of_the_request_that_created_it(
     pool: PgPool,
@@ -90,32 +82,14 @@ async fn a_jobs_spans_reach_the_collector_in_the_trace_of_the_request_that_creat
         },
     );
 
-    let mock = MockLlm::start_with(mock_options("ok".parse().unwrap()))
-        .await
-        .unwrap();
-    let client = LlmClient::new(LlmConfig {
-        base_url: mock.base_url.clone(),
-        api_key: Some("test-key".into()),
-        requests_per_minute: 0,
-        ..LlmConfig::default()
-    })
-    .unwrap();
-    let registry = Registry::new().register(KIND, PlanHandler::new(Some(client), false));
+    let mock = mock("ok").await;
     let settings = WorkerSettings {
         worker_id: Some("traces-test".into()),
         ..WorkerSettings::default()
     };
-    let worker = Worker::new(
-        pool.clone(),
-        pool.connect_options().as_ref().clone(),
-        registry,
-        settings,
-    )
-    .unwrap()
-    .spawn();
-    assert!(worker.wait_listening(Duration::from_secs(15)).await);
+    let worker = plan_worker(&pool, Some(client(&mock, WAIT)), false, settings).await;
 
-    let mut job = intake::weekly_plan_job(Uuid::new_v4(), profile());
+    let mut job = intake::weekly_plan_job(Uuid::new_v4(), profile("muscle-gain-vegetarian-gym"));
     job.trace_context = Some(format!("00-{TRACE_ID}-{PARENT_SPAN}-01"));
     let job_id = intake::create_job(&pool, &job).await.unwrap().job_id;
     let mut events = sqlx::postgres::PgListener::connect_with(&pool)

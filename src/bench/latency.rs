@@ -12,7 +12,7 @@ use super::scratch::Scratch;
 use super::{BENCH_KIND, percentile};
 use crate::config::WorkerSettings;
 use crate::queue::store::{self, NewJob};
-use crate::queue::{Done, JobContext, Registry, Worker};
+use crate::queue::{Done, JobContext, Registry};
 
 const WARMUP: usize = 20;
 
@@ -26,16 +26,7 @@ pub async fn run(scratch: &Scratch, jobs: usize, json_out: bool) -> anyhow::Resu
         worker_id: Some("bench-latency".into()),
         ..WorkerSettings::default()
     };
-    let worker = Worker::new(
-        scratch.pool.clone(),
-        scratch.options.clone(),
-        registry,
-        settings,
-    )?
-    .spawn();
-    if !worker.wait_listening(Duration::from_secs(10)).await {
-        bail!("bench: the worker did not start listening");
-    }
+    let worker = scratch.start_worker(registry, settings).await?;
 
     let mut samples = Vec::with_capacity(jobs);
     for i in 0..WARMUP + jobs {

@@ -15,8 +15,8 @@ use super::scratch::Scratch;
 use crate::config::WorkerSettings;
 use crate::llm::{LlmClient, LlmConfig};
 use crate::plan::handler::{KIND, PlanHandler};
+use crate::queue::Registry;
 use crate::queue::listener::parse_job_events;
-use crate::queue::{Registry, Worker};
 
 const PROFILE: &str = include_str!("../../examples/profiles/muscle-gain-vegetarian-gym.json");
 
@@ -56,16 +56,7 @@ pub async fn run(
         ..WorkerSettings::default()
     };
     let registry = Registry::new().register(KIND, PlanHandler::new(Some(client), false));
-    let worker = Worker::new(
-        scratch.pool.clone(),
-        scratch.options.clone(),
-        registry,
-        settings,
-    )?
-    .spawn();
-    if !worker.wait_listening(Duration::from_secs(10)).await {
-        bail!("bench: the worker did not start listening");
-    }
+    let worker = scratch.start_worker(registry, settings).await?;
     let rss_before = peak_rss_kb();
 
     let mut events = PgListener::connect_with(&scratch.pool).await?;

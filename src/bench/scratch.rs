@@ -49,3 +49,23 @@ impl Scratch {
         Ok(())
     }
 }
+
+impl Scratch {
+    /// Starts a worker on this database and waits until it listens.
+    pub async fn start_worker(
+        &self,
+        registry: crate::queue::Registry,
+        settings: crate::config::WorkerSettings,
+    ) -> anyhow::Result<crate::queue::WorkerHandle> {
+        let worker =
+            crate::queue::Worker::new(self.pool.clone(), self.options.clone(), registry, settings)?
+                .spawn();
+        if !worker
+            .wait_listening(std::time::Duration::from_secs(10))
+            .await
+        {
+            anyhow::bail!("bench: worker {} did not start listening", worker.id);
+        }
+        Ok(worker)
+    }
+}

@@ -4,7 +4,6 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::bail;
 use serde_json::json;
 use sqlx::postgres::PgListener;
 
@@ -12,7 +11,7 @@ use super::BENCH_KIND;
 use super::scratch::Scratch;
 use crate::config::WorkerSettings;
 use crate::queue::listener::parse_job_events;
-use crate::queue::{Done, JobContext, Registry, Worker};
+use crate::queue::{Done, JobContext, Registry};
 
 pub async fn run(
     scratch: &Scratch,
@@ -30,17 +29,7 @@ pub async fn run(
             max_concurrent_jobs: concurrency,
             ..WorkerSettings::default()
         };
-        let handle = Worker::new(
-            scratch.pool.clone(),
-            scratch.options.clone(),
-            registry,
-            settings,
-        )?
-        .spawn();
-        if !handle.wait_listening(Duration::from_secs(10)).await {
-            bail!("bench: worker {w} did not start listening");
-        }
-        handles.push(handle);
+        handles.push(scratch.start_worker(registry, settings).await?);
     }
 
     // Completions are counted from the job events (one notification per

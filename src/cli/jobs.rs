@@ -37,15 +37,7 @@ pub async fn enqueue(db: &DbSettings, args: EnqueueArgs) -> anyhow::Result<()> {
         trace_context: crate::telemetry::logging::current_traceparent(),
     };
     let created = crate::plan::intake::create_job(&pool, &job).await?;
-    println!(
-        "{}\t{}",
-        created.job_id,
-        if created.existed {
-            "existed"
-        } else {
-            "created"
-        }
-    );
+    print_created(&created);
     Ok(())
 }
 
@@ -106,15 +98,7 @@ pub async fn execute(db: &DbSettings, cmd: JobsCommand) -> anyhow::Result<()> {
         }
         JobsCommand::Retry { id } => {
             let created = store::retry_job(&pool, id).await?;
-            println!(
-                "{}\t{}",
-                created.job_id,
-                if created.existed {
-                    "existed"
-                } else {
-                    "created"
-                }
-            );
+            print_created(&created);
         }
         JobsCommand::Cancel { id, reason } => match store::cancel(&pool, id, &reason).await? {
             None => bail!("job_id: no job {id}"),
@@ -145,4 +129,14 @@ fn print_table(jobs: &[JobSummary]) {
             j.progress.as_deref().unwrap_or(""),
         );
     }
+}
+
+/// The job id and whether it was created or already existed (one line, for scripts).
+fn print_created(created: &store::Created) {
+    let what = if created.existed {
+        "existed"
+    } else {
+        "created"
+    };
+    println!("{}\t{what}", created.job_id);
 }

@@ -2,47 +2,22 @@
 //! and handler, and the LLM faked only at the HTTP boundary by the mock
 //! OpenAI-compatible server.
 
+#[path = "../support/mod.rs"]
+mod support;
+
 use std::time::Duration;
 
 use plan_worker::config::WorkerSettings;
-use plan_worker::llm::mock::MockLlm;
-use plan_worker::llm::{LlmClient, LlmConfig};
-use plan_worker::plan::handler::{KIND, PlanHandler};
+use plan_worker::llm::LlmClient;
 use plan_worker::plan::intake::{self, IntakeError};
-use plan_worker::plan::mock_answers::mock_options;
+use plan_worker::queue::WorkerHandle;
 use plan_worker::queue::listener::parse_job_events;
-use plan_worker::queue::{Registry, Worker, WorkerHandle};
 use serde_json::Value;
 use sqlx::PgPool;
 use sqlx::postgres::PgListener;
 use uuid::Uuid;
 
-const WAIT: Duration = Duration::from_secs(20);
-
-fn profile(name: &str) -> Value {
-    let path = format!(
-        "{}/examples/profiles/{name}.json",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
-async fn mock(script: &str) -> MockLlm {
-    MockLlm::start_with(mock_options(script.parse().unwrap()))
-        .await
-        .unwrap()
-}
-
-fn client(mock: &MockLlm, timeout: Duration) -> LlmClient {
-    LlmClient::new(LlmConfig {
-        base_url: mock.base_url.clone(),
-        api_key: Some("test-key".into()),
-        timeout,
-        requests_per_minute: 0,
-        ..LlmConfig::default()
-    })
-    .unwrap()
-}
+use support::{WAIT, client, mock, plan_worker, profile};
 
 async fn worker(pool: &PgPool, llm: Option<LlmClient>, fallback: bool) -> WorkerHandle {
     let settings = WorkerSettings {
@@ -52,17 +27,7 @@ async fn worker(pool: &PgPool, llm: Option<LlmClient>, fallback: bool) -> Worker
         poll_interval_seconds: 60.0,
         ..WorkerSettings::default()
     };
-    let registry = Registry::new().register(KIND, PlanHandler::new(llm, fallback));
-    let handle = Worker::new(
-        pool.clone(),
-        pool.connect_options().as_ref().clone(),
-        registry,
-        settings,
-    )
-    .unwrap()
-    .spawn();
-    assert!(handle.wait_listening(WAIT).await);
-    handle
+    plan_worker(pool, llm, fallback, settings).await
 }
 
 /// Creates a job and waits for its final status, collecting progress stages.
