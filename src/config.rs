@@ -312,3 +312,202 @@ impl LlmSettings {
         })
     }
 }
+
+/// The HTTP API for apps (off unless API_ADDR is set).
+#[derive(Debug, Clone, Args)]
+pub struct ApiSettings {
+    /// Address of the /v1 API for apps, e.g. 0.0.0.0:8080; unset: no API.
+    #[arg(long, env = "API_ADDR")]
+    pub api_addr: Option<String>,
+
+    /// Supabase's JWT secret, for HS256 tokens.
+    #[arg(long, env = "SUPABASE_JWT_SECRET", hide_env_values = true)]
+    pub supabase_jwt_secret: Option<String>,
+
+    /// The project's JWKS URL, for ES256/RS256 tokens
+    /// (https://<ref>.supabase.co/auth/v1/.well-known/jwks.json).
+    #[arg(long, env = "SUPABASE_JWKS_URL")]
+    pub supabase_jwks_url: Option<String>,
+
+    /// Required `iss` of tokens (https://<ref>.supabase.co/auth/v1); unset:
+    /// not checked.
+    #[arg(long, env = "SUPABASE_JWT_ISSUER")]
+    pub supabase_jwt_issuer: Option<String>,
+
+    /// Seconds the JWKS is cached (an unknown `kid` refetches it sooner).
+    #[arg(long, env = "JWKS_CACHE_SECONDS", default_value_t = 600)]
+    pub jwks_cache_seconds: u64,
+
+    /// Operator token: may read and cancel any user's job.
+    #[arg(long, env = "ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+
+    /// Job creations per user per window, e.g. 10/hour, 3/minute, 50/day
+    /// (0/hour: no limit).
+    #[arg(long, env = "CREATE_RATE_LIMIT", default_value = "10/hour")]
+    pub create_rate_limit: RateLimit,
+
+    /// Time after a user's last completed plan before they may generate a
+    /// new one, e.g. 14d, 12h, 30m (0: no cool-down).
+    #[arg(long, env = "REGENERATION_COOLDOWN", default_value = "14d")]
+    pub regeneration_cooldown: Span,
+
+    /// Deadline of one API request in seconds (SSE streams excepted).
+    #[arg(long, env = "API_REQUEST_TIMEOUT_SECONDS", default_value_t = 10.0)]
+    pub api_request_timeout_seconds: f64,
+
+    /// Seconds between SSE keep-alive comments.
+    #[arg(long, env = "SSE_KEEPALIVE_SECONDS", default_value_t = 15.0)]
+    pub sse_keepalive_seconds: f64,
+
+    /// Completed jobs the estimate of remaining time is computed from.
+    #[arg(long, env = "ESTIMATE_SAMPLE_JOBS", default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub estimate_sample_jobs: u32,
+}
+
+impl Default for ApiSettings {
+    fn default() -> Self {
+        Self {
+            api_addr: None,
+            supabase_jwt_secret: None,
+            supabase_jwks_url: None,
+            supabase_jwt_issuer: None,
+            jwks_cache_seconds: 600,
+            admin_token: None,
+            create_rate_limit: RateLimit {
+                count: 10,
+                window: Duration::from_secs(3600),
+            },
+            regeneration_cooldown: Span(Duration::from_secs(14 * 86_400)),
+            api_request_timeout_seconds: 10.0,
+            sse_keepalive_seconds: 15.0,
+            estimate_sample_jobs: 50,
+        }
+    }
+}
+
+impl ApiSettings {
+    /// Refuses an API that could authenticate nobody, naming the setting.
+    pub fn validate(&self) -> Result<(), SettingError> {
+        let set = |v: &Option<String>| v.as_deref().is_some_and(|s| !s.trim().is_empty());
+        if !set(&self.supabase_jwt_secret) && !set(&self.supabase_jwks_url) {
+            return Err(SettingError {
+                field: "supabase_jwt_secret",
+                message: "API_ADDR is set, so SUPABASE_JWT_SECRET or SUPABASE_JWKS_URL must be \
+                          set too (users authenticate with Supabase JWTs)"
+                    .into(),
+            });
+        }
+        positive(
+            "api_request_timeout_seconds",
+            self.api_request_timeout_seconds,
+        )?;
+        positive("sse_keepalive_seconds", self.sse_keepalive_seconds)?;
+        Ok(())
+    }
+}
+
+/// `count/unit`: at most `count` events per `window`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    pub count: u32,
+    pub window: Duration,
+}
+
+impl std::str::FromStr for RateLimit {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (count, unit) = s
+            .split_once('/')
+            .ok_or_else(|| format!("expected count/unit such as 10/hour, got {s:?}"))?;
+        let count = count
+            .trim()
+            .parse()
+            .map_err(|_| format!("{count:?} is not a whole number"))?;
+        let window = match unit.trim() {
+            "second" | "s" => 1,
+            "minute" | "m" => 60,
+            "hour" | "h" => 3600,
+            "day" | "d" => 86_400,
+            other => {
+                return Err(format!(
+                    "unknown unit {other:?}: use second, minute, hour or day"
+                ));
+            }
+        };
+        Ok(RateLimit {
+            count,
+            window: Duration::from_secs(window),
+        })
+    }
+}
+
+/// A length of time written as a number and a unit: 90s, 30m, 12h, 14d (0: none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span(pub Duration);
+
+impl std::str::FromStr for Span {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        if s == "0" {
+            return Ok(Span(Duration::ZERO));
+        }
+        let split = s
+            .find(|c: char| !c.is_ascii_digit())
+            .ok_or_else(|| format!("{s:?} has no unit: write e.g. 14d, 12h, 30m or 90s"))?;
+        let (n, unit) = s.split_at(split);
+        let n: u64 = n
+            .parse()
+            .map_err(|_| format!("{s:?} does not start with a whole number"))?;
+        let unit_secs = match unit {
+            "s" => 1,
+            "m" => 60,
+            "h" => 3600,
+            "d" => 86_400,
+            other => return Err(format!("unknown unit {other:?}: use s, m, h or d")),
+        };
+        Ok(Span(Duration::from_secs(n.saturating_mul(unit_secs))))
+    }
+}
+
+#[cfg(test)]
+mod api_settings_tests {
+    use super::*;
+
+    #[test]
+    fn rate_limits_and_spans_parse_and_name_what_is_wrong() {
+        let r: RateLimit = "10/hour".parse().unwrap();
+        assert_eq!((r.count, r.window), (10, Duration::from_secs(3600)));
+        assert_eq!("3/m".parse::<RateLimit>().unwrap().window.as_secs(), 60);
+        assert!(
+            "ten/hour"
+                .parse::<RateLimit>()
+                .unwrap_err()
+                .contains("whole number")
+        );
+        assert!(
+            "10/week"
+                .parse::<RateLimit>()
+                .unwrap_err()
+                .contains("unknown unit")
+        );
+        assert_eq!("14d".parse::<Span>().unwrap().0.as_secs(), 14 * 86_400);
+        assert_eq!("0".parse::<Span>().unwrap().0, Duration::ZERO);
+        assert!("14".parse::<Span>().unwrap_err().contains("no unit"));
+        assert!("2w".parse::<Span>().unwrap_err().contains("unknown unit"));
+    }
+
+    #[test]
+    fn an_api_without_any_way_to_authenticate_is_refused() {
+        let err = ApiSettings::default().validate().unwrap_err();
+        assert_eq!(err.field, "supabase_jwt_secret");
+        let ok = ApiSettings {
+            supabase_jwt_secret: Some("s".into()),
+            ..ApiSettings::default()
+        };
+        ok.validate().unwrap();
+    }
+}

@@ -1,4 +1,142 @@
 //! HTTP: the internal operations endpoint (`/metrics`, `/healthz`,
-//! `/readyz`) on METRICS_ADDR.
+//! `/readyz`) on METRICS_ADDR, and the `/v1` API for apps on API_ADDR.
 
+pub mod auth;
+pub mod error;
+pub mod estimate;
+pub mod events;
 pub mod health;
+pub mod jobs;
+pub mod limits;
+pub mod plans;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+
+use self::auth::Auth;
+use self::error::ApiError;
+use self::events::EventHub;
+use self::limits::Limits;
+use crate::config::ApiSettings;
+
+/// Largest request body accepted (profiles are a few KiB).
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+/// The OpenAPI document of `/v1`, kept in the repository and served as is.
+pub const OPENAPI: &str = include_str!("../../openapi/plan-worker.v1.json");
+
+/// What every API handler shares.
+#[derive(Clone)]
+pub struct ApiState {
+    pub db: PgPool,
+    pub auth: Arc<Auth>,
+    pub events: Arc<EventHub>,
+    pub limits: Limits,
+    /// Completed jobs that estimates are computed from.
+    pub estimate_sample: i32,
+    pub keepalive: Duration,
+    /// Fired at shutdown: event streams say goodbye and end.
+    pub shutdown: CancellationToken,
+}
+
+impl ApiState {
+    /// The state for `settings`, with the process's one event listener
+    /// (started here) on `listen`.
+    pub fn new(
+        db: PgPool,
+        listen: sqlx::postgres::PgConnectOptions,
+        settings: &ApiSettings,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<Self> {
+        settings.validate()?;
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("plan-worker/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(ApiState {
+            auth: Arc::new(Auth::new(settings, http)),
+            events: EventHub::start(listen, shutdown.clone()),
+            limits: Limits {
+                create: settings.create_rate_limit,
+                cooldown: settings.regeneration_cooldown.0,
+            },
+            estimate_sample: settings.estimate_sample_jobs as i32,
+            keepalive: Duration::from_secs_f64(settings.sse_keepalive_seconds),
+            db,
+            shutdown,
+        })
+    }
+}
+
+/// The `/v1` router.
+pub fn router(state: ApiState, request_timeout: Duration) -> Router {
+    Router::new()
+        .route("/v1/plan-jobs", post(jobs::create))
+        .route("/v1/plan-jobs/active", get(jobs::active))
+        .route("/v1/plan-jobs/{id}", get(jobs::get))
+        .route("/v1/plan-jobs/{id}/cancel", post(jobs::cancel))
+        .route("/v1/plan-jobs/{id}/retry", post(jobs::retry))
+        .route("/v1/plan-jobs/{id}/events", get(events::stream))
+        .route("/v1/plans", get(plans::list))
+        .route("/v1/plans/active", get(plans::active))
+        .route(
+            "/v1/targets",
+            get(plans::active_targets).post(plans::targets),
+        )
+        .route(
+            "/v1/openapi.json",
+            get(|| async { ([("content-type", "application/json")], OPENAPI) }),
+        )
+        .fallback(|| async { ApiError::not_found("route") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "METHOD_NOT_ALLOWED",
+                "this route does not take that method",
+            )
+        })
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(middleware::from_fn_with_state(request_timeout, deadline))
+        .with_state(state)
+}
+
+/// Every request gets a deadline and is counted by route template.
+async fn deadline(State(limit): State<Duration>, req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_default();
+    let res = match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(res) => res,
+        Err(_) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "TIMEOUT",
+            "the request took too long; please try again",
+        )
+        .into_response(),
+    };
+    crate::telemetry::metrics::api_response(&route, res.status().as_u16());
+    res
+}
+
+/// Serves the API on `listener` until `state.shutdown` fires; open event
+/// streams end with a `shutdown` event first.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: ApiState,
+    request_timeout: Duration,
+) -> std::io::Result<()> {
+    let stop = state.shutdown.clone();
+    axum::serve(listener, router(state, request_timeout))
+        .with_graceful_shutdown(stop.cancelled_owned())
+        .await
+}

@@ -11,7 +11,7 @@ use clap::{Args, Parser, Subcommand};
 use uuid::Uuid;
 
 use crate::bench::BenchCommand;
-use crate::config::{DbSettings, LlmSettings, WorkerSettings};
+use crate::config::{ApiSettings, DbSettings, LlmSettings, WorkerSettings};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -36,7 +36,7 @@ pub enum Command {
     /// Apply the database migrations and exit.
     Migrate,
     /// Run the worker until SIGTERM or SIGINT.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Create a job from a profile file (or - for stdin); prints its id.
     Enqueue(EnqueueArgs),
     /// Inspect and operate on jobs.
@@ -89,6 +89,13 @@ pub struct RunArgs {
 
     #[command(flatten)]
     pub llm: LlmSettings,
+
+    #[command(flatten)]
+    pub api: ApiSettings,
+
+    /// Run only the API (API_ADDR), no worker: for an API-only container.
+    #[arg(long, env = "NO_WORKER", default_value_t = false)]
+    pub no_worker: bool,
 
     /// Address of /metrics, /healthz and /readyz (keep it internal).
     #[arg(long, env = "METRICS_ADDR", default_value = "0.0.0.0:9464")]
@@ -180,7 +187,7 @@ async fn run_command(cli: Cli) -> anyhow::Result<()> {
             println!("migrations applied");
             Ok(())
         }
-        Command::Run(args) => run::run(&cli.db, args).await,
+        Command::Run(args) => run::run(&cli.db, *args).await,
         Command::Enqueue(args) => jobs::enqueue(&cli.db, args).await,
         Command::Jobs(cmd) => jobs::execute(&cli.db, cmd).await,
         Command::Bench(cmd) => crate::bench::execute(&cli.db, cmd).await,

@@ -7,6 +7,9 @@ use anyhow::Context;
 use sqlx::PgPool;
 
 use super::RunArgs;
+use tokio_util::sync::CancellationToken;
+
+use crate::api::ApiState;
 use crate::api::health::{self, OpsState};
 use crate::config::{DbSettings, LlmSettings};
 use crate::llm::LlmClient;
@@ -23,7 +26,16 @@ pub async fn pool(db: &DbSettings, size: u32) -> anyhow::Result<PgPool> {
 }
 
 pub async fn run(db: &DbSettings, args: RunArgs) -> anyhow::Result<()> {
-    args.worker.validate()?;
+    let api_addr = args.api.api_addr.clone().filter(|a| !a.trim().is_empty());
+    if args.no_worker && api_addr.is_none() {
+        anyhow::bail!("NO_WORKER is set but API_ADDR is not: there would be nothing to run");
+    }
+    if !args.no_worker {
+        args.worker.validate()?;
+    }
+    if api_addr.is_some() {
+        args.api.validate()?;
+    }
     let metrics = crate::telemetry::metrics::install();
     let pool = pool(db, db.database_pool_size).await?;
     if !args.no_migrate {
@@ -32,18 +44,26 @@ pub async fn run(db: &DbSettings, args: RunArgs) -> anyhow::Result<()> {
             .context("migrations failed")?;
     }
     let listen = crate::db::options(db.listen_url(), "LISTEN_DATABASE_URL")?;
-    let worker = Worker::new(
-        pool.clone(),
-        listen,
-        registry(&args.llm)?,
-        args.worker.clone(),
-    )?
-    .spawn();
+    let worker = if args.no_worker {
+        crate::telemetry::metrics::register_zeros(&[]);
+        tracing::info!("NO_WORKER: serving the API only; jobs are run by other workers");
+        None
+    } else {
+        Some(
+            Worker::new(
+                pool.clone(),
+                listen.clone(),
+                registry(&args.llm)?,
+                args.worker.clone(),
+            )?
+            .spawn(),
+        )
+    };
 
     let ops = health::router(OpsState {
         db: pool.clone(),
         metrics,
-        listener: Some(worker.listener.clone()),
+        listener: worker.as_ref().map(|w| w.listener.clone()),
     });
     let listener = tokio::net::TcpListener::bind(&args.metrics_addr)
         .await
@@ -51,33 +71,67 @@ pub async fn run(db: &DbSettings, args: RunArgs) -> anyhow::Result<()> {
     tracing::info!(addr = %args.metrics_addr, "ops endpoint listening (/metrics, /healthz, /readyz)");
     let ops_task = tokio::spawn(async move { axum::serve(listener, ops).await });
 
-    let expo = match args.expo_push_url.clone().filter(|u| !u.trim().is_empty()) {
-        Some(url) => Some(ExpoClient::new(url, args.expo_access_token.clone())?),
-        None => {
-            tracing::info!(
-                "EXPO_PUSH_URL is not set: push notifications are kept in the outbox as skipped"
-            );
-            None
+    let api_stop = CancellationToken::new();
+    let api_task = match &api_addr {
+        Some(addr) => {
+            let state = ApiState::new(pool.clone(), listen.clone(), &args.api, api_stop.clone())?;
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("API_ADDR: cannot listen on {addr}"))?;
+            tracing::info!(%addr, "API listening (/v1, OpenAPI at /v1/openapi.json)");
+            let timeout = Duration::from_secs_f64(args.api.api_request_timeout_seconds);
+            Some(tokio::spawn(crate::api::serve(listener, state, timeout)))
         }
+        None => None,
     };
-    let push_stop = tokio_util::sync::CancellationToken::new();
-    let delivery = Delivery {
-        db: pool.clone(),
-        expo,
-        lease: Duration::from_secs(60),
+
+    // Push delivery belongs to the worker: an API-only process sends none.
+    let push_stop = CancellationToken::new();
+    let push_task = match &worker {
+        Some(_) => {
+            let expo = match args.expo_push_url.clone().filter(|u| !u.trim().is_empty()) {
+                Some(url) => Some(ExpoClient::new(url, args.expo_access_token.clone())?),
+                None => {
+                    tracing::info!(
+                        "EXPO_PUSH_URL is not set: push notifications are kept in the outbox as skipped"
+                    );
+                    None
+                }
+            };
+            let delivery = Delivery {
+                db: pool.clone(),
+                expo,
+                lease: Duration::from_secs(60),
+            };
+            let interval = Duration::from_secs_f64(args.push_poll_seconds.max(0.1));
+            Some(tokio::spawn(delivery.run(interval, push_stop.clone())))
+        }
+        None => None,
     };
-    let interval = Duration::from_secs_f64(args.push_poll_seconds.max(0.1));
-    let push_task = tokio::spawn(delivery.run(interval, push_stop.clone()));
 
     wait_for_signal().await;
     tracing::info!("shutting down; a second signal exits at once");
-    worker.request_shutdown();
+    // The API stops taking requests and ends its event streams first.
+    api_stop.cancel();
+    if let Some(worker) = &worker {
+        worker.request_shutdown();
+    }
+    let drained = async {
+        if let Some(worker) = worker {
+            worker.stopped().await;
+        }
+        if let Some(api) = api_task {
+            let _ = tokio::time::timeout(Duration::from_secs(10), api).await;
+        }
+    };
     tokio::select! {
-        _ = worker.stopped() => {}
+        _ = drained => {}
         _ = wait_for_signal() => anyhow::bail!("second signal: exiting without waiting for jobs"),
     }
     push_stop.cancel();
-    let _ = push_task.await;
+    if let Some(push) = push_task {
+        let _ = push.await;
+    }
     ops_task.abort();
     pool.close().await;
     Ok(())

@@ -335,7 +335,7 @@ pub async fn touch_worker(db: &PgPool, worker_id: &str) -> Result<()> {
 }
 
 /// A new job for a failed or cancelled one (or the user's active job).
-pub async fn retry_job(db: &PgPool, job_id: Uuid) -> Result<Created> {
+pub async fn retry_job(db: impl PgExecutor<'_>, job_id: Uuid) -> Result<Created> {
     sqlx::query_as::<_, Created>(r"select job_id, existed from retry_plan_job($1)")
         .bind(job_id)
         .fetch_one(db)

@@ -31,6 +31,9 @@ pub const STAGE_DURATION: &str = "plan_job_stage_duration_seconds";
 pub const SAVE_DURATION: &str = "plan_plan_save_duration_seconds";
 pub const BUILD_INFO: &str = "plan_worker_build_info";
 pub const LAST_SUCCESS: &str = "plan_worker_last_success_timestamp_seconds";
+pub const API_RESPONSES: &str = "plan_api_responses_total";
+pub const API_AUTH_FAILURES: &str = "plan_api_auth_failures_total";
+pub const API_EVENT_STREAMS: &str = "plan_api_event_streams";
 
 /// Every metric name this service exports (dashboards and alert rules may
 /// use only these; a test checks it).
@@ -62,6 +65,9 @@ pub const CATALOGUE: &[&str] = &[
     SAVE_DURATION,
     BUILD_INFO,
     LAST_SUCCESS,
+    API_RESPONSES,
+    API_AUTH_FAILURES,
+    API_EVENT_STREAMS,
     crate::llm::metrics::REQUESTS_TOTAL,
     crate::llm::metrics::REQUEST_DURATION_SECONDS,
     crate::llm::metrics::TOKENS_TOTAL,
@@ -162,7 +168,60 @@ pub fn describe() {
         crate::notify::delivery::PUSHES,
         "Push notifications by outcome (sent, retry, failed, skipped) and Expo error."
     );
+    describe_counter!(
+        API_RESPONSES,
+        "API responses by route template and status class (2xx, 4xx, 5xx)."
+    );
+    describe_counter!(
+        API_AUTH_FAILURES,
+        "API requests refused by authentication, by reason."
+    );
+    describe_gauge!(API_EVENT_STREAMS, "Open SSE streams of job events.");
     crate::llm::describe_metrics();
+}
+
+/// Routes of the API, as labelled in API_RESPONSES.
+pub const API_ROUTES: &[&str] = &[
+    "/v1/plan-jobs",
+    "/v1/plan-jobs/active",
+    "/v1/plan-jobs/{id}",
+    "/v1/plan-jobs/{id}/cancel",
+    "/v1/plan-jobs/{id}/retry",
+    "/v1/plan-jobs/{id}/events",
+    "/v1/plans",
+    "/v1/plans/active",
+    "/v1/targets",
+    "/v1/openapi.json",
+];
+pub const API_AUTH_FAILURE_REASONS: &[&str] = &[
+    "missing",
+    "malformed",
+    "algorithm",
+    "unknown_key",
+    "keys_unavailable",
+    "invalid",
+    "role",
+    "subject",
+];
+
+/// Counts one API response (route templates only: ids never become labels).
+pub fn api_response(route: &str, status: u16) {
+    let class = match status {
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        400..=499 => "4xx",
+        _ => "5xx",
+    };
+    let route = API_ROUTES
+        .iter()
+        .find(|r| **r == route)
+        .copied()
+        .unwrap_or("other");
+    metrics::counter!(API_RESPONSES, "route" => route, "class" => class).increment(1);
+}
+
+pub fn api_auth_failure(reason: &'static str) {
+    metrics::counter!(API_AUTH_FAILURES, "reason" => reason).increment(1);
 }
 
 const OUTCOMES: [&str; 3] = ["completed", "failed", "cancelled"];
@@ -183,6 +242,15 @@ pub fn register_zeros(kinds: &[String]) {
         metrics::counter!(crate::notify::delivery::PUSHES, "outcome" => outcome, "error" => "")
             .absolute(0);
     }
+    for route in API_ROUTES {
+        for class in ["2xx", "4xx", "5xx"] {
+            metrics::counter!(API_RESPONSES, "route" => *route, "class" => class).absolute(0);
+        }
+    }
+    for reason in API_AUTH_FAILURE_REASONS {
+        metrics::counter!(API_AUTH_FAILURES, "reason" => *reason).absolute(0);
+    }
+    metrics::gauge!(API_EVENT_STREAMS).set(0.0);
     for c in [LEASES_LOST, LISTENER_RECONNECTS, JOBS_EXPIRED] {
         metrics::counter!(c).absolute(0);
     }

@@ -1,0 +1,450 @@
+//! Who is calling: a Supabase user (a JWT signed with HS256 and the
+//! project's secret, or ES256/RS256 with a key of the project's JWKS) or
+//! the operator (ADMIN_TOKEN). Anything else is refused before a handler
+//! runs, so a refused request writes nothing.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::FromRequestParts;
+use axum::http::header;
+use axum::http::request::Parts;
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde::Deserialize;
+use tokio::sync::{Mutex, RwLock};
+use uuid::Uuid;
+
+use super::ApiState;
+use super::error::ApiError;
+use crate::config::ApiSettings;
+
+/// The caller of a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Caller {
+    User(Uuid),
+    /// The operator: may read and cancel any job, owns none.
+    Admin,
+}
+
+impl Caller {
+    /// Whether this caller may see a job or plan of `owner`.
+    pub fn may_access(self, owner: Uuid) -> bool {
+        match self {
+            Caller::User(id) => id == owner,
+            Caller::Admin => true,
+        }
+    }
+
+    /// The user, for calls that act as one (creating, listing own plans).
+    pub fn user(self) -> Result<Uuid, ApiError> {
+        match self {
+            Caller::User(id) => Ok(id),
+            Caller::Admin => Err(ApiError::forbidden(
+                "this call acts as a user; use the user's token",
+            )),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum AuthError {
+    #[error("missing bearer token")]
+    Missing,
+    #[error("malformed token or unsupported algorithm")]
+    Malformed,
+    #[error("token algorithm {0:?} is not accepted")]
+    AlgorithmNotAllowed(Algorithm),
+    #[error("no key with this token's kid")]
+    UnknownKey,
+    #[error("the signing keys could not be fetched")]
+    KeysUnavailable,
+    #[error("token rejected: {0}")]
+    Invalid(String),
+    #[error("token role must be authenticated")]
+    WrongRole,
+    #[error("token sub is not a user id")]
+    BadSubject,
+}
+
+/// The claims checked beyond what `jsonwebtoken` validates.
+#[derive(Debug, Deserialize)]
+struct Claims {
+    sub: String,
+    role: Option<String>,
+}
+
+/// Verifies bearer tokens.
+pub struct Auth {
+    secret: Option<DecodingKey>,
+    jwks: Option<Jwks>,
+    issuer: Option<String>,
+    admin_token: Option<String>,
+}
+
+impl Auth {
+    pub fn new(s: &ApiSettings, http: reqwest::Client) -> Self {
+        let non_empty = |v: &Option<String>| v.clone().filter(|s| !s.trim().is_empty());
+        Auth {
+            secret: non_empty(&s.supabase_jwt_secret)
+                .map(|k| DecodingKey::from_secret(k.as_bytes())),
+            jwks: non_empty(&s.supabase_jwks_url).map(|url| Jwks {
+                url,
+                http,
+                ttl: Duration::from_secs(s.jwks_cache_seconds),
+                cache: RwLock::new(KeyCache::default()),
+                fetch: Mutex::new(()),
+                min_refetch: MIN_REFETCH,
+            }),
+            issuer: non_empty(&s.supabase_jwt_issuer),
+            admin_token: non_empty(&s.admin_token),
+        }
+    }
+
+    /// How soon a token with an unknown `kid` may refetch the JWKS (tests
+    /// of key rotation use zero).
+    pub fn with_jwks_min_refetch(mut self, d: Duration) -> Self {
+        if let Some(j) = &mut self.jwks {
+            j.min_refetch = d;
+        }
+        self
+    }
+
+    /// The caller of an `Authorization` header value.
+    pub async fn verify(&self, authorization: Option<&str>) -> Result<Caller, AuthError> {
+        let token = authorization
+            .and_then(|h| {
+                h.strip_prefix("Bearer ")
+                    .or_else(|| h.strip_prefix("bearer "))
+            })
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or(AuthError::Missing)?;
+        if let Some(admin) = &self.admin_token
+            && constant_time_eq(admin.as_bytes(), token.as_bytes())
+        {
+            return Ok(Caller::Admin);
+        }
+        // An `alg` this crate does not know (such as "none") fails here.
+        let header = jsonwebtoken::decode_header(token).map_err(|_| AuthError::Malformed)?;
+        let key = match header.alg {
+            Algorithm::HS256 => self
+                .secret
+                .clone()
+                .ok_or(AuthError::AlgorithmNotAllowed(header.alg))?,
+            Algorithm::ES256 | Algorithm::RS256 => {
+                let jwks = self
+                    .jwks
+                    .as_ref()
+                    .ok_or(AuthError::AlgorithmNotAllowed(header.alg))?;
+                let kid = header.kid.as_deref().ok_or(AuthError::UnknownKey)?;
+                jwks.key(kid, header.alg).await?
+            }
+            other => return Err(AuthError::AlgorithmNotAllowed(other)),
+        };
+        let mut v = Validation::new(header.alg);
+        v.leeway = 30;
+        v.validate_nbf = true;
+        v.set_audience(&["authenticated"]);
+        let mut required = vec!["exp", "sub", "aud"];
+        if let Some(iss) = &self.issuer {
+            v.set_issuer(&[iss]);
+            required.push("iss");
+        }
+        v.set_required_spec_claims(&required);
+        let data = jsonwebtoken::decode::<Claims>(token, &key, &v)
+            .map_err(|e| AuthError::Invalid(describe(&e)))?;
+        if data.claims.role.as_deref() != Some("authenticated") {
+            return Err(AuthError::WrongRole);
+        }
+        let user = Uuid::parse_str(&data.claims.sub).map_err(|_| AuthError::BadSubject)?;
+        Ok(Caller::User(user))
+    }
+}
+
+fn describe(e: &jsonwebtoken::errors::Error) -> String {
+    use jsonwebtoken::errors::ErrorKind as K;
+    match e.kind() {
+        K::ExpiredSignature => "expired".into(),
+        K::ImmatureSignature => "not valid yet (nbf)".into(),
+        K::InvalidSignature => "bad signature".into(),
+        K::InvalidAudience => "audience must contain authenticated".into(),
+        K::InvalidIssuer => "wrong issuer".into(),
+        K::MissingRequiredClaim(c) => format!("missing claim {c}"),
+        K::InvalidAlgorithm => "algorithm does not match the key".into(),
+        _ => "malformed".into(),
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[derive(Default)]
+struct KeyCache {
+    keys: HashMap<String, (Algorithm, DecodingKey)>,
+    fetched: Option<Instant>,
+}
+
+/// The project's JWKS, cached for `ttl` and refetched early (at most every
+/// few seconds) when a token names a `kid` the cache lacks: keys rotate.
+struct Jwks {
+    url: String,
+    http: reqwest::Client,
+    ttl: Duration,
+    cache: RwLock<KeyCache>,
+    /// One fetch at a time; callers that waited reuse its result.
+    fetch: Mutex<()>,
+    min_refetch: Duration,
+}
+
+/// Unknown kids may not make us fetch more often than this.
+const MIN_REFETCH: Duration = Duration::from_secs(5);
+
+impl Jwks {
+    async fn key(&self, kid: &str, alg: Algorithm) -> Result<DecodingKey, AuthError> {
+        if let Some(hit) = self.lookup(kid, alg, self.ttl).await {
+            return hit;
+        }
+        let _one = self.fetch.lock().await;
+        // Another request may have fetched while this one waited.
+        if let Some(hit) = self.lookup(kid, alg, self.ttl).await {
+            return hit;
+        }
+        let recently = self
+            .cache
+            .read()
+            .await
+            .fetched
+            .is_some_and(|t| t.elapsed() < self.min_refetch);
+        if !recently {
+            match self.fetch_keys().await {
+                Ok(keys) => {
+                    let mut cache = self.cache.write().await;
+                    cache.keys = keys;
+                    cache.fetched = Some(Instant::now());
+                }
+                Err(err) => {
+                    tracing::warn!(url = %self.url, error = %err, "JWKS fetch failed");
+                    // Stale keys are better than none while the endpoint is down.
+                    return self
+                        .lookup(kid, alg, Duration::MAX)
+                        .await
+                        .unwrap_or(Err(AuthError::KeysUnavailable));
+                }
+            }
+        }
+        self.lookup(kid, alg, Duration::MAX)
+            .await
+            .unwrap_or(Err(AuthError::UnknownKey))
+    }
+
+    /// A cached key younger than `max_age`; None: not cached (or too old).
+    async fn lookup(
+        &self,
+        kid: &str,
+        alg: Algorithm,
+        max_age: Duration,
+    ) -> Option<Result<DecodingKey, AuthError>> {
+        let cache = self.cache.read().await;
+        if cache.fetched.is_none_or(|t| t.elapsed() >= max_age) {
+            return None;
+        }
+        let (key_alg, key) = cache.keys.get(kid)?;
+        Some(if *key_alg == alg {
+            Ok(key.clone())
+        } else {
+            Err(AuthError::Invalid(
+                "algorithm does not match the key".into(),
+            ))
+        })
+    }
+
+    async fn fetch_keys(&self) -> anyhow::Result<HashMap<String, (Algorithm, DecodingKey)>> {
+        let set: JwkSet = self
+            .http
+            .get(&self.url)
+            .timeout(Duration::from_secs(5))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        let mut keys = HashMap::new();
+        for jwk in &set.keys {
+            let (Some(kid), Some(alg)) = (jwk.common.key_id.clone(), key_algorithm(jwk)) else {
+                continue;
+            };
+            if let Ok(key) = DecodingKey::from_jwk(jwk) {
+                keys.insert(kid, (alg, key));
+            }
+        }
+        Ok(keys)
+    }
+}
+
+/// The algorithm a JWK is for: its `alg`, else what its key type implies.
+fn key_algorithm(jwk: &jsonwebtoken::jwk::Jwk) -> Option<Algorithm> {
+    use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, KeyAlgorithm};
+    match jwk.common.key_algorithm {
+        Some(KeyAlgorithm::ES256) => Some(Algorithm::ES256),
+        Some(KeyAlgorithm::RS256) => Some(Algorithm::RS256),
+        Some(_) => None,
+        None => match &jwk.algorithm {
+            AlgorithmParameters::EllipticCurve(ec) if ec.curve == EllipticCurve::P256 => {
+                Some(Algorithm::ES256)
+            }
+            AlgorithmParameters::RSA(_) => Some(Algorithm::RS256),
+            _ => None,
+        },
+    }
+}
+
+impl FromRequestParts<ApiState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, ApiError> {
+        let header = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        state.auth.verify(header).await.map_err(|e| {
+            crate::telemetry::metrics::api_auth_failure(auth_failure_reason(&e));
+            match e {
+                AuthError::KeysUnavailable => ApiError::internal(e),
+                other => ApiError::unauthorized(other.to_string()),
+            }
+        })
+    }
+}
+
+fn auth_failure_reason(e: &AuthError) -> &'static str {
+    match e {
+        AuthError::Missing => "missing",
+        AuthError::Malformed => "malformed",
+        AuthError::AlgorithmNotAllowed(_) => "algorithm",
+        AuthError::UnknownKey => "unknown_key",
+        AuthError::KeysUnavailable => "keys_unavailable",
+        AuthError::Invalid(_) => "invalid",
+        AuthError::WrongRole => "role",
+        AuthError::BadSubject => "subject",
+    }
+}
+
+/// Shared by the API's state.
+pub type SharedAuth = Arc<Auth>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jsonwebtoken::{EncodingKey, Header};
+    use serde_json::json;
+
+    const SECRET: &str = "test-secret-with-enough-length-000";
+
+    fn auth() -> Auth {
+        Auth::new(
+            &ApiSettings {
+                supabase_jwt_secret: Some(SECRET.into()),
+                supabase_jwt_issuer: Some("https://ref.supabase.co/auth/v1".into()),
+                admin_token: Some("operator-token".into()),
+                ..ApiSettings::default()
+            },
+            reqwest::Client::new(),
+        )
+    }
+
+    fn token(claims: serde_json::Value) -> String {
+        jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(SECRET.as_bytes()),
+        )
+        .unwrap()
+    }
+
+    fn claims(user: Uuid) -> serde_json::Value {
+        let now = jsonwebtoken::get_current_timestamp();
+        json!({
+            "sub": user.to_string(), "role": "authenticated", "aud": "authenticated",
+            "iss": "https://ref.supabase.co/auth/v1", "exp": now + 600, "iat": now,
+        })
+    }
+
+    async fn verify(a: &Auth, t: &str) -> Result<Caller, AuthError> {
+        a.verify(Some(&format!("Bearer {t}"))).await
+    }
+
+    #[tokio::test]
+    async fn a_good_token_names_its_user_and_each_bad_claim_is_refused() {
+        let a = auth();
+        let user = Uuid::new_v4();
+        assert_eq!(
+            verify(&a, &token(claims(user))).await,
+            Ok(Caller::User(user))
+        );
+
+        let mut c = claims(user);
+        c["aud"] = json!(["other", "authenticated"]);
+        assert_eq!(verify(&a, &token(c)).await, Ok(Caller::User(user)));
+
+        let cases: [(&str, serde_json::Value); 6] = [
+            ("aud", json!("anon")),
+            ("role", json!("anon")),
+            ("sub", json!("not-a-uuid")),
+            ("iss", json!("https://evil.example/auth/v1")),
+            ("exp", json!(jsonwebtoken::get_current_timestamp() - 3600)),
+            ("nbf", json!(jsonwebtoken::get_current_timestamp() + 3600)),
+        ];
+        for (claim, value) in cases {
+            let mut c = claims(user);
+            c[claim] = value;
+            assert!(verify(&a, &token(c)).await.is_err(), "{claim} accepted");
+        }
+        let mut c = claims(user);
+        c.as_object_mut().unwrap().remove("exp");
+        assert!(verify(&a, &token(c)).await.is_err(), "no exp accepted");
+    }
+
+    #[tokio::test]
+    async fn missing_tokens_none_and_unconfigured_algorithms_are_refused() {
+        let a = auth();
+        assert_eq!(a.verify(None).await, Err(AuthError::Missing));
+        assert_eq!(a.verify(Some("Basic abc")).await, Err(AuthError::Missing));
+        // {"alg":"none","typ":"JWT"} with a valid body and no signature.
+        let body = token(claims(Uuid::new_v4()));
+        let payload = body.split('.').nth(1).unwrap();
+        let none = format!("eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.{payload}.");
+        assert_eq!(verify(&a, &none).await, Err(AuthError::Malformed));
+        // HS384 is a valid JWT algorithm, but not one Supabase signs with.
+        let hs384 = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS384),
+            &claims(Uuid::new_v4()),
+            &EncodingKey::from_secret(SECRET.as_bytes()),
+        )
+        .unwrap();
+        assert_eq!(
+            verify(&a, &hs384).await,
+            Err(AuthError::AlgorithmNotAllowed(Algorithm::HS384))
+        );
+        // ES256 without a JWKS configured.
+        let es = "eyJhbGciOiJFUzI1NiIsImtpZCI6ImsxIn0.e30.c2ln";
+        assert_eq!(
+            verify(&a, es).await,
+            Err(AuthError::AlgorithmNotAllowed(Algorithm::ES256))
+        );
+    }
+
+    #[tokio::test]
+    async fn the_operator_token_is_the_admin_and_a_near_miss_is_not() {
+        let a = auth();
+        assert_eq!(verify(&a, "operator-token").await, Ok(Caller::Admin));
+        assert_eq!(
+            verify(&a, "operator-tokem").await,
+            Err(AuthError::Malformed)
+        );
+        assert!(Caller::Admin.may_access(Uuid::new_v4()));
+        assert!(Caller::Admin.user().is_err());
+    }
+}

@@ -1,0 +1,276 @@
+//! Live job events for apps: one LISTEN connection per process on
+//! `plan_job_events`, fanned out to the Server-Sent-Event streams of the
+//! jobs they concern. A stream starts with the job's current state (so a
+//! reconnecting client catches up), re-reads it whenever notifications may
+//! have been missed, and ends with a `done` event when the job is final.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::{Path, State};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use futures_util::Stream;
+use serde_json::json;
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
+use tokio::sync::{broadcast, mpsc, watch};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use super::ApiState;
+use super::auth::Caller;
+use super::error::ApiError;
+use super::jobs::{self, JobRow};
+use crate::queue::listener::{EVENTS_CHANNEL, JobEvent, parse_job_events};
+use crate::telemetry::metrics as m;
+
+/// Streams re-read their job this often even without notifications: a
+/// NOTIFY can be lost (a reconnect, a full notification queue).
+const RESYNC_EVERY: Duration = Duration::from_secs(30);
+
+#[derive(Debug, Clone)]
+pub enum HubMsg {
+    Event(JobEvent),
+    /// Notifications may have been missed: read the job again.
+    Resync,
+}
+
+/// The process's one listener and its subscribers, by job.
+pub struct EventHub {
+    subs: Mutex<HashMap<Uuid, broadcast::Sender<HubMsg>>>,
+    /// True while LISTEN is active (tests wait on it).
+    pub listening: watch::Sender<bool>,
+}
+
+impl EventHub {
+    /// Starts listening on `options` until `stop` fires.
+    pub fn start(options: PgConnectOptions, stop: CancellationToken) -> Arc<Self> {
+        let hub = Arc::new(EventHub {
+            subs: Mutex::new(HashMap::new()),
+            listening: watch::Sender::new(false),
+        });
+        tokio::spawn(hub.clone().listen(options, stop));
+        hub
+    }
+
+    pub fn subscribe(self: &Arc<Self>, job: Uuid) -> Subscription {
+        let rx = self
+            .subs
+            .lock()
+            .expect("hub lock")
+            .entry(job)
+            .or_insert_with(|| broadcast::channel(64).0)
+            .subscribe();
+        Subscription {
+            hub: self.clone(),
+            job,
+            rx,
+        }
+    }
+
+    fn dispatch(&self, ev: JobEvent) {
+        let subs = self.subs.lock().expect("hub lock");
+        if let Some(tx) = subs.get(&ev.id) {
+            let _ = tx.send(HubMsg::Event(ev));
+        }
+    }
+
+    fn resync_all(&self) {
+        for tx in self.subs.lock().expect("hub lock").values() {
+            let _ = tx.send(HubMsg::Resync);
+        }
+    }
+
+    async fn listen(self: Arc<Self>, options: PgConnectOptions, stop: CancellationToken) {
+        let mut failures = 0u32;
+        loop {
+            let result = tokio::select! {
+                _ = stop.cancelled() => return,
+                r = self.session(&options) => r,
+            };
+            self.listening.send_replace(false);
+            if let Err(err) = result {
+                tracing::warn!(error = %err, "API event listener lost its connection; reconnecting");
+            }
+            failures = failures.saturating_add(1);
+            let delay =
+                Duration::from_millis(100u64 << failures.min(6)).min(Duration::from_secs(5));
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tokio::time::sleep(delay) => {}
+            }
+        }
+    }
+
+    async fn session(&self, options: &PgConnectOptions) -> Result<(), sqlx::Error> {
+        // A pool of one, dropped with the session: PgListener's silent
+        // reconnects would hide the gap in which notifications are lost.
+        let pool = PgPoolOptions::new()
+            .max_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(options.clone().application_name("plan-worker-api-events"))
+            .await?;
+        let mut listener = PgListener::connect_with(&pool).await?;
+        listener.listen(EVENTS_CHANNEL).await?;
+        self.listening.send_replace(true);
+        // Anything sent while this process was not listening is lost.
+        self.resync_all();
+        loop {
+            match listener.try_recv().await? {
+                Some(note) => {
+                    for ev in parse_job_events(note.payload()) {
+                        self.dispatch(ev);
+                    }
+                }
+                None => return Err(sqlx::Error::PoolClosed),
+            }
+        }
+    }
+}
+
+/// A stream's subscription; the last one of a job removes its channel.
+pub struct Subscription {
+    hub: Arc<EventHub>,
+    job: Uuid,
+    rx: broadcast::Receiver<HubMsg>,
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        let mut subs = self.hub.subs.lock().expect("hub lock");
+        // This receiver still counts until the fields drop.
+        if subs
+            .get(&self.job)
+            .is_some_and(|tx| tx.receiver_count() <= 1)
+        {
+            subs.remove(&self.job);
+        }
+    }
+}
+
+/// `GET /v1/plan-jobs/{id}/events`.
+pub async fn stream(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let job = jobs::visible(&state, caller, &id).await?;
+    let sub = state.events.subscribe(job.id);
+    let (tx, mut rx) = mpsc::channel::<Event>(16);
+    let keepalive = state.keepalive;
+    tokio::spawn(relay(state, job.id, sub, tx));
+    let events = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx).map(|e| e.map(Ok)));
+    Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(keepalive)))
+}
+
+/// What a client has been told, to send only changes.
+type Seen = Option<(String, Option<String>, Option<String>)>;
+
+/// Feeds one client until its job is final, it goes away, or shutdown.
+async fn relay(state: ApiState, job: Uuid, mut sub: Subscription, tx: mpsc::Sender<Event>) {
+    metrics::gauge!(m::API_EVENT_STREAMS).increment(1.0);
+    let mut seen: Seen = None;
+    let mut seq = 0u64;
+    let mut resync = tokio::time::interval(RESYNC_EVERY);
+    resync.reset();
+    let mut reread = true;
+    loop {
+        if reread {
+            reread = false;
+            match jobs::load(&state.db, job).await {
+                Ok(Some(row)) => {
+                    let ev = JobEvent {
+                        id: row.id,
+                        status: row.status.clone(),
+                        progress: row.progress.clone(),
+                        error_code: row.error_code.clone(),
+                    };
+                    if !send_change(&state, &tx, &mut seen, &mut seq, ev, Some(row)).await {
+                        break;
+                    }
+                }
+                Ok(None) => break,
+                Err(err) => {
+                    tracing::warn!(%job, error = %err, "event stream could not read its job")
+                }
+            }
+        }
+        tokio::select! {
+            _ = tx.closed() => break,
+            _ = state.shutdown.cancelled() => {
+                let bye = Event::default()
+                    .event("shutdown")
+                    .retry(Duration::from_secs(2))
+                    .data(r#"{"reason":"the server is restarting; reconnect to resume"}"#);
+                let _ = tx.send(bye).await;
+                break;
+            }
+            msg = sub.rx.recv() => match msg {
+                Ok(HubMsg::Event(ev)) => {
+                    if !send_change(&state, &tx, &mut seen, &mut seq, ev, None).await {
+                        break;
+                    }
+                }
+                Ok(HubMsg::Resync) | Err(broadcast::error::RecvError::Lagged(_)) => reread = true,
+                Err(broadcast::error::RecvError::Closed) => break,
+            },
+            _ = resync.tick() => reread = true,
+        }
+    }
+    metrics::gauge!(m::API_EVENT_STREAMS).decrement(1.0);
+}
+
+/// Sends `ev` if it changes what the client knows; after a final state,
+/// sends `done` with the full status and returns false (the stream ends).
+async fn send_change(
+    state: &ApiState,
+    tx: &mpsc::Sender<Event>,
+    seen: &mut Seen,
+    seq: &mut u64,
+    ev: JobEvent,
+    row: Option<JobRow>,
+) -> bool {
+    let key = Some((
+        ev.status.clone(),
+        ev.progress.clone(),
+        ev.error_code.clone(),
+    ));
+    if *seen == key {
+        return true;
+    }
+    *seen = key;
+    *seq += 1;
+    let data = json!({
+        "jobId": ev.id,
+        "status": ev.status,
+        "progress": ev.progress,
+        "error": jobs::error_view(&ev.status, ev.error_code.as_deref()),
+    });
+    let status = Event::default()
+        .event("status")
+        .id(seq.to_string())
+        .data(data.to_string());
+    if tx.send(status).await.is_err() {
+        return false;
+    }
+    if !matches!(ev.status.as_str(), "completed" | "failed" | "cancelled") {
+        return true;
+    }
+    let row = match row {
+        Some(r) => Some(r),
+        None => jobs::load(&state.db, ev.id).await.ok().flatten(),
+    };
+    if let Some(row) = row
+        && let Ok(view) = jobs::view(state, row).await
+    {
+        *seq += 1;
+        let done = Event::default()
+            .event("done")
+            .id(seq.to_string())
+            .data(serde_json::to_string(&view).unwrap_or_default());
+        let _ = tx.send(done).await;
+    }
+    false
+}

@@ -1,0 +1,430 @@
+//! `/v1/plan-jobs`: create (idempotent, one active job per user and kind),
+//! status with a user-safe message, queue position and estimate, cancel,
+//! retry. Writes go through `queue::store`; this module owns its reads.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use sqlx::{FromRow, PgPool};
+use uuid::Uuid;
+
+use super::ApiState;
+use super::auth::Caller;
+use super::error::{ApiError, FieldProblem, JsonObject};
+use super::estimate::{self, Estimate};
+use super::limits;
+use super::plans::{self, PlanView};
+use crate::error_code::ErrorCode;
+use crate::plan::handler::KIND;
+use crate::queue::store::{self, Created, StoreError};
+
+/// Kinds this build has a handler for; others would wait and expire.
+const KINDS: &[&str] = &[KIND];
+
+/// A job row as the API reads it.
+#[derive(Debug, Clone, FromRow)]
+pub struct JobRow {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub kind: String,
+    pub status: String,
+    pub progress: Option<String>,
+    pub retry_count: i32,
+    pub max_retries: i32,
+    pub error_code: Option<String>,
+    pub plan_id: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub completed_at: Option<DateTime<Utc>>,
+    pub updated_at: DateTime<Utc>,
+    /// Seconds since `started_at`, on the database clock.
+    pub running_seconds: Option<f64>,
+}
+
+impl JobRow {
+    pub fn is_final(&self) -> bool {
+        matches!(self.status.as_str(), "completed" | "failed" | "cancelled")
+    }
+}
+
+/// A user-safe account of a failure.
+#[derive(Debug, Clone, Serialize)]
+pub struct JobErrorView {
+    pub code: String,
+    pub message: &'static str,
+    /// Whether the worker will try again by itself.
+    pub retrying: bool,
+}
+
+/// What `GET /v1/plan-jobs/{id}` answers.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobView {
+    pub job_id: Uuid,
+    pub kind: String,
+    pub status: String,
+    pub progress: Option<String>,
+    pub retry_count: i32,
+    pub max_retries: i32,
+    pub error: Option<JobErrorView>,
+    /// 1 = next to be picked up; pending jobs only.
+    pub queue_position: Option<i32>,
+    pub estimate: Option<Estimate>,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub completed_at: Option<DateTime<Utc>>,
+    pub updated_at: DateTime<Utc>,
+    pub plan_id: Option<Uuid>,
+    /// The saved plan, once completed.
+    pub plan: Option<PlanView>,
+}
+
+pub fn error_view(status: &str, code: Option<&str>) -> Option<JobErrorView> {
+    let code = code?;
+    let parsed = code.parse::<ErrorCode>().ok();
+    Some(JobErrorView {
+        code: code.to_owned(),
+        message: parsed.map_or(
+            "Something went wrong on our side. Please try again.",
+            ErrorCode::user_message,
+        ),
+        retrying: matches!(status, "pending" | "processing"),
+    })
+}
+
+pub async fn load(db: &PgPool, id: Uuid) -> sqlx::Result<Option<JobRow>> {
+    sqlx::query_as(
+        r"select id, user_id, kind, status::text as status, progress, retry_count, max_retries,
+                 error_code, plan_id, created_at, started_at, completed_at, updated_at,
+                 case when status = 'processing'
+                      then extract(epoch from now() - started_at)::float8 end as running_seconds
+          from plan_generation_jobs where id = $1",
+    )
+    .bind(id)
+    .fetch_optional(db)
+    .await
+}
+
+/// The job, if the caller may see it: others' jobs do not exist for them.
+pub async fn visible(state: &ApiState, caller: Caller, id: &str) -> Result<JobRow, ApiError> {
+    let id = Uuid::parse_str(id).map_err(|_| ApiError::not_found("job"))?;
+    match load(&state.db, id).await? {
+        Some(job) if caller.may_access(job.user_id) => Ok(job),
+        _ => Err(ApiError::not_found("job")),
+    }
+}
+
+/// The full status of a job: position and estimate while it waits or
+/// runs, the plan once it is saved.
+pub async fn view(state: &ApiState, job: JobRow) -> Result<JobView, ApiError> {
+    let (mut position, mut eta) = (None, None);
+    match job.status.as_str() {
+        "pending" => {
+            if let Some(p) = estimate::position(&state.db, job.id).await? {
+                position = Some(p.ahead + 1);
+                let d = estimate::durations(&state.db, &job.kind, state.estimate_sample).await?;
+                eta = estimate::for_pending(d, p);
+            }
+        }
+        "processing" => {
+            let d = estimate::durations(&state.db, &job.kind, state.estimate_sample).await?;
+            eta = estimate::for_running(d, job.running_seconds.unwrap_or(0.0));
+        }
+        _ => {}
+    }
+    let plan = match (job.status.as_str(), job.plan_id) {
+        ("completed", Some(plan_id)) => plans::by_id(&state.db, plan_id).await?,
+        _ => None,
+    };
+    Ok(JobView {
+        error: error_view(&job.status, job.error_code.as_deref()),
+        job_id: job.id,
+        kind: job.kind,
+        status: job.status,
+        progress: job.progress,
+        retry_count: job.retry_count,
+        max_retries: job.max_retries,
+        queue_position: position,
+        estimate: eta,
+        created_at: job.created_at,
+        started_at: job.started_at,
+        completed_at: job.completed_at,
+        updated_at: job.updated_at,
+        plan_id: job.plan_id,
+        plan,
+    })
+}
+
+pub async fn get(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<JobView>, ApiError> {
+    let job = visible(&state, caller, &id).await?;
+    Ok(Json(view(&state, job).await?))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct KindQuery {
+    kind: Option<String>,
+}
+
+pub async fn active(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Query(q): Query<KindQuery>,
+) -> Result<Json<JobView>, ApiError> {
+    let user = caller.user()?;
+    let kind = checked_kind(q.kind.as_deref(), "kind")?;
+    let id: Option<Uuid> = sqlx::query_scalar("select id from get_active_plan_job($1, $2)")
+        .bind(user)
+        .bind(kind)
+        .fetch_optional(&state.db)
+        .await?;
+    let job = match id {
+        Some(id) => load(&state.db, id).await?,
+        None => None,
+    };
+    let job = job.ok_or_else(|| ApiError::not_found("active job"))?;
+    Ok(Json(view(&state, job).await?))
+}
+
+fn checked_kind<'a>(kind: Option<&'a str>, field: &str) -> Result<&'a str, ApiError> {
+    let kind = kind.unwrap_or(KIND);
+    if KINDS.contains(&kind) {
+        Ok(kind)
+    } else {
+        Err(ApiError::field(
+            field,
+            format!("unsupported kind; this service makes: {}", KINDS.join(", ")),
+        ))
+    }
+}
+
+/// The answer to a creation: 201 for a new job, 200 for one that existed.
+fn created(c: Created) -> Response {
+    let (code, status) = if c.existed {
+        (StatusCode::OK, "existing")
+    } else {
+        (StatusCode::CREATED, "created")
+    };
+    (
+        code,
+        [(header::LOCATION, format!("/v1/plan-jobs/{}", c.job_id))],
+        Json(json!({"jobId": c.job_id, "status": status})),
+    )
+        .into_response()
+}
+
+/// The request's `Idempotency-Key`, if any.
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(v) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let key = v.to_str().unwrap_or("").trim();
+    if key.is_empty() || key.len() > 255 || !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "BAD_REQUEST",
+            "Idempotency-Key must be 1 to 255 printable ASCII characters",
+        ));
+    }
+    Ok(Some(key.to_owned()))
+}
+
+pub async fn create(
+    State(state): State<ApiState>,
+    caller: Caller,
+    headers: HeaderMap,
+    JsonObject(body): JsonObject,
+) -> Result<Response, ApiError> {
+    let user = caller.user()?;
+    let key = idempotency_key(&headers)?;
+    let kind = match body.get("kind") {
+        None | Some(Value::Null) => KIND,
+        Some(Value::String(k)) => checked_kind(Some(k), "kind")?,
+        Some(_) => return Err(ApiError::field("kind", "must be a string")),
+    };
+    let profile = body.get("profileSnapshot").cloned().unwrap_or(Value::Null);
+    check_profile(kind, &profile)?;
+    let request_hash = {
+        let canonical = json!({"kind": kind, "profileSnapshot": profile}).to_string();
+        hex(&Sha256::digest(canonical.as_bytes()))
+    };
+
+    let mut tx = state.db.begin().await?;
+    limits::lock_user(&mut tx, user).await?;
+    if let Some(key) = &key {
+        sqlx::query(
+            "delete from plan_job_idempotency_keys \
+             where user_id = $1 and created_at < now() - interval '24 hours'",
+        )
+        .bind(user)
+        .execute(&mut *tx)
+        .await?;
+        let prior: Option<(Uuid, String)> = sqlx::query_as(
+            "select job_id, request_hash from plan_job_idempotency_keys where user_id = $1 and key = $2",
+        )
+        .bind(user)
+        .bind(key)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some((job_id, hash)) = prior {
+            if hash != request_hash {
+                return Err(ApiError::conflict(
+                    "IDEMPOTENCY_KEY_REUSED",
+                    "this Idempotency-Key was used with a different request",
+                ));
+            }
+            tx.commit().await?;
+            return Ok(created(Created {
+                job_id,
+                existed: true,
+            }));
+        }
+    }
+    let active: Option<Uuid> = sqlx::query_scalar("select id from get_active_plan_job($1, $2)")
+        .bind(user)
+        .bind(kind)
+        .fetch_optional(&mut *tx)
+        .await?;
+    let outcome = match active {
+        Some(job_id) => Created {
+            job_id,
+            existed: true,
+        },
+        None => {
+            limits::check_rate(&mut tx, user, state.limits.create).await?;
+            limits::check_cooldown(&mut tx, user, state.limits.cooldown).await?;
+            let mut job = crate::plan::intake::weekly_plan_job(user, profile);
+            job.kind = kind.to_owned();
+            job.trace_context = crate::telemetry::logging::current_traceparent();
+            store::create_job(&mut *tx, &job)
+                .await
+                .map_err(store_error)?
+        }
+    };
+    if let Some(key) = &key {
+        sqlx::query(
+            "insert into plan_job_idempotency_keys (user_id, key, request_hash, job_id) \
+             values ($1, $2, $3, $4)",
+        )
+        .bind(user)
+        .bind(key)
+        .bind(&request_hash)
+        .bind(outcome.job_id)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    if !outcome.existed {
+        tracing::info!(job_id = %outcome.job_id, %user, kind, "job created through the API");
+    }
+    Ok(created(outcome))
+}
+
+/// 422 naming every bad field of the profile, before anything is written.
+pub fn check_profile(kind: &str, profile: &Value) -> Result<(), ApiError> {
+    if !profile.is_object() {
+        return Err(ApiError::invalid(
+            "INVALID_PROFILE",
+            vec![FieldProblem {
+                field: "profileSnapshot".into(),
+                message: "required: a JSON object".into(),
+            }],
+        ));
+    }
+    if kind == KIND {
+        crate::plan::parse_profile(profile).map_err(|e| {
+            ApiError::invalid(
+                "INVALID_PROFILE",
+                e.fields
+                    .into_iter()
+                    .map(|f| FieldProblem {
+                        field: format!("profileSnapshot.{}", f.field),
+                        message: f.message,
+                    })
+                    .collect(),
+            )
+        })?;
+    }
+    Ok(())
+}
+
+fn store_error(e: StoreError) -> ApiError {
+    match e {
+        StoreError::InvalidInput { field, message } => ApiError::field(&field, message),
+        StoreError::Db(e) => ApiError::internal(e),
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+pub async fn cancel(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let job = visible(&state, caller, &id).await?;
+    let reason = match caller {
+        Caller::User(_) => "cancelled by the user",
+        Caller::Admin => "cancelled by an operator",
+    };
+    let outcome = store::cancel(&state.db, job.id, reason)
+        .await
+        .map_err(store_error)?
+        .ok_or_else(|| ApiError::not_found("job"))?;
+    if !outcome.cancelled {
+        return Err(ApiError::conflict(
+            "JOB_FINISHED",
+            format!("the job is already {}", outcome.previous_status),
+        ));
+    }
+    tracing::info!(job_id = %job.id, ?caller, "job cancelled through the API");
+    Ok(Json(json!({
+        "jobId": job.id,
+        "status": "cancelled",
+        "previousStatus": outcome.previous_status,
+    })))
+}
+
+pub async fn retry(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let user = caller.user()?;
+    let job = visible(&state, caller, &id).await?;
+    if !matches!(job.status.as_str(), "failed" | "cancelled") {
+        return Err(ApiError::conflict(
+            "JOB_NOT_RETRYABLE",
+            format!(
+                "only a failed or cancelled job can be retried; this one is {}",
+                job.status
+            ),
+        ));
+    }
+    let mut tx = state.db.begin().await?;
+    limits::lock_user(&mut tx, user).await?;
+    let active: Option<Uuid> = sqlx::query_scalar("select id from get_active_plan_job($1, $2)")
+        .bind(user)
+        .bind(&job.kind)
+        .fetch_optional(&mut *tx)
+        .await?;
+    if active.is_none() {
+        // The cool-down does not apply: the job being retried made no plan.
+        limits::check_rate(&mut tx, user, state.limits.create).await?;
+    }
+    let outcome = store::retry_job(&mut *tx, job.id)
+        .await
+        .map_err(store_error)?;
+    tx.commit().await?;
+    Ok(created(outcome))
+}

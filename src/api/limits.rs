@@ -1,0 +1,99 @@
+//! Per-user limits on creating jobs, counted in the database so that every
+//! API replica enforces the same numbers: at most N creations per window,
+//! and a cool-down after the user's last plan. Callers hold the user's
+//! creation lock (`lock_user`), so two requests cannot both pass.
+
+use std::time::Duration;
+
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use super::error::ApiError;
+use crate::config::RateLimit;
+
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub create: RateLimit,
+    /// Zero: no cool-down.
+    pub cooldown: Duration,
+}
+
+/// Advisory-lock class of per-user job creation (the worker's presence
+/// locks use 1886151020).
+const CREATE_LOCK_CLASS: i32 = 1_886_151_021;
+
+/// Serialises one user's creations until the transaction ends.
+pub async fn lock_user(tx: &mut PgConnection, user: Uuid) -> sqlx::Result<()> {
+    sqlx::query("select pg_advisory_xact_lock($1, hashtext($2::text))")
+        .bind(CREATE_LOCK_CLASS)
+        .bind(user)
+        .execute(tx)
+        .await?;
+    Ok(())
+}
+
+/// 429 when the user already created `count` jobs in the window; Retry-After
+/// is when the oldest of them leaves it.
+pub async fn check_rate(
+    tx: &mut PgConnection,
+    user: Uuid,
+    limit: RateLimit,
+) -> Result<(), ApiError> {
+    if limit.count == 0 {
+        return Ok(());
+    }
+    let wait: Option<f64> = sqlx::query_scalar(
+        r"select extract(epoch from created_at + make_interval(secs => $2) - now())::float8
+          from plan_generation_jobs
+          where user_id = $1 and created_at > now() - make_interval(secs => $2)
+          order by created_at desc
+          offset $3 - 1 limit 1",
+    )
+    .bind(user)
+    .bind(limit.window.as_secs_f64())
+    .bind(i64::from(limit.count))
+    .fetch_optional(&mut *tx)
+    .await?;
+    match wait {
+        Some(secs) => Err(ApiError::too_many(
+            "RATE_LIMITED",
+            format!(
+                "at most {} plan requests per {} s; try again later",
+                limit.count,
+                limit.window.as_secs()
+            ),
+            Duration::from_secs_f64(secs.max(1.0)),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// 429 while the user's newest plan is younger than the cool-down.
+pub async fn check_cooldown(
+    tx: &mut PgConnection,
+    user: Uuid,
+    cooldown: Duration,
+) -> Result<(), ApiError> {
+    if cooldown.is_zero() {
+        return Ok(());
+    }
+    let wait: Option<f64> = sqlx::query_scalar(
+        r"select extract(epoch from max(created_at) + make_interval(secs => $2) - now())::float8
+          from weekly_base_plans where user_id = $1",
+    )
+    .bind(user)
+    .bind(cooldown.as_secs_f64())
+    .fetch_one(&mut *tx)
+    .await?;
+    match wait.filter(|s| *s > 0.0) {
+        Some(secs) => Err(ApiError::too_many(
+            "REGENERATION_COOLDOWN",
+            format!(
+                "a new plan can be generated {} days after the last one",
+                cooldown.as_secs_f64() / 86_400.0
+            ),
+            Duration::from_secs_f64(secs),
+        )),
+        None => Ok(()),
+    }
+}

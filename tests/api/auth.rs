@@ -1,0 +1,223 @@
+//! Refused callers write nothing; users see only their own jobs; the
+//! operator sees all; ES256 keys come from the JWKS, refetched on rotation.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
+use jsonwebtoken::jwk::{Jwk, JwkSet};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use plan_worker::api::auth::Auth;
+use plan_worker::config::ApiSettings;
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+use sqlx::PgPool;
+use tokio::sync::RwLock;
+use uuid::Uuid;
+
+use crate::common::*;
+
+#[sqlx::test]
+async fn bad_or_missing_tokens_get_401_and_nothing_is_written(pool: PgPool) {
+    let api = start(&pool, settings()).await;
+    let user = Uuid::new_v4();
+    let body = json!({"profileSnapshot": profile("muscle-gain-vegetarian-gym")});
+
+    let good = claims(user);
+    let mut expired = good.clone();
+    expired["exp"] = json!(jsonwebtoken::get_current_timestamp() - 3600);
+    let mut wrong_aud = good.clone();
+    wrong_aud["aud"] = json!("anon");
+    let payload = sign(&good, SECRET).split('.').nth(1).unwrap().to_owned();
+    let alg_none = format!("eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.{payload}.");
+
+    let cases: Vec<(&str, Option<String>)> = vec![
+        ("no token", None),
+        (
+            "bad signature",
+            Some(sign(&good, "another-secret-of-the-same-length-xx")),
+        ),
+        ("expired", Some(sign(&expired, SECRET))),
+        ("alg none", Some(alg_none)),
+        ("wrong audience", Some(sign(&wrong_aud, SECRET))),
+    ];
+    for (case, bearer) in cases {
+        let a = api
+            .call(
+                Method::POST,
+                "/v1/plan-jobs",
+                bearer.as_deref(),
+                Some(body.clone()),
+            )
+            .await;
+        assert_eq!(a.status, StatusCode::UNAUTHORIZED, "{case}: {}", a.body);
+        assert_eq!(a.body["error"]["code"], "UNAUTHORIZED", "{case}");
+        assert!(a.headers.contains_key("www-authenticate"), "{case}");
+    }
+    assert_eq!(count(&pool, "plan_generation_jobs").await, 0);
+    assert_eq!(count(&pool, "plan_job_idempotency_keys").await, 0);
+
+    // The same request with the good token goes through.
+    let ok = api
+        .call(
+            Method::POST,
+            "/v1/plan-jobs",
+            Some(&sign(&good, SECRET)),
+            Some(body),
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::CREATED, "{}", ok.body);
+}
+
+#[sqlx::test]
+async fn another_users_job_is_not_found_and_the_operator_sees_it(pool: PgPool) {
+    let api = start(&pool, settings()).await;
+    let (alice, bob) = (Uuid::new_v4(), Uuid::new_v4());
+    let job = job_id(&api.create(alice).await);
+    let path = format!("/v1/plan-jobs/{job}");
+
+    let own = api.get(&path, &token(alice)).await;
+    assert_eq!(own.status, StatusCode::OK);
+    assert_eq!(own.body["status"], "pending");
+
+    let bobs = token(bob);
+    for (method, p) in [
+        (Method::GET, path.clone()),
+        (Method::GET, format!("{path}/events")),
+        (Method::POST, format!("{path}/cancel")),
+        (Method::POST, format!("{path}/retry")),
+    ] {
+        let a = api.call(method.clone(), &p, Some(&bobs), None).await;
+        assert_eq!(a.status, StatusCode::NOT_FOUND, "{method} {p}: {}", a.body);
+        assert_eq!(a.body["error"]["code"], "NOT_FOUND");
+    }
+    let status: String =
+        sqlx::query_scalar("select status::text from plan_generation_jobs where id = $1")
+            .bind(job)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(status, "pending", "bob's cancel touched nothing");
+
+    let admin = api.get(&path, ADMIN).await;
+    assert_eq!(admin.status, StatusCode::OK);
+    assert_eq!(admin.body["jobId"], job.to_string());
+    let create_as_admin = api
+        .post(
+            "/v1/plan-jobs",
+            ADMIN,
+            json!({"profileSnapshot": profile("muscle-gain-vegetarian-gym")}),
+        )
+        .await;
+    assert_eq!(create_as_admin.status, StatusCode::FORBIDDEN);
+    let cancelled = api.post(&format!("{path}/cancel"), ADMIN, json!({})).await;
+    assert_eq!(cancelled.status, StatusCode::OK, "{}", cancelled.body);
+    assert_eq!(cancelled.body["previousStatus"], "pending");
+}
+
+/// A JWKS endpoint whose key set the test can change, counting fetches.
+struct KeyServer {
+    url: String,
+    keys: Arc<RwLock<JwkSet>>,
+    fetches: Arc<AtomicUsize>,
+}
+
+async fn key_server() -> KeyServer {
+    let keys = Arc::new(RwLock::new(JwkSet { keys: vec![] }));
+    let fetches = Arc::new(AtomicUsize::new(0));
+    let (k, f) = (keys.clone(), fetches.clone());
+    let app = axum::Router::new().route(
+        "/auth/v1/.well-known/jwks.json",
+        axum::routing::get(move || {
+            let (k, f) = (k.clone(), f.clone());
+            async move {
+                f.fetch_add(1, Ordering::SeqCst);
+                axum::Json(serde_json::to_value(&*k.read().await).unwrap())
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    KeyServer {
+        url: format!("http://{addr}/auth/v1/.well-known/jwks.json"),
+        keys,
+        fetches,
+    }
+}
+
+/// A fresh P-256 key: what signs, and its public JWK under `kid`.
+fn es256_key(kid: &str) -> (EncodingKey, Jwk) {
+    let pkcs8 =
+        EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())
+            .unwrap();
+    let key = EncodingKey::from_ec_der(pkcs8.as_ref());
+    let mut jwk = Jwk::from_encoding_key(&key, Algorithm::ES256).unwrap();
+    jwk.common.key_id = Some(kid.to_owned());
+    (key, jwk)
+}
+
+fn es256_token(key: &EncodingKey, kid: &str, user: Uuid) -> String {
+    let mut header = Header::new(Algorithm::ES256);
+    header.kid = Some(kid.to_owned());
+    jsonwebtoken::encode(&header, &claims(user), key).unwrap()
+}
+
+#[sqlx::test]
+async fn es256_tokens_are_checked_against_the_jwks_which_is_refetched_on_rotation(pool: PgPool) {
+    let keys = key_server().await;
+    let (k1, jwk1) = es256_key("k1");
+    keys.keys.write().await.keys.push(jwk1);
+    let s = ApiSettings {
+        supabase_jwt_secret: None,
+        supabase_jwks_url: Some(keys.url.clone()),
+        supabase_jwt_issuer: Some("https://ref.supabase.co/auth/v1".into()),
+        ..settings()
+    };
+    let auth = Auth::new(&s, reqwest::Client::new()).with_jwks_min_refetch(Duration::ZERO);
+    let api = start_with(&pool, s, |mut st| {
+        st.auth = Arc::new(auth);
+        st
+    })
+    .await;
+    let user = Uuid::new_v4();
+
+    let first = api.create(Uuid::new_v4()).await;
+    assert_eq!(first.status, StatusCode::UNAUTHORIZED, "HS256 is off");
+    let a = api
+        .post(
+            "/v1/plan-jobs",
+            &es256_token(&k1, "k1", user),
+            json!({"profileSnapshot": profile("muscle-gain-vegetarian-gym")}),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::CREATED, "{}", a.body);
+    let again = api
+        .get("/v1/plan-jobs/active", &es256_token(&k1, "k1", user))
+        .await;
+    assert_eq!(again.status, StatusCode::OK);
+    assert_eq!(keys.fetches.load(Ordering::SeqCst), 1, "cached");
+
+    // The project rotates to k2: a token with the new kid refetches.
+    let (k2, jwk2) = es256_key("k2");
+    keys.keys.write().await.keys.push(jwk2);
+    let rotated = api
+        .get("/v1/plan-jobs/active", &es256_token(&k2, "k2", user))
+        .await;
+    assert_eq!(rotated.status, StatusCode::OK, "{}", rotated.body);
+    assert_eq!(keys.fetches.load(Ordering::SeqCst), 2);
+
+    // A key the project never published, and k1's kid on k2's signature.
+    let (k3, _) = es256_key("k3");
+    let forged = api
+        .get("/v1/plan-jobs/active", &es256_token(&k3, "k3", user))
+        .await;
+    assert_eq!(forged.status, StatusCode::UNAUTHORIZED);
+    let swapped = api
+        .get("/v1/plan-jobs/active", &es256_token(&k2, "k1", user))
+        .await;
+    assert_eq!(swapped.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(count(&pool, "plan_generation_jobs").await, 1);
+}

@@ -1,0 +1,158 @@
+//! Server-Sent Events of a real job run by the worker (offline generator).
+
+use plan_worker::config::WorkerSettings;
+use reqwest::StatusCode;
+use serde_json::Value;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::common::*;
+use crate::support;
+
+/// One SSE event: its name and JSON data.
+#[derive(Debug)]
+struct Frame {
+    event: String,
+    data: Value,
+}
+
+/// Reads SSE frames from a response, skipping keep-alive comments.
+struct Frames {
+    res: reqwest::Response,
+    buf: String,
+}
+
+impl Frames {
+    async fn next(&mut self) -> Option<Frame> {
+        loop {
+            if let Some(end) = self.buf.find("\n\n") {
+                let raw: String = self.buf.drain(..end + 2).collect();
+                let (mut event, mut data) = (String::from("message"), String::new());
+                for line in raw.lines() {
+                    if let Some(v) = line.strip_prefix("event:") {
+                        event = v.trim().to_owned();
+                    } else if let Some(v) = line.strip_prefix("data:") {
+                        data.push_str(v.trim_start());
+                    }
+                }
+                if data.is_empty() {
+                    continue;
+                }
+                return Some(Frame {
+                    event,
+                    data: serde_json::from_str(&data).unwrap(),
+                });
+            }
+            let chunk = self.res.chunk().await.unwrap()?;
+            self.buf.push_str(std::str::from_utf8(&chunk).unwrap());
+        }
+    }
+
+    async fn next_within(&mut self) -> Option<Frame> {
+        tokio::time::timeout(WAIT, self.next())
+            .await
+            .expect("no event in time")
+    }
+}
+
+async fn subscribe(api: &Api, job: Uuid, user: Uuid) -> Frames {
+    let res = api
+        .http
+        .get(format!("{}/v1/plan-jobs/{job}/events", api.base))
+        .bearer_auth(token(user))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["content-type"], "text/event-stream");
+    Frames {
+        res,
+        buf: String::new(),
+    }
+}
+
+#[sqlx::test]
+async fn a_stream_sees_pending_then_processing_stages_then_completed(pool: PgPool) {
+    let api = start(&pool, settings()).await;
+    let user = Uuid::new_v4();
+    let job = job_id(&api.create(user).await);
+    let mut frames = subscribe(&api, job, user).await;
+
+    let first = frames.next_within().await.unwrap();
+    assert_eq!(first.event, "status");
+    assert_eq!(first.data["status"], "pending", "current state first");
+
+    let worker = support::plan_worker(
+        &pool,
+        None,
+        false,
+        WorkerSettings {
+            worker_id: Some("api-sse".into()),
+            ..WorkerSettings::default()
+        },
+    )
+    .await;
+    let mut seen = vec![];
+    let done = loop {
+        let f = frames
+            .next_within()
+            .await
+            .expect("stream ended before done");
+        if f.event == "done" {
+            break f;
+        }
+        assert_eq!(f.event, "status");
+        seen.push((
+            f.data["status"].as_str().unwrap().to_owned(),
+            f.data["progress"].as_str().map(str::to_owned),
+        ));
+    };
+    let statuses: Vec<&str> = seen.iter().map(|(s, _)| s.as_str()).collect();
+    assert_eq!(statuses.first(), Some(&"processing"), "{seen:?}");
+    assert_eq!(statuses.last(), Some(&"completed"), "{seen:?}");
+    assert!(
+        statuses[..statuses.len() - 1]
+            .iter()
+            .all(|s| *s == "processing"),
+        "{seen:?}"
+    );
+    let stages: Vec<&str> = seen.iter().filter_map(|(_, p)| p.as_deref()).collect();
+    for stage in ["generating_offline", "validating", "saving"] {
+        assert!(stages.contains(&stage), "{stage} missing from {seen:?}");
+    }
+    assert_eq!(done.data["status"], "completed");
+    assert!(done.data["planId"].is_string());
+    assert_eq!(done.data["plan"]["source"], "offline");
+    assert!(
+        frames.next_within().await.is_none(),
+        "the stream ends after done"
+    );
+
+    // A client that reconnects after the end gets the final state and done.
+    let mut late = subscribe(&api, job, user).await;
+    assert_eq!(
+        late.next_within().await.unwrap().data["status"],
+        "completed"
+    );
+    assert_eq!(late.next_within().await.unwrap().event, "done");
+    worker.shutdown().await;
+}
+
+#[sqlx::test]
+async fn shutdown_ends_open_streams_with_a_shutdown_event(pool: PgPool) {
+    let api = start(&pool, settings()).await;
+    let user = Uuid::new_v4();
+    let job = job_id(&api.create(user).await);
+    let mut frames = subscribe(&api, job, user).await;
+    assert_eq!(
+        frames.next_within().await.unwrap().data["status"],
+        "pending"
+    );
+    api.stop.cancel();
+    let bye = frames.next_within().await.unwrap();
+    assert_eq!(bye.event, "shutdown");
+    assert!(
+        frames.next_within().await.is_none(),
+        "the stream ends cleanly"
+    );
+}

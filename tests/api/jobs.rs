@@ -1,0 +1,415 @@
+//! Creating jobs (idempotent, validated, limited), their status and
+//! estimate, cancelling a running one, retrying a failed one.
+
+use std::time::Duration;
+
+use plan_worker::config::{ApiSettings, WorkerSettings};
+use reqwest::StatusCode;
+use serde_json::json;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::common::*;
+use crate::support;
+
+#[sqlx::test]
+async fn creating_twice_gives_201_then_200_with_the_same_job(pool: PgPool) {
+    let api = start(&pool, settings()).await;
+    let user = Uuid::new_v4();
+    let first = api.create(user).await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
+    assert_eq!(first.body["status"], "created");
+    let id = job_id(&first);
+    assert_eq!(first.headers["location"], format!("/v1/plan-jobs/{id}"));
+    let second = api.create(user).await;
+    assert_eq!(second.status, StatusCode::OK);
+    assert_eq!(second.body["status"], "existing");
+    assert_eq!(job_id(&second), id);
+    assert_eq!(count(&pool, "plan_generation_jobs").await, 1);
+
+    let active = api.get("/v1/plan-jobs/active", &token(user)).await;
+    assert_eq!(active.status, StatusCode::OK);
+    assert_eq!(active.body["jobId"], id.to_string());
+    let none = api
+        .get("/v1/plan-jobs/active", &token(Uuid::new_v4()))
+        .await;
+    assert_eq!(none.status, StatusCode::NOT_FOUND);
+}
+
+#[sqlx::test]
+async fn an_idempotency_key_returns_its_first_job_and_refuses_another_request(pool: PgPool) {
+    let api = start(&pool, settings()).await;
+    let user = Uuid::new_v4();
+    let send = |profile: serde_json::Value| {
+        api.http
+            .post(format!("{}/v1/plan-jobs", api.base))
+            .bearer_auth(token(user))
+            .header("Idempotency-Key", "create-plan-7f3a")
+            .json(&json!({ "profileSnapshot": profile }))
+            .send()
+    };
+    let first = send(profile("muscle-gain-vegetarian-gym")).await.unwrap();
+    assert_eq!(first.status(), StatusCode::CREATED);
+    let first: serde_json::Value = first.json().await.unwrap();
+    // The job ends; the same key still names it (no second job).
+    sqlx::query("select cancel_plan_job($1)")
+        .bind(first["jobId"].as_str().unwrap().parse::<Uuid>().unwrap())
+        .execute(&pool)
+        .await
+        .unwrap();
+    let replay = send(profile("muscle-gain-vegetarian-gym")).await.unwrap();
+    assert_eq!(replay.status(), StatusCode::OK);
+    let replay: serde_json::Value = replay.json().await.unwrap();
+    assert_eq!(replay["jobId"], first["jobId"]);
+    assert_eq!(count(&pool, "plan_generation_jobs").await, 1);
+
+    let other = send(profile("fat-loss-vegan-home")).await.unwrap();
+    assert_eq!(other.status(), StatusCode::CONFLICT);
+    let other: serde_json::Value = other.json().await.unwrap();
+    assert_eq!(other["error"]["code"], "IDEMPOTENCY_KEY_REUSED");
+    assert_eq!(count(&pool, "plan_generation_jobs").await, 1);
+}
+
+#[sqlx::test]
+async fn a_profile_with_three_bad_fields_gets_422_naming_all_three_and_no_job(pool: PgPool) {
+    let api = start(&pool, settings()).await;
+    let a = api
+        .post(
+            "/v1/plan-jobs",
+            &token(Uuid::new_v4()),
+            json!({"profileSnapshot": profile("invalid-three-fields")}),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", a.body);
+    assert_eq!(a.body["error"]["code"], "INVALID_PROFILE");
+    let fields: Vec<&str> = a.body["error"]["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["field"].as_str().unwrap())
+        .collect();
+    for f in ["goal", "age", "height_cm"] {
+        assert!(
+            fields.contains(&format!("profileSnapshot.{f}").as_str()),
+            "{f} not named in {fields:?}"
+        );
+    }
+    let missing = api
+        .post("/v1/plan-jobs", &token(Uuid::new_v4()), json!({}))
+        .await;
+    assert_eq!(missing.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(missing.body["error"]["field"], "profileSnapshot");
+    let kind = api
+        .post(
+            "/v1/plan-jobs",
+            &token(Uuid::new_v4()),
+            json!({"kind": "haiku", "profileSnapshot": profile("muscle-gain-vegetarian-gym")}),
+        )
+        .await;
+    assert_eq!(kind.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(kind.body["error"]["field"], "kind");
+    assert_eq!(count(&pool, "plan_generation_jobs").await, 0);
+}
+
+#[sqlx::test]
+async fn a_body_over_the_cap_gets_413_and_bad_json_400(pool: PgPool) {
+    let api = start(&pool, settings()).await;
+    let mut p = profile("muscle-gain-vegetarian-gym");
+    p["notes"] = json!("x".repeat(70 * 1024));
+    let a = api
+        .post(
+            "/v1/plan-jobs",
+            &token(Uuid::new_v4()),
+            json!({"profileSnapshot": p}),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(a.body["error"]["code"], "PAYLOAD_TOO_LARGE");
+    let bad = api
+        .http
+        .post(format!("{}/v1/plan-jobs", api.base))
+        .bearer_auth(token(Uuid::new_v4()))
+        .body("{\"profileSnapshot\": ")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(count(&pool, "plan_generation_jobs").await, 0);
+}
+
+#[sqlx::test]
+async fn the_creation_rate_limit_answers_429_with_retry_after(pool: PgPool) {
+    let s = ApiSettings {
+        create_rate_limit: "2/hour".parse().unwrap(),
+        ..settings()
+    };
+    let api = start(&pool, s).await;
+    let user = Uuid::new_v4();
+    for _ in 0..2 {
+        let a = api.create(user).await;
+        assert_eq!(a.status, StatusCode::CREATED);
+        let cancel = api
+            .post(
+                &format!("/v1/plan-jobs/{}/cancel", job_id(&a)),
+                &token(user),
+                json!({}),
+            )
+            .await;
+        assert_eq!(cancel.status, StatusCode::OK);
+    }
+    let limited = api.create(user).await;
+    assert_eq!(
+        limited.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        limited.body
+    );
+    assert_eq!(limited.body["error"]["code"], "RATE_LIMITED");
+    let wait = retry_after(&limited);
+    assert!((3500..=3600).contains(&wait), "Retry-After {wait}");
+    assert_eq!(count(&pool, "plan_generation_jobs").await, 2);
+    // Other users have their own allowance.
+    assert_eq!(api.create(Uuid::new_v4()).await.status, StatusCode::CREATED);
+}
+
+#[sqlx::test]
+async fn the_regeneration_cooldown_answers_429_until_it_has_passed(pool: PgPool) {
+    let s = ApiSettings {
+        regeneration_cooldown: "14d".parse().unwrap(),
+        ..settings()
+    };
+    let api = start(&pool, s).await;
+    let (recent, old) = (Uuid::new_v4(), Uuid::new_v4());
+    for (user, age_days) in [(recent, 1), (old, 15)] {
+        seed_plan(&pool, user, Duration::from_secs(age_days * 86_400)).await;
+    }
+    let a = api.create(recent).await;
+    assert_eq!(a.status, StatusCode::TOO_MANY_REQUESTS, "{}", a.body);
+    assert_eq!(a.body["error"]["code"], "REGENERATION_COOLDOWN");
+    let wait = retry_after(&a);
+    let thirteen_days = 13 * 86_400;
+    assert!(
+        (thirteen_days - 60..=thirteen_days + 1).contains(&wait),
+        "Retry-After {wait}"
+    );
+    let jobs: i64 = sqlx::query_scalar(
+        "select count(*) from plan_generation_jobs where user_id = $1 and status = 'pending'",
+    )
+    .bind(recent)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(jobs, 0);
+    assert_eq!(api.create(old).await.status, StatusCode::CREATED);
+}
+
+/// A completed job with its saved plan, made `age` ago.
+async fn seed_plan(pool: &PgPool, user: Uuid, age: Duration) -> Uuid {
+    let job: Uuid = sqlx::query_scalar(
+        "insert into plan_generation_jobs (user_id, kind, status, profile_snapshot, created_at, \
+         started_at, completed_at) \
+         values ($1, 'weekly_base_plan', 'completed', '{}', now() - $2 * interval '1 second', \
+         now() - $2 * interval '1 second', now() - $2 * interval '1 second') returning id",
+    )
+    .bind(user)
+    .bind(age.as_secs_f64())
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "insert into weekly_base_plans (user_id, job_id, version, plan, targets, source, created_at) \
+         values ($1, $2, 1, '{\"days\": []}', '{\"kcal\": 2500}', 'offline', now() - $3 * interval '1 second')",
+    )
+    .bind(user)
+    .bind(job)
+    .bind(age.as_secs_f64())
+    .execute(pool)
+    .await
+    .unwrap();
+    job
+}
+
+#[sqlx::test]
+async fn the_estimate_comes_from_recorded_durations(pool: PgPool) {
+    // Ten completed jobs that ran 10, 20, ..., 100 s: median 55, p90 91.
+    for i in 1..=10 {
+        sqlx::query(
+            "insert into plan_generation_jobs (user_id, kind, status, profile_snapshot, \
+             started_at, completed_at) \
+             values (gen_random_uuid(), 'weekly_base_plan', 'completed', '{}', \
+             now() - interval '1 hour', now() - interval '1 hour' + $1 * interval '1 second')",
+        )
+        .bind(f64::from(i * 10))
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    let api = start(&pool, settings()).await;
+    let user = Uuid::new_v4();
+    let id = job_id(&api.create(user).await);
+    let a = api.get(&format!("/v1/plan-jobs/{id}"), &token(user)).await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert_eq!(a.body["queuePosition"], 1);
+    assert_eq!(
+        a.body["estimate"],
+        json!({"secondsRemaining": 55, "p90SecondsRemaining": 91, "basedOnJobs": 10})
+    );
+
+    // A second user's job waits behind it; one worker slot: two rounds.
+    sqlx::query(
+        "insert into plan_workers (id, kinds, concurrency, lock_key) \
+         values ('w', '{weekly_base_plan}', 1, 1)",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let second_user = Uuid::new_v4();
+    let second = job_id(&api.create(second_user).await);
+    let b = api
+        .get(&format!("/v1/plan-jobs/{second}"), &token(second_user))
+        .await;
+    assert_eq!(b.body["queuePosition"], 2);
+    assert_eq!(b.body["estimate"]["secondsRemaining"], 110);
+
+    // Running for 20 s: 35 s left at the median, 71 s at p90.
+    sqlx::query(
+        "update plan_generation_jobs set status = 'processing', worker_id = 'w', \
+         lease_token = gen_random_uuid(), locked_until = now() + interval '30 seconds', \
+         started_at = now() - interval '20 seconds' where id = $1",
+    )
+    .bind(id)
+    .execute(&pool)
+    .await
+    .unwrap();
+    let c = api.get(&format!("/v1/plan-jobs/{id}"), &token(user)).await;
+    assert_eq!(c.body["status"], "processing");
+    assert_eq!(c.body["queuePosition"], serde_json::Value::Null);
+    let left = c.body["estimate"]["secondsRemaining"].as_u64().unwrap();
+    assert!((34..=35).contains(&left), "{left}");
+    let p90 = c.body["estimate"]["p90SecondsRemaining"].as_u64().unwrap();
+    assert!((70..=71).contains(&p90), "{p90}");
+}
+
+#[sqlx::test]
+async fn cancelling_a_running_job_stops_the_worker_and_the_status_says_cancelled(pool: PgPool) {
+    let api = start(&pool, settings()).await;
+    let user = Uuid::new_v4();
+    let id = job_id(&api.create(user).await);
+    let mut events = sqlx::postgres::PgListener::connect_with(&pool)
+        .await
+        .unwrap();
+    events.listen("plan_job_events").await.unwrap();
+
+    // The LLM takes a minute: the job is surely running when cancelled.
+    let mock = support::mock("slow:60000").await;
+    let worker = support::plan_worker(
+        &pool,
+        Some(support::client(&mock, Duration::from_secs(120))),
+        false,
+        WorkerSettings {
+            worker_id: Some("api-cancel".into()),
+            shutdown_grace_seconds: 30.0,
+            ..WorkerSettings::default()
+        },
+    )
+    .await;
+    tokio::time::timeout(WAIT, async {
+        loop {
+            let note = events.recv().await.unwrap();
+            if plan_worker::queue::listener::parse_job_events(note.payload())
+                .iter()
+                .any(|e| e.id == id && e.status == "processing")
+            {
+                break;
+            }
+        }
+    })
+    .await
+    .expect("the job never started");
+
+    let a = api
+        .post(
+            &format!("/v1/plan-jobs/{id}/cancel"),
+            &token(user),
+            json!({}),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    assert_eq!(a.body["previousStatus"], "processing");
+
+    // With a 30 s grace and a 60 s LLM call, only a stopped handler lets
+    // the worker shut down at once.
+    tokio::time::timeout(Duration::from_secs(5), worker.shutdown())
+        .await
+        .expect("the cancelled job kept running");
+    let status = api.get(&format!("/v1/plan-jobs/{id}"), &token(user)).await;
+    assert_eq!(status.body["status"], "cancelled");
+    assert_eq!(status.body["error"]["code"], "CANCELLED");
+    assert_eq!(
+        status.body["error"]["message"],
+        "This plan generation was cancelled."
+    );
+    let outcome: String =
+        sqlx::query_scalar("select outcome from plan_job_attempts where job_id = $1")
+            .bind(id)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(outcome, "cancelled");
+    assert_eq!(count(&pool, "weekly_base_plans").await, 0);
+
+    let again = api
+        .post(
+            &format!("/v1/plan-jobs/{id}/cancel"),
+            &token(user),
+            json!({}),
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::CONFLICT);
+    let retried = api
+        .post(
+            &format!("/v1/plan-jobs/{id}/retry"),
+            &token(user),
+            json!({}),
+        )
+        .await;
+    assert_eq!(retried.status, StatusCode::CREATED, "{}", retried.body);
+    assert_ne!(job_id(&retried), id);
+}
+
+#[sqlx::test]
+async fn a_failed_job_shows_a_user_safe_message_and_targets_come_from_the_one_implementation(
+    pool: PgPool,
+) {
+    let api = start(&pool, settings()).await;
+    let user = Uuid::new_v4();
+    let id = job_id(&api.create(user).await);
+    sqlx::query(
+        "update plan_generation_jobs set status = 'failed', error_code = 'AI_QUOTA_EXCEEDED', \
+         error_message = 'HTTP 402 from api.deepseek.com: Insufficient Balance', \
+         completed_at = now() where id = $1",
+    )
+    .bind(id)
+    .execute(&pool)
+    .await
+    .unwrap();
+    let a = api.get(&format!("/v1/plan-jobs/{id}"), &token(user)).await;
+    assert_eq!(a.body["status"], "failed");
+    assert_eq!(a.body["error"]["code"], "AI_QUOTA_EXCEEDED");
+    let message = a.body["error"]["message"].as_str().unwrap();
+    assert_eq!(
+        message,
+        "Plan generation is temporarily unavailable. Please try again later."
+    );
+    assert!(!a.body.to_string().contains("402"), "no internals shown");
+    assert_eq!(a.body["estimate"], serde_json::Value::Null);
+
+    let p = profile("muscle-gain-vegetarian-gym");
+    let t = api
+        .post("/v1/targets", &token(user), json!({"profileSnapshot": p}))
+        .await;
+    assert_eq!(t.status, StatusCode::OK);
+    let expected = plan_worker::plan::targets(&plan_worker::plan::parse_profile(&p).unwrap());
+    assert_eq!(t.body["targets"]["kcal"], expected.kcal);
+    assert_eq!(t.body["targets"]["protein_g"], expected.protein_g);
+}

@@ -1,0 +1,11 @@
+//! The `/v1` API against real PostgreSQL: auth, ownership, creation and
+//! its limits, status and estimates, cancel, and live events, each
+//! checking the answer and the rows.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod auth;
+mod common;
+mod events;
+mod jobs;
