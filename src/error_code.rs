@@ -116,6 +116,18 @@ impl ErrorCode {
     }
 }
 
+impl ErrorCode {
+    /// The message once the job has failed for good: a retryable code's
+    /// message promises another try, which will not come.
+    pub fn final_user_message(self) -> &'static str {
+        if self.is_retryable() {
+            "We could not generate your plan this time. Please try again."
+        } else {
+            self.user_message()
+        }
+    }
+}
+
 impl fmt::Display for ErrorCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -148,6 +160,22 @@ mod tests {
             let json = serde_json::to_string(&code).unwrap();
             assert_eq!(json, format!("\"{}\"", code.as_str()));
         }
+    }
+
+    #[test]
+    fn a_final_failure_never_promises_a_retry() {
+        for code in ErrorCode::ALL {
+            let m = code.final_user_message().to_lowercase();
+            assert!(
+                !m.contains("retrying") && !m.contains("keep trying"),
+                "{code}: {m}"
+            );
+            assert!(!m.contains("will be ready soon"), "{code}: {m}");
+        }
+        assert_eq!(
+            ErrorCode::ConfigError.final_user_message(),
+            ErrorCode::ConfigError.user_message()
+        );
     }
 
     #[test]

@@ -1,10 +1,8 @@
 //! The API's one error shape, `{"error": {"code", "message", "field"?,
-//! "fields"?}}`, and the JSON body extractor that answers in it.
+//! "fields"?}}`.
 
 use std::time::Duration;
 
-use axum::body::Bytes;
-use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -135,45 +133,6 @@ impl IntoResponse for ApiError {
             );
         }
         res
-    }
-}
-
-/// A JSON object body. Over the size cap -> 413; not JSON or not an object
-/// -> 400; both in the API's error shape.
-pub struct JsonObject(pub serde_json::Map<String, Value>);
-
-impl<S: Send + Sync> FromRequest<S> for JsonObject {
-    type Rejection = ApiError;
-
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "PAYLOAD_TOO_LARGE",
-                    format!("the request body is over {} KiB", super::BODY_LIMIT / 1024),
-                )
-            } else {
-                ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "BAD_REQUEST",
-                    rejection.body_text(),
-                )
-            }
-        })?;
-        match serde_json::from_slice::<Value>(&bytes) {
-            Ok(Value::Object(map)) => Ok(JsonObject(map)),
-            Ok(_) => Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "BAD_REQUEST",
-                "the request body must be a JSON object",
-            )),
-            Err(e) => Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "BAD_REQUEST",
-                format!("the request body is not valid JSON: {e}"),
-            )),
-        }
     }
 }
 

@@ -9,7 +9,7 @@ use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::Stream;
 use serde_json::json;
@@ -21,6 +21,7 @@ use uuid::Uuid;
 use super::ApiState;
 use super::auth::Caller;
 use super::error::ApiError;
+use super::extract::PathId;
 use super::jobs::{self, JobRow};
 use crate::queue::listener::{EVENTS_CHANNEL, JobEvent, parse_job_events};
 use crate::telemetry::metrics as m;
@@ -154,7 +155,7 @@ impl Drop for Subscription {
 pub async fn stream(
     State(state): State<ApiState>,
     caller: Caller,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let job = jobs::visible(&state, caller, &id).await?;
     let sub = state.events.subscribe(job.id);

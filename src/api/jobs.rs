@@ -3,11 +3,11 @@
 //! retry. Writes go through `queue::store`; this module owns its reads.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use sqlx::{FromRow, PgPool};
@@ -15,8 +15,9 @@ use uuid::Uuid;
 
 use super::ApiState;
 use super::auth::Caller;
-use super::error::{ApiError, FieldProblem, JsonObject};
+use super::error::{ApiError, FieldProblem};
 use super::estimate::{self, Estimate};
+use super::extract::{JsonObject, PathId, QueryMap};
 use super::limits;
 use super::plans::{self, PlanView};
 use crate::error_code::ErrorCode;
@@ -86,14 +87,16 @@ pub struct JobView {
 
 pub fn error_view(status: &str, code: Option<&str>) -> Option<JobErrorView> {
     let code = code?;
-    let parsed = code.parse::<ErrorCode>().ok();
+    let retrying = matches!(status, "pending" | "processing");
+    let message = match code.parse::<ErrorCode>() {
+        Ok(c) if retrying => c.user_message(),
+        Ok(c) => c.final_user_message(),
+        Err(_) => "Something went wrong on our side. Please try again.",
+    };
     Some(JobErrorView {
         code: code.to_owned(),
-        message: parsed.map_or(
-            "Something went wrong on our side. Please try again.",
-            ErrorCode::user_message,
-        ),
-        retrying: matches!(status, "pending" | "processing"),
+        message,
+        retrying,
     })
 }
 
@@ -163,24 +166,19 @@ pub async fn view(state: &ApiState, job: JobRow) -> Result<JobView, ApiError> {
 pub async fn get(
     State(state): State<ApiState>,
     caller: Caller,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> Result<Json<JobView>, ApiError> {
     let job = visible(&state, caller, &id).await?;
     Ok(Json(view(&state, job).await?))
 }
 
-#[derive(Debug, Deserialize)]
-pub struct KindQuery {
-    kind: Option<String>,
-}
-
 pub async fn active(
     State(state): State<ApiState>,
     caller: Caller,
-    Query(q): Query<KindQuery>,
+    QueryMap(q): QueryMap,
 ) -> Result<Json<JobView>, ApiError> {
     let user = caller.user()?;
-    let kind = checked_kind(q.kind.as_deref(), "kind")?;
+    let kind = checked_kind(q.get("kind").map(String::as_str), "kind")?;
     let id: Option<Uuid> = sqlx::query_scalar("select id from get_active_plan_job($1, $2)")
         .bind(user)
         .bind(kind)
@@ -302,6 +300,7 @@ pub async fn create(
             limits::check_rate(&mut tx, user, state.limits.create).await?;
             limits::check_cooldown(&mut tx, user, state.limits.cooldown).await?;
             let mut job = crate::plan::intake::weekly_plan_job(user, profile);
+            crate::plan::intake::normalize_snapshot(&mut job.profile_snapshot);
             job.kind = kind.to_owned();
             job.trace_context = crate::telemetry::logging::current_traceparent();
             store::create_job(&mut *tx, &job)
@@ -370,7 +369,7 @@ fn hex(bytes: &[u8]) -> String {
 pub async fn cancel(
     State(state): State<ApiState>,
     caller: Caller,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> Result<Json<Value>, ApiError> {
     let job = visible(&state, caller, &id).await?;
     let reason = match caller {
@@ -398,7 +397,7 @@ pub async fn cancel(
 pub async fn retry(
     State(state): State<ApiState>,
     caller: Caller,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> Result<Response, ApiError> {
     let user = caller.user()?;
     let job = visible(&state, caller, &id).await?;

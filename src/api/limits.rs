@@ -89,11 +89,35 @@ pub async fn check_cooldown(
         Some(secs) => Err(ApiError::too_many(
             "REGENERATION_COOLDOWN",
             format!(
-                "a new plan can be generated {} days after the last one",
-                cooldown.as_secs_f64() / 86_400.0
+                "a new plan can be generated {} after the last one",
+                human(cooldown)
             ),
             Duration::from_secs_f64(secs),
         )),
         None => Ok(()),
+    }
+}
+
+/// "14 days", "12 hours", "90 minutes", "45 seconds": the largest whole unit.
+fn human(d: Duration) -> String {
+    let s = d.as_secs();
+    let (n, unit) = [(86_400, "day"), (3600, "hour"), (60, "minute")]
+        .into_iter()
+        .find(|(u, _)| s.is_multiple_of(*u) && s >= *u)
+        .map_or((s, "second"), |(u, name)| (s / u, name));
+    format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cooldowns_read_in_their_largest_whole_unit() {
+        assert_eq!(human(Duration::from_secs(14 * 86_400)), "14 days");
+        assert_eq!(human(Duration::from_secs(12 * 3600)), "12 hours");
+        assert_eq!(human(Duration::from_secs(90 * 60)), "90 minutes");
+        assert_eq!(human(Duration::from_secs(86_400)), "1 day");
+        assert_eq!(human(Duration::from_secs(45)), "45 seconds");
     }
 }

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod error;
 pub mod estimate;
 pub mod events;
+pub mod extract;
 pub mod health;
 pub mod jobs;
 pub mod limits;

@@ -3,16 +3,17 @@
 //! implementation, so the app never computes its own.
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{Value, json};
 use sqlx::{FromRow, PgPool};
 use uuid::Uuid;
 
 use super::ApiState;
 use super::auth::Caller;
-use super::error::{ApiError, JsonObject};
+use super::error::ApiError;
+use super::extract::{JsonObject, QueryMap};
 use super::jobs::check_profile;
 use crate::plan::handler::KIND;
 
@@ -75,21 +76,20 @@ pub struct PlanVersion {
     pub created_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Deserialize)]
-pub struct ListQuery {
-    limit: Option<i64>,
-}
-
 pub async fn list(
     State(state): State<ApiState>,
     caller: Caller,
-    Query(q): Query<ListQuery>,
+    QueryMap(q): QueryMap,
 ) -> Result<Json<Value>, ApiError> {
     let user = caller.user()?;
-    let limit = q.limit.unwrap_or(20);
-    if !(1..=100).contains(&limit) {
-        return Err(ApiError::field("limit", "must be between 1 and 100"));
-    }
+    let limit = match q.get("limit") {
+        None => 20,
+        Some(l) => l
+            .parse::<i64>()
+            .ok()
+            .filter(|l| (1..=100).contains(l))
+            .ok_or_else(|| ApiError::field("limit", "must be a whole number from 1 to 100"))?,
+    };
     let plans: Vec<PlanVersion> = sqlx::query_as(
         "select id as plan_id, job_id, version, is_active, source, created_at \
          from weekly_base_plans where user_id = $1 order by version desc limit $2",

@@ -55,6 +55,24 @@ pub enum Command {
     MockLlm(MockLlmArgs),
     /// Enqueue the sample profiles, run them, show them live, say where to look.
     Demo(DemoArgs),
+    /// Print an HS256 user token signed with SUPABASE_JWT_SECRET, shaped like
+    /// Supabase's, for trying the API locally (never for production users).
+    Token(TokenArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    /// The user (sub claim) [default: a new random id].
+    #[arg(long)]
+    pub user: Option<Uuid>,
+    /// Seconds until it expires.
+    #[arg(long, default_value_t = 3600)]
+    pub ttl_seconds: u64,
+    #[arg(long, env = "SUPABASE_JWT_SECRET", hide_env_values = true)]
+    pub secret: String,
+    /// iss claim (SUPABASE_JWT_ISSUER, when the API checks it).
+    #[arg(long, env = "SUPABASE_JWT_ISSUER")]
+    pub issuer: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -201,7 +219,32 @@ async fn run_command(cli: Cli) -> anyhow::Result<()> {
         }
         Command::MockLlm(args) => mock_llm(args).await,
         Command::Demo(args) => demo::demo(&cli.db, args).await,
+        Command::Token(args) => {
+            println!("{}", user_token(&args)?);
+            Ok(())
+        }
     }
+}
+
+fn user_token(args: &TokenArgs) -> anyhow::Result<String> {
+    let now = jsonwebtoken::get_current_timestamp();
+    let mut claims = serde_json::json!({
+        "sub": args.user.unwrap_or_else(Uuid::new_v4),
+        "role": "authenticated",
+        "aud": "authenticated",
+        "iat": now,
+        "exp": now + args.ttl_seconds,
+        "session_id": Uuid::new_v4(),
+        "is_anonymous": false,
+    });
+    if let Some(iss) = &args.issuer {
+        claims["iss"] = serde_json::json!(iss);
+    }
+    Ok(jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(args.secret.as_bytes()),
+    )?)
 }
 
 async fn mock_llm(args: MockLlmArgs) -> anyhow::Result<()> {

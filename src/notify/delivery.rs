@@ -166,7 +166,7 @@ fn messages_of(row: &OutboxRow) -> Vec<Message> {
                 .and_then(|c| c.parse::<ErrorCode>().ok());
             let msg = code.map_or(
                 "We could not create your plan. Please try again.",
-                ErrorCode::user_message,
+                ErrorCode::final_user_message,
             );
             ("We could not create your plan".to_owned(), msg.to_owned())
         }

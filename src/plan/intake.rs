@@ -21,7 +21,20 @@ pub async fn create_job(db: &PgPool, job: &NewJob) -> Result<Created, IntakeErro
     if job.kind == super::handler::KIND {
         parse_profile(&job.profile_snapshot)?;
     }
-    Ok(store::create_job(db, job).await?)
+    let mut job = job.clone();
+    normalize_snapshot(&mut job.profile_snapshot);
+    Ok(store::create_job(db, &job).await?)
+}
+
+/// Spellings the SQL side reads by one name: the outbox takes the push
+/// token from `push_token`, while apps may send `pushToken`.
+pub fn normalize_snapshot(snapshot: &mut serde_json::Value) {
+    if let Some(obj) = snapshot.as_object_mut()
+        && obj.get("push_token").is_none_or(serde_json::Value::is_null)
+        && let Some(token) = obj.get("pushToken").cloned()
+    {
+        obj.insert("push_token".to_owned(), token);
+    }
 }
 
 /// Shorthand for a weekly base plan with the defaults.
@@ -33,5 +46,20 @@ pub fn weekly_plan_job(user_id: Uuid, profile: serde_json::Value) -> NewJob {
         max_retries: 3,
         priority: 0,
         trace_context: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    #[test]
+    fn a_camel_case_push_token_is_stored_where_the_outbox_reads_it() {
+        let mut v = json!({"pushToken": "ExponentPushToken[x]"});
+        super::normalize_snapshot(&mut v);
+        assert_eq!(v["push_token"], "ExponentPushToken[x]");
+        let mut both = json!({"push_token": "a", "pushToken": "b"});
+        super::normalize_snapshot(&mut both);
+        assert_eq!(both["push_token"], "a", "the snake_case one wins");
     }
 }

@@ -9,3 +9,4 @@ mod auth;
 mod common;
 mod events;
 mod jobs;
+mod openapi;
