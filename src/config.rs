@@ -250,6 +250,11 @@ pub struct LlmSettings {
     #[arg(long, env = "FALLBACK_TO_OFFLINE", default_value_t = false)]
     pub fallback_to_offline: bool,
 
+    /// HTTP to the provider: auto (HTTP/2 over TLS when offered, else
+    /// HTTP/1.1), http1, or http2 (also h2c on plain http).
+    #[arg(long, env = "LLM_HTTP_VERSION", default_value = "auto", value_parser = ["auto", "http1", "http2"])]
+    pub llm_http_version: String,
+
     /// USD per million prompt tokens (cache misses), for the cost metric.
     #[arg(long, env = "LLM_PRICE_PROMPT_PER_MILLION", default_value_t = 0.0)]
     pub llm_price_prompt_per_million: f64,
@@ -275,6 +280,7 @@ impl Default for LlmSettings {
             llm_max_tokens: 8192,
             llm_thinking: "off".into(),
             fallback_to_offline: false,
+            llm_http_version: "auto".into(),
             llm_price_prompt_per_million: 0.0,
             llm_price_completion_per_million: 0.0,
             llm_price_cache_hit_per_million: 0.0,
@@ -308,6 +314,7 @@ impl LlmSettings {
                 completion_per_million: self.llm_price_completion_per_million,
                 cache_hit_per_million: self.llm_price_cache_hit_per_million,
             },
+            http: self.llm_http_version.parse().unwrap_or_default(),
             ..crate::llm::LlmConfig::default()
         })
     }

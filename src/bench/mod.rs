@@ -47,6 +47,10 @@ pub enum BenchCommand {
         /// LLM calls in flight at once (LLM_MAX_IN_FLIGHT); default: one per job.
         #[arg(long)]
         llm_max_in_flight: Option<usize>,
+        /// HTTP to the mock: http2 (h2c, as HTTPS providers are spoken to
+        /// when they offer HTTP/2) or http1 (a connection per call).
+        #[arg(long, default_value = "http2", value_parser = ["http1", "http2"])]
+        llm_http: String,
         #[arg(long)]
         json: bool,
     },
@@ -66,10 +70,12 @@ pub async fn execute(db: &DbSettings, cmd: BenchCommand) -> anyhow::Result<()> {
             jobs,
             latency_ms,
             llm_max_in_flight,
+            llm_http,
             json,
         } => {
             let in_flight = llm_max_in_flight.unwrap_or(jobs).max(1);
-            pipeline::run(&scratch, jobs, latency_ms, in_flight, json).await
+            let http = llm_http.parse().map_err(anyhow::Error::msg)?;
+            pipeline::run(&scratch, jobs, latency_ms, in_flight, http, json).await
         }
     };
     scratch.drop_database().await?;

@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use super::scratch::Scratch;
 use crate::config::WorkerSettings;
-use crate::llm::{LlmClient, LlmConfig};
+use crate::llm::{HttpVersion, LlmClient, LlmConfig};
 use crate::plan::handler::{KIND, PlanHandler};
 use crate::queue::Registry;
 use crate::queue::listener::parse_job_events;
@@ -25,6 +25,7 @@ pub async fn run(
     jobs: usize,
     latency_ms: u64,
     llm_in_flight: usize,
+    http: HttpVersion,
     json_out: bool,
 ) -> anyhow::Result<()> {
     let port = free_port()?;
@@ -48,6 +49,7 @@ pub async fn run(
         api_key: Some("bench".into()),
         requests_per_minute: 0,
         max_in_flight: llm_in_flight,
+        http,
         ..LlmConfig::default()
     })?;
     let settings = WorkerSettings {
@@ -95,7 +97,7 @@ pub async fn run(
     let _ = mock.kill().await;
 
     let out = json!({
-        "jobs": jobs, "llm_max_in_flight": llm_in_flight, "completed": completed, "failed": failed, "mock_latency_ms": latency_ms,
+        "jobs": jobs, "llm_max_in_flight": llm_in_flight, "llm_http": format!("{http:?}").to_lowercase(), "completed": completed, "failed": failed, "mock_latency_ms": latency_ms,
         "seconds": elapsed.as_secs_f64(), "jobs_per_second": jobs as f64 / elapsed.as_secs_f64(),
         "peak_rss_mb": peak_kb as f64 / 1024.0, "rss_before_jobs_mb": rss_before as f64 / 1024.0,
         "run_id": Uuid::new_v4(),

@@ -10,7 +10,7 @@ use reqwest::{StatusCode, Url, redirect};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::config::LlmConfig;
+use super::config::{HttpVersion, LlmConfig};
 use super::error::{HttpError, LlmError, OutputError, OutputProblem, excerpt};
 use super::limit::Limits;
 use super::metrics::{InFlightGuard, LlmMetrics};
@@ -171,7 +171,13 @@ impl LlmClient {
             // An idle HTTP/1.1 connection keeps buffers grown to the last
             // response (~30 KB). After a burst of calls, keep a few for reuse
             // and close the rest rather than hold them all.
-            .pool_max_idle_per_host(MAX_IDLE_CONNECTIONS)
+            .pool_max_idle_per_host(MAX_IDLE_CONNECTIONS);
+        let http = match cfg.http {
+            HttpVersion::Auto => http,
+            HttpVersion::Http1 => http.http1_only(),
+            HttpVersion::Http2 => http.http2_prior_knowledge(),
+        };
+        let http = http
             .build()
             .map_err(|e| LlmError::Config(format!("cannot build the HTTP client: {e}")))?;
         let provider = cfg.provider_label();

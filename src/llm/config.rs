@@ -43,6 +43,35 @@ pub struct LlmConfig {
     pub provider: Option<String>,
     /// USD per million tokens, for the estimated-cost metric (0: unknown).
     pub prices: Prices,
+    /// HTTP version to the provider.
+    pub http: HttpVersion,
+}
+
+/// How the client speaks to the provider.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum HttpVersion {
+    /// HTTPS: HTTP/2 when the server offers it (ALPN), else HTTP/1.1;
+    /// plain http: HTTP/1.1.
+    #[default]
+    Auto,
+    /// HTTP/1.1 only.
+    Http1,
+    /// HTTP/2 only; on plain http without upgrade (h2c prior knowledge), as
+    /// the mock LLM serves it.
+    Http2,
+}
+
+impl std::str::FromStr for HttpVersion {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "auto" => Ok(HttpVersion::Auto),
+            "http1" => Ok(HttpVersion::Http1),
+            "http2" => Ok(HttpVersion::Http2),
+            other => Err(format!("{other:?}: expected auto, http1 or http2")),
+        }
+    }
 }
 
 /// Provider prices in USD per million tokens. Cache hits are billed at
@@ -81,6 +110,7 @@ impl Default for LlmConfig {
             max_in_flight: 32,
             provider: None,
             prices: Prices::default(),
+            http: HttpVersion::Auto,
         }
     }
 }

@@ -20,7 +20,7 @@ pub mod mock;
 mod wire;
 
 pub use client::{ChatRequest, ChatResponse, LlmClient, Message, Role};
-pub use config::{LlmConfig, Prices};
+pub use config::{HttpVersion, LlmConfig, Prices};
 pub use error::{HttpError, LlmError, OutputError, OutputProblem};
 pub use metrics::describe_metrics;
 pub use wire::{ApiError, Usage};

@@ -467,7 +467,7 @@ async fn the_api_key_never_appears_in_debug_or_display() {
 
 #[tokio::test]
 async fn the_in_flight_cap_holds_the_third_call_until_one_finishes() {
-    let mock = MockLlm::start("slow:300").await;
+    let mock = MockLlm::start("slow:2000").await;
     let cfg = LlmConfig {
         max_in_flight: 2,
         ..config(&mock)
@@ -771,4 +771,40 @@ async fn a_200_of_only_keep_alive_lines_or_a_foreign_body_is_ai_unavailable() {
         assert!(matches!(e, LlmError::BadResponse { .. }), "{body:?}: {e:?}");
         assert_eq!(e.code(), ErrorCode::AiUnavailable);
     }
+}
+
+#[tokio::test]
+async fn http2_carries_many_calls_on_one_connection_past_hypers_default_stream_limit() {
+    let mock = MockLlm::start("slow:2000").await;
+    let client = LlmClient::new(LlmConfig {
+        http: HttpVersion::Http2,
+        max_in_flight: 300,
+        requests_per_minute: 0,
+        ..config(&mock)
+    })
+    .unwrap();
+    let calls: Vec<_> = (0..300).map(|_| client.chat_json(prompt())).collect();
+    let results = futures_util::future::join_all(calls).await;
+    assert!(results.iter().all(Result::is_ok));
+    let received = mock.requests_received();
+    assert_eq!(received.len(), 300);
+    assert!(
+        received
+            .iter()
+            .all(|r| r.version == axum::http::Version::HTTP_2)
+    );
+    // All 300 were in flight together: each arrived before any answer.
+    assert!(received.iter().all(|r| r.answered_before == 0));
+
+    let h1 = MockLlm::start("ok").await;
+    let client = LlmClient::new(LlmConfig {
+        http: HttpVersion::Http1,
+        ..config(&h1)
+    })
+    .unwrap();
+    client.chat_json(prompt()).await.unwrap();
+    assert_eq!(
+        h1.requests_received()[0].version,
+        axum::http::Version::HTTP_11
+    );
 }

@@ -66,6 +66,7 @@ impl Inner {
                     model: Some(&g.model),
                     usage: Some(g.usage.to_json()),
                 };
+                let _turn = ctx.db_turn().await;
                 Box::pin(save::save_weekly_plan(&ctx, new)).await?;
                 Ok(Done::CompletedInTransaction)
             }
@@ -113,6 +114,7 @@ async fn offline(
         model: None,
         usage,
     };
+    let _turn = ctx.db_turn().await;
     Box::pin(save::save_weekly_plan(ctx, new)).await?;
     Ok(Done::CompletedInTransaction)
 }

@@ -81,6 +81,7 @@ pub struct JobContext {
     /// shutdown. Handlers check it between steps; the queue also aborts them.
     pub cancel: CancellationToken,
     pub db: PgPool,
+    pub(crate) db_gate: Arc<tokio::sync::Semaphore>,
     /// The stage being run and since when: each `progress` call ends the
     /// previous stage, so every stage is timed without code in handlers.
     pub(crate) stage: Arc<Mutex<Option<(String, Instant)>>>,
@@ -96,12 +97,24 @@ impl JobContext {
         self.job.attempt
     }
 
+    /// A turn at one of the pool's connections, for the job's next
+    /// statements. Waiting here costs a few bytes; a query waiting inside
+    /// the pool is a boxed future of kilobytes, and a thousand jobs reach
+    /// the database at the same moment (their LLM calls end together).
+    pub async fn db_turn(&self) -> tokio::sync::SemaphorePermit<'_> {
+        self.db_gate
+            .acquire()
+            .await
+            .expect("the gate is never closed")
+    }
+
     /// Records the stage the job is in (shown to users); a lost lease stops
     /// the attempt.
     pub async fn progress(&self, stage: &str) -> Result<(), JobError> {
         self.end_stage();
         *self.stage.lock().unwrap_or_else(|e| e.into_inner()) =
             Some((stage.to_owned(), Instant::now()));
+        let _turn = self.db_turn().await;
         let held = store::set_progress(&self.db, self.job.id, self.job.lease_token, stage).await?;
         if held {
             Ok(())

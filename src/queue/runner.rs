@@ -23,6 +23,8 @@ pub struct AttemptEnv {
     pub completer: Completer,
     pub timeout: Duration,
     pub policy: RetryPolicy,
+    /// Jobs' turns at the pool's connections (see `JobContext::db_turn`).
+    pub db_gate: Arc<tokio::sync::Semaphore>,
 }
 
 enum Ended {
@@ -47,6 +49,7 @@ pub async fn run_attempt(env: Arc<AttemptEnv>, handler: Arc<dyn JobHandler>, job
             job: job.clone(),
             cancel: control.cancel.clone(),
             db: env.db.clone(),
+            db_gate: env.db_gate.clone(),
             stage: Default::default(),
         };
         let stages = ctx.clone();

@@ -99,6 +99,13 @@ impl Worker {
                 max: Duration::from_secs_f64(s.retry_max_seconds),
                 max_rate_limit_deferrals: s.max_rate_limit_deferrals,
             },
+            // Two connections stay free of job statements, for the claims,
+            // heartbeats and completions that keep leases alive.
+            db_gate: Arc::new(tokio::sync::Semaphore::new(
+                (self.db.options().get_max_connections() as usize)
+                    .saturating_sub(2)
+                    .max(1),
+            )),
         });
         let wake = Arc::new(Notify::new());
         let (events_tx, events_rx) = mpsc::unbounded_channel();

@@ -119,6 +119,8 @@ pub struct ReceivedRequest {
     pub content_type: Option<String>,
     /// The script entry that answered it.
     pub mode: MockMode,
+    /// HTTP version of the exchange.
+    pub version: axum::http::Version,
     /// Answers the mock had finished when this call arrived: with an
     /// in-flight cap of N, call N+1 arrives only after one answer is done.
     pub answered_before: usize,
@@ -299,7 +301,12 @@ fn router(state: Arc<MockState>) -> Router {
         .with_state(state)
 }
 
-async fn chat(State(state): State<Arc<MockState>>, headers: HeaderMap, body: Bytes) -> Response {
+async fn chat(
+    State(state): State<Arc<MockState>>,
+    version: axum::http::Version,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let (index, mode) = state.next_call();
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let text = |name| {
@@ -313,6 +320,7 @@ async fn chat(State(state): State<Arc<MockState>>, headers: HeaderMap, body: Byt
         body: body.clone(),
         authorization: text(header::AUTHORIZATION),
         content_type: text(header::CONTENT_TYPE),
+        version,
         mode: mode.clone(),
         answered_before: state.answered.load(Ordering::SeqCst),
     });
@@ -374,10 +382,41 @@ where
     F: Future<Output = ()> + Send + 'static,
 {
     let state = MockState::new(options)?;
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    serve_router(listener, router(state), shutdown).await;
     Ok(())
+}
+
+/// Streams one HTTP/2 connection may carry at once: enough for a benchmark's
+/// 1,000 calls in flight (hyper's default, 200, would queue the rest).
+const MAX_STREAMS: u32 = 16_384;
+
+/// Serves `app` over HTTP/1.1 and HTTP/2 (h2c, prior knowledge) until
+/// `shutdown`, then lets open exchanges finish.
+async fn serve_router<F>(listener: TcpListener, app: Router, shutdown: F)
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    use hyper_util::server::conn::auto::Builder;
+    use hyper_util::server::graceful::GracefulShutdown;
+    use hyper_util::service::TowerToHyperService;
+
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder.http2().max_concurrent_streams(MAX_STREAMS);
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let Ok((stream, _)) = accepted else { continue };
+                let service = TowerToHyperService::new(app.clone());
+                let conn = builder.serve_connection(TokioIo::new(stream), service).into_owned();
+                tokio::spawn(graceful.watch(conn));
+            }
+            _ = &mut shutdown => break,
+        }
+    }
+    graceful.shutdown().await;
 }
 
 /// A mock running in this process on 127.0.0.1 and a free port; stops when dropped.
@@ -407,14 +446,7 @@ impl MockLlm {
         let stop = CancellationToken::new();
         let app = router(Arc::clone(&state));
         let shutdown = stop.clone().cancelled_owned();
-        tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown)
-                .await
-            {
-                tracing::warn!(error = %e, "mock LLM stopped");
-            }
-        });
+        tokio::spawn(serve_router(listener, app, shutdown));
         Ok(MockLlm {
             base_url,
             state,
