@@ -10,3 +10,4 @@ mod common;
 mod events;
 mod jobs;
 mod openapi;
+mod process;

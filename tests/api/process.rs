@@ -1,0 +1,110 @@
+//! The real binary: `plan-worker run --no-worker` serves the API alone (no
+//! worker registers, jobs stay pending) and exits cleanly on SIGTERM.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::json;
+use sqlx::PgPool;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use uuid::Uuid;
+
+use crate::common::*;
+
+fn database_url(pool: &PgPool) -> String {
+    let o = pool.connect_options();
+    format!(
+        "postgres://{}@{}:{}/{}",
+        o.get_username(),
+        o.get_host(),
+        o.get_port(),
+        o.get_database().unwrap_or("postgres")
+    )
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[sqlx::test]
+async fn run_no_worker_serves_the_api_alone_and_stops_on_sigterm(pool: PgPool) {
+    let (api_port, ops_port) = (free_port(), free_port());
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_plan-worker"))
+        .args(["run", "--no-worker"])
+        .env("DATABASE_URL", database_url(&pool))
+        .env("API_ADDR", format!("127.0.0.1:{api_port}"))
+        .env("METRICS_ADDR", format!("127.0.0.1:{ops_port}"))
+        .env("SUPABASE_JWT_SECRET", SECRET)
+        .env("LOG_FORMAT", "json")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    // The log line that says the API listens, read from the process.
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    tokio::time::timeout(WAIT, async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if line.contains("API listening") {
+                return;
+            }
+        }
+        panic!("plan-worker exited before the API listened");
+    })
+    .await
+    .expect("the API never listened");
+    // Keep reading, so that the process never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+
+    let http = reqwest::Client::new();
+    let user = Uuid::new_v4();
+    let created = http
+        .post(format!("http://127.0.0.1:{api_port}/v1/plan-jobs"))
+        .bearer_auth(token(user))
+        .json(&json!({"profileSnapshot": profile("muscle-gain-vegetarian-gym")}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let ready: serde_json::Value = http
+        .get(format!("http://127.0.0.1:{ops_port}/readyz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ready["status"], "ready");
+    assert!(ready["checks"]["listener"].is_null(), "no worker listener");
+    assert_eq!(
+        count(&pool, "plan_workers").await,
+        0,
+        "no worker registered"
+    );
+
+    // SIGTERM: the process ends by itself, successfully.
+    let pid = child.id().unwrap().to_string();
+    let kill = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let status = tokio::time::timeout(Duration::from_secs(15), child.wait())
+        .await
+        .expect("plan-worker did not stop on SIGTERM")
+        .unwrap();
+    assert!(status.success(), "{status}");
+    let pending: String =
+        sqlx::query_scalar("select status::text from plan_generation_jobs where user_id = $1")
+            .bind(user)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(pending, "pending", "an API-only process runs no job");
+}
