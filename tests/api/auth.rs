@@ -112,7 +112,7 @@ async fn another_users_job_is_not_found_and_the_operator_sees_it(pool: PgPool) {
         )
         .await;
     assert_eq!(create_as_admin.status, StatusCode::FORBIDDEN);
-    let cancelled = api.post(&format!("{path}/cancel"), ADMIN, json!({})).await;
+    let cancelled = api.act(job, "cancel", ADMIN).await;
     assert_eq!(cancelled.status, StatusCode::OK, "{}", cancelled.body);
     assert_eq!(cancelled.body["previousStatus"], "pending");
 }

@@ -133,6 +133,12 @@ impl Api {
             .await
     }
 
+    /// `POST /v1/plan-jobs/{job}/{action}` (cancel, retry) as `bearer`.
+    pub async fn act(&self, job: Uuid, action: &str, bearer: &str) -> Answer {
+        self.post(&format!("/v1/plan-jobs/{job}/{action}"), bearer, json!({}))
+            .await
+    }
+
     /// Creates a weekly plan job for `user` from a sample profile.
     pub async fn create(&self, user: Uuid) -> Answer {
         self.post(

@@ -148,13 +148,7 @@ async fn the_creation_rate_limit_answers_429_with_retry_after(pool: PgPool) {
     for _ in 0..2 {
         let a = api.create(user).await;
         assert_eq!(a.status, StatusCode::CREATED);
-        let cancel = api
-            .post(
-                &format!("/v1/plan-jobs/{}/cancel", job_id(&a)),
-                &token(user),
-                json!({}),
-            )
-            .await;
+        let cancel = api.act(job_id(&a), "cancel", &token(user)).await;
         assert_eq!(cancel.status, StatusCode::OK);
     }
     let limited = api.create(user).await;
@@ -327,13 +321,7 @@ async fn cancelling_a_running_job_stops_the_worker_and_the_status_says_cancelled
     .await
     .expect("the job never started");
 
-    let a = api
-        .post(
-            &format!("/v1/plan-jobs/{id}/cancel"),
-            &token(user),
-            json!({}),
-        )
-        .await;
+    let a = api.act(id, "cancel", &token(user)).await;
     assert_eq!(a.status, StatusCode::OK, "{}", a.body);
     assert_eq!(a.body["previousStatus"], "processing");
 
@@ -358,21 +346,9 @@ async fn cancelling_a_running_job_stops_the_worker_and_the_status_says_cancelled
     assert_eq!(outcome, "cancelled");
     assert_eq!(count(&pool, "weekly_base_plans").await, 0);
 
-    let again = api
-        .post(
-            &format!("/v1/plan-jobs/{id}/cancel"),
-            &token(user),
-            json!({}),
-        )
-        .await;
+    let again = api.act(id, "cancel", &token(user)).await;
     assert_eq!(again.status, StatusCode::CONFLICT);
-    let retried = api
-        .post(
-            &format!("/v1/plan-jobs/{id}/retry"),
-            &token(user),
-            json!({}),
-        )
-        .await;
+    let retried = api.act(id, "retry", &token(user)).await;
     assert_eq!(retried.status, StatusCode::CREATED, "{}", retried.body);
     assert_ne!(job_id(&retried), id);
 }
