@@ -37,9 +37,15 @@ pub enum HubMsg {
     Resync,
 }
 
+/// Event streams one user may hold open in one process: an app needs one
+/// or two; a client that leaks them must not take the server's memory.
+pub const MAX_STREAMS_PER_USER: usize = 8;
+
 /// The process's one listener and its subscribers, by job.
 pub struct EventHub {
     subs: Mutex<HashMap<Uuid, broadcast::Sender<HubMsg>>>,
+    /// Open streams per user.
+    open: Arc<Mutex<HashMap<Uuid, usize>>>,
     /// True while LISTEN is active (tests wait on it).
     pub listening: watch::Sender<bool>,
 }
@@ -49,6 +55,7 @@ impl EventHub {
     pub fn start(options: PgConnectOptions, stop: CancellationToken) -> Arc<Self> {
         let hub = Arc::new(EventHub {
             subs: Mutex::new(HashMap::new()),
+            open: Arc::default(),
             listening: watch::Sender::new(false),
         });
         tokio::spawn(hub.clone().listen(options, stop));
@@ -68,6 +75,27 @@ impl EventHub {
             job,
             rx,
         }
+    }
+
+    /// Counts a stream of `caller` (the operator is not limited); None when
+    /// the user already holds `MAX_STREAMS_PER_USER`.
+    pub fn open_stream(&self, caller: Caller) -> Option<StreamSlot> {
+        let Caller::User(user) = caller else {
+            return Some(StreamSlot {
+                open: None,
+                user: Uuid::nil(),
+            });
+        };
+        let mut open = self.open.lock().expect("hub lock");
+        let n = open.entry(user).or_default();
+        if *n >= MAX_STREAMS_PER_USER {
+            return None;
+        }
+        *n += 1;
+        Some(StreamSlot {
+            open: Some(self.open.clone()),
+            user,
+        })
     }
 
     fn dispatch(&self, ev: JobEvent) {
@@ -131,6 +159,26 @@ impl EventHub {
     }
 }
 
+/// One open stream of a user; dropping it frees the place.
+pub struct StreamSlot {
+    open: Option<Arc<Mutex<HashMap<Uuid, usize>>>>,
+    user: Uuid,
+}
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        if let Some(open) = &self.open {
+            let mut open = open.lock().expect("hub lock");
+            if let Some(n) = open.get_mut(&self.user) {
+                *n -= 1;
+                if *n == 0 {
+                    open.remove(&self.user);
+                }
+            }
+        }
+    }
+}
+
 /// A stream's subscription; the last one of a job removes its channel.
 pub struct Subscription {
     hub: Arc<EventHub>,
@@ -158,10 +206,20 @@ pub async fn stream(
     PathId(id): PathId,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let job = jobs::visible(&state, caller, &id).await?;
+    let slot = state.events.open_stream(caller).ok_or_else(|| {
+        ApiError::too_many(
+            "TOO_MANY_STREAMS",
+            format!("at most {MAX_STREAMS_PER_USER} event streams per user at once"),
+            Duration::from_secs(5),
+        )
+    })?;
     let sub = state.events.subscribe(job.id);
     let (tx, mut rx) = mpsc::channel::<Event>(16);
     let keepalive = state.keepalive;
-    tokio::spawn(relay(state, job.id, sub, tx));
+    tokio::spawn(async move {
+        relay(state, job.id, sub, tx).await;
+        drop(slot);
+    });
     let events = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx).map(|e| e.map(Ok)));
     Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(keepalive)))
 }

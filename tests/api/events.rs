@@ -156,3 +156,36 @@ async fn shutdown_ends_open_streams_with_a_shutdown_event(pool: PgPool) {
         "the stream ends cleanly"
     );
 }
+
+#[sqlx::test]
+async fn a_user_may_hold_only_a_few_streams_and_the_operator_is_not_limited(pool: PgPool) {
+    use plan_worker::api::events::MAX_STREAMS_PER_USER;
+    let api = start(&pool, settings()).await;
+    let user = Uuid::new_v4();
+    let job = job_id(&api.create(user).await);
+    let mut open = vec![];
+    for _ in 0..MAX_STREAMS_PER_USER {
+        let mut f = subscribe(&api, job, user).await;
+        assert_eq!(f.next_within().await.unwrap().data["status"], "pending");
+        open.push(f);
+    }
+    let refused = api
+        .get(&format!("/v1/plan-jobs/{job}/events"), &token(user))
+        .await;
+    assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(refused.body["error"]["code"], "TOO_MANY_STREAMS");
+    assert!(refused.headers.contains_key("retry-after"));
+
+    let operator = api
+        .http
+        .get(format!("{}/v1/plan-jobs/{job}/events", api.base))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(operator.status(), StatusCode::OK);
+    let other_user = Uuid::new_v4();
+    let other_job = job_id(&api.create(other_user).await);
+    let mut other = subscribe(&api, other_job, other_user).await;
+    assert_eq!(other.next_within().await.unwrap().data["status"], "pending");
+}
