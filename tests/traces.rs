@@ -1,6 +1,7 @@
 //! Traces: with an OTLP/HTTP endpoint set, a job's spans (the attempt, the
 //! generation, each LLM call, the save) reach the collector as part of the
-//! trace of the request that created the job (its stored `traceparent`).
+//! trace of the request that created the job: the app's `traceparent`
+//! continued by the API's request span, stored on the job.
 //! The collector is a small OTLP/HTTP receiver in this test. Its own test
 //! binary: the tracing subscriber is global to the process.
 
@@ -15,8 +16,8 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::routing::post;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use plan_worker::config::WorkerSettings;
-use plan_worker::plan::intake;
+use plan_worker::api::ApiState;
+use plan_worker::config::{ApiSettings, WorkerSettings};
 
 use plan_worker::telemetry::logging::{self, TraceSettings};
 use prost::Message;
@@ -31,6 +32,7 @@ const PARENT_SPAN: &str = "b7ad6b7169203331";
 struct ReceivedSpan {
     name: String,
     trace_id: String,
+    span_id: String,
     parent: String,
 }
 
@@ -52,6 +54,7 @@ async fn receive(State(c): State<Collector>, body: Bytes) -> &'static str {
         spans.push(ReceivedSpan {
             name: span.name.clone(),
             trace_id: hex(&span.trace_id),
+            span_id: hex(&span.span_id),
             parent: hex(&span.parent_span_id),
         });
     }
@@ -89,9 +92,44 @@ async fn a_jobs_spans_reach_the_collector_in_the_trace_of_the_request_that_creat
     };
     let worker = plan_worker(&pool, Some(client(&mock, WAIT)), false, settings).await;
 
-    let mut job = intake::weekly_plan_job(Uuid::new_v4(), profile("muscle-gain-vegetarian-gym"));
-    job.trace_context = Some(format!("00-{TRACE_ID}-{PARENT_SPAN}-01"));
-    let job_id = intake::create_job(&pool, &job).await.unwrap().job_id;
+    // The app's request carries its trace; the API's span continues it and
+    // the job stores the API span's context.
+    let secret = "trace-test-secret-of-32-characters";
+    let stop = tokio_util::sync::CancellationToken::new();
+    let state = ApiState::new(
+        pool.clone(),
+        pool.connect_options().as_ref().clone(),
+        &ApiSettings {
+            supabase_jwt_secret: Some(secret.into()),
+            create_rate_limit: "0/hour".parse().unwrap(),
+            ..ApiSettings::default()
+        },
+        stop.clone(),
+    )
+    .unwrap();
+    let api = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let api_addr = api.local_addr().unwrap();
+    tokio::spawn(plan_worker::api::serve(api, state, WAIT));
+    let now = jsonwebtoken::get_current_timestamp();
+    let token = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &serde_json::json!({"sub": Uuid::new_v4(), "role": "authenticated",
+                            "aud": "authenticated", "exp": now + 600}),
+        &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .unwrap();
+    let created: serde_json::Value = reqwest::Client::new()
+        .post(format!("http://{api_addr}/v1/plan-jobs"))
+        .bearer_auth(token)
+        .header("traceparent", format!("00-{TRACE_ID}-{PARENT_SPAN}-01"))
+        .json(&serde_json::json!({"profileSnapshot": profile("muscle-gain-vegetarian-gym")}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let job_id: Uuid = created["jobId"].as_str().unwrap().parse().unwrap();
     let mut events = sqlx::postgres::PgListener::connect_with(&pool)
         .await
         .unwrap();
@@ -118,7 +156,13 @@ async fn a_jobs_spans_reach_the_collector_in_the_trace_of_the_request_that_creat
         .expect("job completed");
     worker.shutdown().await;
 
-    let wanted = ["job.attempt", "plan.generate", "llm.call", "plan.save"];
+    let wanted = [
+        "http.request",
+        "job.attempt",
+        "plan.generate",
+        "llm.call",
+        "plan.save",
+    ];
     let have_all = || {
         let spans = collector.spans.lock().unwrap();
         wanted
@@ -142,8 +186,16 @@ async fn a_jobs_spans_reach_the_collector_in_the_trace_of_the_request_that_creat
         .iter()
         .find(|s| s.name == "job.attempt" && s.trace_id == TRACE_ID)
         .unwrap();
+    let request = spans
+        .iter()
+        .find(|s| s.name == "http.request" && s.trace_id == TRACE_ID)
+        .unwrap();
     assert_eq!(
-        attempt.parent, PARENT_SPAN,
+        request.parent, PARENT_SPAN,
+        "the API continues the app's trace"
+    );
+    assert_eq!(
+        attempt.parent, request.span_id,
         "the attempt is a child of the creating request's span"
     );
     assert_eq!(

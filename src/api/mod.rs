@@ -22,6 +22,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use self::auth::Auth;
 use self::error::ApiError;
@@ -109,14 +110,27 @@ pub fn router(state: ApiState, request_timeout: Duration) -> Router {
         .with_state(state)
 }
 
-/// Every request gets a deadline and is counted by route template.
+/// Every request gets a span (continuing the caller's `traceparent`, so a
+/// job created here carries the app's trace to the worker), a deadline, and
+/// a count by route template.
 async fn deadline(State(limit): State<Duration>, req: Request, next: Next) -> Response {
     let route = req
         .extensions()
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_owned())
         .unwrap_or_default();
-    let res = match tokio::time::timeout(limit, next.run(req)).await {
+    let span = tracing::info_span!(
+        "http.request",
+        http.request.method = %req.method(),
+        http.route = %route,
+        http.response.status_code = tracing::field::Empty,
+    );
+    let parent = req
+        .headers()
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok());
+    crate::telemetry::logging::link_to_traceparent(&span, parent);
+    let res = match tokio::time::timeout(limit, next.run(req).instrument(span.clone())).await {
         Ok(res) => res,
         Err(_) => ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -125,6 +139,7 @@ async fn deadline(State(limit): State<Duration>, req: Request, next: Next) -> Re
         )
         .into_response(),
     };
+    span.record("http.response.status_code", res.status().as_u16());
     crate::telemetry::metrics::api_response(&route, res.status().as_u16());
     res
 }
