@@ -775,7 +775,7 @@ async fn a_200_of_only_keep_alive_lines_or_a_foreign_body_is_ai_unavailable() {
 
 #[tokio::test]
 async fn http2_carries_many_calls_on_one_connection_past_hypers_default_stream_limit() {
-    let mock = MockLlm::start("slow:2000").await;
+    let mock = MockLlm::start("slow:5000").await;
     let client = LlmClient::new(LlmConfig {
         http: HttpVersion::Http2,
         max_in_flight: 300,

@@ -327,7 +327,7 @@ async fn cancelling_a_running_job_stops_the_worker_and_the_status_says_cancelled
 
     // With a 30 s grace and a 60 s LLM call, only a stopped handler lets
     // the worker shut down at once.
-    tokio::time::timeout(Duration::from_secs(5), worker.shutdown())
+    tokio::time::timeout(Duration::from_secs(10), worker.shutdown())
         .await
         .expect("the cancelled job kept running");
     let status = api.get(&format!("/v1/plan-jobs/{id}"), &token(user)).await;
