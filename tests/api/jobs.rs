@@ -37,6 +37,24 @@ async fn creating_twice_gives_201_then_200_with_the_same_job(pool: PgPool) {
 }
 
 #[sqlx::test]
+async fn ten_concurrent_creations_for_one_user_make_one_job(pool: PgPool) {
+    let api = start(&pool, settings()).await;
+    let user = Uuid::new_v4();
+    let answers = futures_util::future::join_all((0..10).map(|_| api.create(user))).await;
+    let created = answers
+        .iter()
+        .filter(|a| a.status == StatusCode::CREATED)
+        .count();
+    assert_eq!(created, 1);
+    assert!(
+        answers
+            .iter()
+            .all(|a| a.status.is_success() && job_id(a) == job_id(&answers[0]))
+    );
+    assert_eq!(count(&pool, "plan_generation_jobs").await, 1);
+}
+
+#[sqlx::test]
 async fn an_idempotency_key_returns_its_first_job_and_refuses_another_request(pool: PgPool) {
     let api = start(&pool, settings()).await;
     let user = Uuid::new_v4();
