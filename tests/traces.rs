@@ -110,14 +110,7 @@ async fn a_jobs_spans_reach_the_collector_in_the_trace_of_the_request_that_creat
     let api = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let api_addr = api.local_addr().unwrap();
     tokio::spawn(plan_worker::api::serve(api, state, WAIT));
-    let now = jsonwebtoken::get_current_timestamp();
-    let token = jsonwebtoken::encode(
-        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
-        &serde_json::json!({"sub": Uuid::new_v4(), "role": "authenticated",
-                            "aud": "authenticated", "exp": now + 600}),
-        &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
-    )
-    .unwrap();
+    let token = support::sign(&support::claims(Uuid::new_v4()), secret);
     let created: serde_json::Value = reqwest::Client::new()
         .post(format!("http://{api_addr}/v1/plan-jobs"))
         .bearer_auth(token)

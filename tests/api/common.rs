@@ -2,7 +2,6 @@
 
 use std::time::Duration;
 
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use plan_worker::api::{self, ApiState};
 use plan_worker::config::ApiSettings;
 use reqwest::StatusCode;
@@ -12,7 +11,7 @@ use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-pub use crate::support::{WAIT, profile};
+pub use crate::support::{WAIT, claims, profile, sign};
 
 pub const SECRET: &str = "a-test-secret-of-at-least-32-characters";
 pub const ADMIN: &str = "operator-secret-token";
@@ -62,24 +61,6 @@ pub async fn start_with(
         http: reqwest::Client::new(),
         stop,
     }
-}
-
-pub fn claims(user: Uuid) -> Value {
-    let now = jsonwebtoken::get_current_timestamp();
-    json!({
-        "sub": user.to_string(), "role": "authenticated", "aud": "authenticated",
-        "iss": "https://ref.supabase.co/auth/v1", "exp": now + 600, "iat": now,
-        "session_id": Uuid::new_v4().to_string(), "is_anonymous": false,
-    })
-}
-
-pub fn sign(claims: &Value, secret: &str) -> String {
-    jsonwebtoken::encode(
-        &Header::new(Algorithm::HS256),
-        claims,
-        &EncodingKey::from_secret(secret.as_bytes()),
-    )
-    .unwrap()
 }
 
 pub fn token(user: Uuid) -> String {
