@@ -405,6 +405,16 @@ impl ApiSettings {
                     .into(),
             });
         }
+        if let Some(admin) = self.admin_token.as_deref().filter(|t| !t.is_empty())
+            && admin.trim().len() < 16
+        {
+            return Err(SettingError {
+                field: "admin_token",
+                message: "ADMIN_TOKEN may read and cancel every user's jobs: use at least 16 \
+                          random characters"
+                    .into(),
+            });
+        }
         positive(
             "api_request_timeout_seconds",
             self.api_request_timeout_seconds,
@@ -516,5 +526,10 @@ mod api_settings_tests {
             ..ApiSettings::default()
         };
         ok.validate().unwrap();
+        let weak_operator = ApiSettings {
+            admin_token: Some("admin".into()),
+            ..ok
+        };
+        assert_eq!(weak_operator.validate().unwrap_err().field, "admin_token");
     }
 }

@@ -348,7 +348,7 @@ mod tests {
             &ApiSettings {
                 supabase_jwt_secret: Some(SECRET.into()),
                 supabase_jwt_issuer: Some("https://ref.supabase.co/auth/v1".into()),
-                admin_token: Some("operator-token".into()),
+                admin_token: Some("operator-token-0123456789".into()),
                 ..ApiSettings::default()
             },
             reqwest::Client::new(),
@@ -439,9 +439,12 @@ mod tests {
     #[tokio::test]
     async fn the_operator_token_is_the_admin_and_a_near_miss_is_not() {
         let a = auth();
-        assert_eq!(verify(&a, "operator-token").await, Ok(Caller::Admin));
         assert_eq!(
-            verify(&a, "operator-tokem").await,
+            verify(&a, "operator-token-0123456789").await,
+            Ok(Caller::Admin)
+        );
+        assert_eq!(
+            verify(&a, "operator-token-0123456788").await,
             Err(AuthError::Malformed)
         );
         assert!(Caller::Admin.may_access(Uuid::new_v4()));
