@@ -11,17 +11,14 @@ use support::{WAIT, client, mock, plan_worker, profile};
 use plan_worker::api::health::{self, OpsState};
 use plan_worker::config::WorkerSettings;
 use plan_worker::plan::intake;
-use plan_worker::queue::listener::parse_job_events;
 
 use plan_worker::telemetry::metrics::{self, CATALOGUE};
 use sqlx::PgPool;
-use sqlx::postgres::PgListener;
 use uuid::Uuid;
 
 /// Creates a job and waits for its final status.
 async fn run_job(pool: &PgPool) -> String {
-    let mut events = PgListener::connect_with(pool).await.unwrap();
-    events.listen("plan_job_events").await.unwrap();
+    let mut events = support::JobEvents::open(pool).await;
     let job = intake::create_job(
         pool,
         &intake::weekly_plan_job(Uuid::new_v4(), profile("fat-loss-vegan-home")),
@@ -29,20 +26,13 @@ async fn run_job(pool: &PgPool) -> String {
     .await
     .unwrap()
     .job_id;
-    let wait = async {
-        loop {
-            let n = events.recv().await.unwrap();
-            if let Some(ev) = parse_job_events(n.payload())
-                .into_iter()
-                .find(|e| e.id == job && ["completed", "failed"].contains(&e.status.as_str()))
-            {
-                return ev.status;
-            }
-        }
-    };
-    tokio::time::timeout(WAIT, wait)
+    events
+        .wait_for(
+            |e| e.id == job && ["completed", "failed"].contains(&e.status.as_str()),
+            WAIT,
+        )
         .await
-        .expect("job finished")
+        .status
 }
 
 /// promtool from $PROMTOOL or PATH. CI must have it (scripts/promtool.sh).

@@ -111,6 +111,7 @@ async fn a_jobs_spans_reach_the_collector_in_the_trace_of_the_request_that_creat
     let api_addr = api.local_addr().unwrap();
     tokio::spawn(plan_worker::api::serve(api, state, WAIT));
     let token = support::sign(&support::claims(Uuid::new_v4()), secret);
+    let mut events = support::JobEvents::open(&pool).await;
     let created: serde_json::Value = reqwest::Client::new()
         .post(format!("http://{api_addr}/v1/plan-jobs"))
         .bearer_auth(token)
@@ -123,30 +124,9 @@ async fn a_jobs_spans_reach_the_collector_in_the_trace_of_the_request_that_creat
         .await
         .unwrap();
     let job_id: Uuid = created["jobId"].as_str().unwrap().parse().unwrap();
-    let mut events = sqlx::postgres::PgListener::connect_with(&pool)
-        .await
-        .unwrap();
-    events.listen("plan_job_events").await.unwrap();
-    let completed = async {
-        let done = |s: &str| {
-            plan_worker::queue::listener::parse_job_events(s)
-                .iter()
-                .any(|e| e.id == job_id && e.status == "completed")
-        };
-        let status: String =
-            sqlx::query_scalar("select status::text from plan_generation_jobs where id = $1")
-                .bind(job_id)
-                .fetch_one(&pool)
-                .await
-                .unwrap();
-        if status == "completed" {
-            return;
-        }
-        while !done(events.recv().await.unwrap().payload()) {}
-    };
-    tokio::time::timeout(Duration::from_secs(20), completed)
-        .await
-        .expect("job completed");
+    events
+        .wait_status(job_id, "completed", Duration::from_secs(20))
+        .await;
     worker.shutdown().await;
 
     let wanted = [

@@ -307,10 +307,7 @@ async fn cancelling_a_running_job_stops_the_worker_and_the_status_says_cancelled
     let api = start(&pool, settings()).await;
     let user = Uuid::new_v4();
     let id = job_id(&api.create(user).await);
-    let mut events = sqlx::postgres::PgListener::connect_with(&pool)
-        .await
-        .unwrap();
-    events.listen("plan_job_events").await.unwrap();
+    let mut events = support::JobEvents::open(&pool).await;
 
     // The LLM takes a minute: the job is surely running when cancelled.
     let mock = support::mock("slow:60000").await;
@@ -325,19 +322,7 @@ async fn cancelling_a_running_job_stops_the_worker_and_the_status_says_cancelled
         },
     )
     .await;
-    tokio::time::timeout(WAIT, async {
-        loop {
-            let note = events.recv().await.unwrap();
-            if plan_worker::queue::listener::parse_job_events(note.payload())
-                .iter()
-                .any(|e| e.id == id && e.status == "processing")
-            {
-                break;
-            }
-        }
-    })
-    .await
-    .expect("the job never started");
+    events.wait_status(id, "processing", WAIT).await;
 
     let a = api.act(id, "cancel", &token(user)).await;
     assert_eq!(a.status, StatusCode::OK, "{}", a.body);

@@ -4,17 +4,17 @@
 use std::time::Duration;
 
 use plan_worker::config::WorkerSettings;
-use plan_worker::queue::listener::{JobEvent, parse_job_events};
 use plan_worker::queue::store::{self, NewJob};
-use plan_worker::queue::{Registry, Worker, WorkerHandle};
+use plan_worker::queue::{Registry, WorkerHandle};
 use serde_json::json;
 use sqlx::PgPool;
-use sqlx::postgres::PgListener;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
 pub const KIND: &str = "weekly_base_plan";
 pub const WAIT: Duration = Duration::from_secs(15);
+
+pub use crate::support::JobEvents;
 
 /// Settings for tests: a 60 s tick, so that only the wake source under test
 /// can start a job quickly; quick retries.
@@ -35,16 +35,7 @@ pub async fn start(pool: &PgPool, registry: Registry, settings: WorkerSettings) 
         .with_test_writer()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .try_init();
-    let options = pool.connect_options().as_ref().clone();
-    let handle = Worker::new(pool.clone(), options, registry, settings)
-        .expect("valid settings")
-        .spawn();
-    assert!(
-        handle.wait_listening(WAIT).await,
-        "worker {} never listened",
-        handle.id
-    );
-    handle
+    crate::support::start_worker(pool, registry, settings).await
 }
 
 pub fn new_job(max_retries: i32) -> NewJob {
@@ -74,79 +65,6 @@ pub async fn next_start(starts: &mut Starts, within: Duration) -> (Uuid, i32) {
         .await
         .unwrap_or_else(|_| panic!("no job started within {within:?}"))
         .expect("handler channel open")
-}
-
-/// A LISTEN on `plan_job_events` opened before the action under test, so
-/// that no status change is missed.
-pub struct JobEvents {
-    listener: PgListener,
-}
-
-impl JobEvents {
-    pub async fn open(pool: &PgPool) -> Self {
-        let mut listener = PgListener::connect_with(pool).await.expect("test listener");
-        listener.listen("plan_job_events").await.expect("listen");
-        Self { listener }
-    }
-
-    /// Waits until `job` reaches `status`; returns the event.
-    pub async fn wait_status(&mut self, job: Uuid, status: &str, within: Duration) -> JobEvent {
-        let wait = async {
-            loop {
-                let n = self.listener.recv().await.expect("event");
-                if let Some(ev) = parse_job_events(n.payload())
-                    .into_iter()
-                    .find(|e| e.id == job && e.status == status)
-                {
-                    return ev;
-                }
-            }
-        };
-        tokio::time::timeout(within, wait)
-            .await
-            .unwrap_or_else(|_| panic!("job {job} did not become {status} within {within:?}"))
-    }
-
-    /// Waits for the first event that `matches`.
-    pub async fn wait_for(
-        &mut self,
-        matches: impl Fn(&JobEvent) -> bool,
-        within: Duration,
-    ) -> JobEvent {
-        let wait = async {
-            loop {
-                let n = self.listener.recv().await.expect("event");
-                if let Some(ev) = parse_job_events(n.payload())
-                    .into_iter()
-                    .find(|e| matches(e))
-                {
-                    return ev;
-                }
-            }
-        };
-        tokio::time::timeout(within, wait)
-            .await
-            .expect("the awaited job event in time")
-    }
-
-    /// Waits until `n` jobs have reached `status`.
-    pub async fn wait_count(&mut self, status: &str, n: usize, within: Duration) {
-        let wait = async {
-            let mut seen = std::collections::HashSet::new();
-            while seen.len() < n {
-                let note = self.listener.recv().await.expect("event");
-                seen.extend(
-                    parse_job_events(note.payload())
-                        .into_iter()
-                        .filter(|e| e.status == status)
-                        .map(|e| e.id),
-                );
-            }
-        };
-        tokio::time::timeout(within, wait)
-            .await
-            .unwrap_or_else(|_| panic!("{n} jobs did not become {status} within {within:?}"));
-    }
 }
 
 #[derive(Debug, sqlx::FromRow)]

@@ -1,6 +1,9 @@
 //! Integration tests of the job queue against real PostgreSQL: each test
 //! gets a fresh migrated database from `#[sqlx::test]`.
 
+#[path = "../support/mod.rs"]
+mod support;
+
 mod common;
 mod handlers;
 mod recovery;

@@ -1,6 +1,6 @@
-//! Set-up shared by the test binaries that run the plan pipeline: the mock
-//! LLM, a client pointed at it, a worker with the real plan handler, and
-//! the sample profiles. Each binary uses part of it.
+//! Set-up shared by the integration test binaries: the mock LLM, a client
+//! pointed at it, workers, bounded waits on job events, the sample
+//! profiles and Supabase-shaped tokens. Each binary uses part of it.
 #![allow(dead_code)]
 
 use std::time::Duration;
@@ -10,8 +10,11 @@ use plan_worker::llm::mock::MockLlm;
 use plan_worker::llm::{LlmClient, LlmConfig};
 use plan_worker::plan::handler::{KIND, PlanHandler};
 use plan_worker::plan::mock_answers::mock_options;
+use plan_worker::queue::listener::{JobEvent, parse_job_events};
 use plan_worker::queue::{Registry, Worker, WorkerHandle};
 use sqlx::PgPool;
+use sqlx::postgres::PgListener;
+use uuid::Uuid;
 
 pub const WAIT: Duration = Duration::from_secs(20);
 
@@ -51,13 +54,22 @@ pub async fn plan_worker(
     settings: WorkerSettings,
 ) -> WorkerHandle {
     let registry = Registry::new().register(KIND, PlanHandler::new(llm, fallback));
+    start_worker(pool, registry, settings).await
+}
+
+/// A worker with `registry`, listening before it returns.
+pub async fn start_worker(
+    pool: &PgPool,
+    registry: Registry,
+    settings: WorkerSettings,
+) -> WorkerHandle {
     let handle = Worker::new(
         pool.clone(),
         pool.connect_options().as_ref().clone(),
         registry,
         settings,
     )
-    .unwrap()
+    .expect("valid settings")
     .spawn();
     assert!(
         handle.wait_listening(WAIT).await,
@@ -67,13 +79,86 @@ pub async fn plan_worker(
     handle
 }
 
+/// A LISTEN on `plan_job_events` opened before the action under test, so
+/// that no status change is missed.
+pub struct JobEvents {
+    listener: PgListener,
+}
+
+impl JobEvents {
+    pub async fn open(pool: &PgPool) -> Self {
+        let mut listener = PgListener::connect_with(pool).await.expect("test listener");
+        listener.listen("plan_job_events").await.expect("listen");
+        Self { listener }
+    }
+
+    /// Waits until `job` reaches `status`; returns the event.
+    pub async fn wait_status(&mut self, job: Uuid, status: &str, within: Duration) -> JobEvent {
+        let wait = async {
+            loop {
+                let n = self.listener.recv().await.expect("event");
+                if let Some(ev) = parse_job_events(n.payload())
+                    .into_iter()
+                    .find(|e| e.id == job && e.status == status)
+                {
+                    return ev;
+                }
+            }
+        };
+        tokio::time::timeout(within, wait)
+            .await
+            .unwrap_or_else(|_| panic!("job {job} did not become {status} within {within:?}"))
+    }
+
+    /// Waits for the first event that `matches`.
+    pub async fn wait_for(
+        &mut self,
+        matches: impl Fn(&JobEvent) -> bool,
+        within: Duration,
+    ) -> JobEvent {
+        let wait = async {
+            loop {
+                let n = self.listener.recv().await.expect("event");
+                if let Some(ev) = parse_job_events(n.payload())
+                    .into_iter()
+                    .find(|e| matches(e))
+                {
+                    return ev;
+                }
+            }
+        };
+        tokio::time::timeout(within, wait)
+            .await
+            .expect("the awaited job event in time")
+    }
+
+    /// Waits until `n` jobs have reached `status`.
+    pub async fn wait_count(&mut self, status: &str, n: usize, within: Duration) {
+        let wait = async {
+            let mut seen = std::collections::HashSet::new();
+            while seen.len() < n {
+                let note = self.listener.recv().await.expect("event");
+                seen.extend(
+                    parse_job_events(note.payload())
+                        .into_iter()
+                        .filter(|e| e.status == status)
+                        .map(|e| e.id),
+                );
+            }
+        };
+        tokio::time::timeout(within, wait)
+            .await
+            .unwrap_or_else(|_| panic!("{n} jobs did not become {status} within {within:?}"));
+    }
+}
+
 /// Claims shaped like a Supabase user's access token.
-pub fn claims(user: uuid::Uuid) -> serde_json::Value {
+pub fn claims(user: Uuid) -> serde_json::Value {
     let now = jsonwebtoken::get_current_timestamp();
     serde_json::json!({
         "sub": user.to_string(), "role": "authenticated", "aud": "authenticated",
         "iss": "https://ref.supabase.co/auth/v1", "exp": now + 600, "iat": now,
-        "session_id": uuid::Uuid::new_v4().to_string(), "is_anonymous": false,
+        "session_id": Uuid::new_v4().to_string(), "is_anonymous": false,
     })
 }
 
