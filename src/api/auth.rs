@@ -4,7 +4,6 @@
 //! runs, so a refused request writes nothing.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::FromRequestParts;
@@ -331,9 +330,6 @@ fn auth_failure_reason(e: &AuthError) -> &'static str {
         AuthError::BadSubject => "subject",
     }
 }
-
-/// Shared by the API's state.
-pub type SharedAuth = Arc<Auth>;
 
 #[cfg(test)]
 mod tests {

@@ -21,6 +21,7 @@ use super::extract::{JsonObject, PathId, QueryMap};
 use super::limits;
 use super::plans::{self, PlanView};
 use crate::error_code::ErrorCode;
+use crate::plan::Profile;
 use crate::plan::handler::KIND;
 use crate::queue::store::{self, Created, StoreError};
 
@@ -179,11 +180,7 @@ pub async fn active(
 ) -> Result<Json<JobView>, ApiError> {
     let user = caller.user()?;
     let kind = checked_kind(q.get("kind").map(String::as_str), "kind")?;
-    let id: Option<Uuid> = sqlx::query_scalar("select id from get_active_plan_job($1, $2)")
-        .bind(user)
-        .bind(kind)
-        .fetch_optional(&state.db)
-        .await?;
+    let id = active_job_id(&state.db, user, kind).await?;
     let job = match id {
         Some(id) => load(&state.db, id).await?,
         None => None,
@@ -249,7 +246,7 @@ pub async fn create(
         Some(_) => return Err(ApiError::field("kind", "must be a string")),
     };
     let profile = body.get("profileSnapshot").cloned().unwrap_or(Value::Null);
-    check_profile(kind, &profile)?;
+    profile_of(&profile)?;
     let request_hash = {
         let canonical = json!({"kind": kind, "profileSnapshot": profile}).to_string();
         hex(&Sha256::digest(canonical.as_bytes()))
@@ -286,11 +283,7 @@ pub async fn create(
             }));
         }
     }
-    let active: Option<Uuid> = sqlx::query_scalar("select id from get_active_plan_job($1, $2)")
-        .bind(user)
-        .bind(kind)
-        .fetch_optional(&mut *tx)
-        .await?;
+    let active = active_job_id(&mut *tx, user, kind).await?;
     let outcome = match active {
         Some(job_id) => Created {
             job_id,
@@ -327,9 +320,10 @@ pub async fn create(
     Ok(created(outcome))
 }
 
-/// 422 naming every bad field of the profile, before anything is written.
-pub fn check_profile(kind: &str, profile: &Value) -> Result<(), ApiError> {
-    if !profile.is_object() {
+/// The profile of a request, or 422 naming every bad field, before
+/// anything is written.
+pub fn profile_of(snapshot: &Value) -> Result<Profile, ApiError> {
+    if !snapshot.is_object() {
         return Err(ApiError::invalid(
             "INVALID_PROFILE",
             vec![FieldProblem {
@@ -338,21 +332,31 @@ pub fn check_profile(kind: &str, profile: &Value) -> Result<(), ApiError> {
             }],
         ));
     }
-    if kind == KIND {
-        crate::plan::parse_profile(profile).map_err(|e| {
-            ApiError::invalid(
-                "INVALID_PROFILE",
-                e.fields
-                    .into_iter()
-                    .map(|f| FieldProblem {
-                        field: format!("profileSnapshot.{}", f.field),
-                        message: f.message,
-                    })
-                    .collect(),
-            )
-        })?;
-    }
-    Ok(())
+    crate::plan::parse_profile(snapshot).map_err(|e| {
+        ApiError::invalid(
+            "INVALID_PROFILE",
+            e.fields
+                .into_iter()
+                .map(|f| FieldProblem {
+                    field: format!("profileSnapshot.{}", f.field),
+                    message: f.message,
+                })
+                .collect(),
+        )
+    })
+}
+
+/// The user's pending or running job of `kind`.
+async fn active_job_id(
+    db: impl sqlx::PgExecutor<'_>,
+    user: Uuid,
+    kind: &str,
+) -> sqlx::Result<Option<Uuid>> {
+    sqlx::query_scalar("select id from get_active_plan_job($1, $2)")
+        .bind(user)
+        .bind(kind)
+        .fetch_optional(db)
+        .await
 }
 
 fn store_error(e: StoreError) -> ApiError {
@@ -412,11 +416,7 @@ pub async fn retry(
     }
     let mut tx = state.db.begin().await?;
     limits::lock_user(&mut tx, user).await?;
-    let active: Option<Uuid> = sqlx::query_scalar("select id from get_active_plan_job($1, $2)")
-        .bind(user)
-        .bind(&job.kind)
-        .fetch_optional(&mut *tx)
-        .await?;
+    let active = active_job_id(&mut *tx, user, &job.kind).await?;
     if active.is_none() {
         // The cool-down does not apply: the job being retried made no plan.
         limits::check_rate(&mut tx, user, state.limits.create).await?;

@@ -14,8 +14,7 @@ use super::ApiState;
 use super::auth::Caller;
 use super::error::ApiError;
 use super::extract::{JsonObject, QueryMap};
-use super::jobs::check_profile;
-use crate::plan::handler::KIND;
+use super::jobs::profile_of;
 
 /// A saved weekly plan.
 #[derive(Debug, Clone, Serialize, FromRow)]
@@ -107,8 +106,7 @@ pub async fn targets(
     JsonObject(body): JsonObject,
 ) -> Result<Json<Value>, ApiError> {
     let profile = body.get("profileSnapshot").cloned().unwrap_or(Value::Null);
-    check_profile(KIND, &profile)?;
-    let profile = crate::plan::parse_profile(&profile).map_err(ApiError::internal)?;
+    let profile = profile_of(&profile)?;
     Ok(Json(json!({ "targets": crate::plan::targets(&profile) })))
 }
 
