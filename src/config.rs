@@ -7,6 +7,35 @@ use clap::Args;
 
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
+/// The defaults of a settings group, read from its `#[arg]` attributes
+/// (environment ignored), so that each default is written exactly once.
+fn defaults<T: clap::Args + clap::FromArgMatches>() -> T {
+    let cmd = T::augment_args(clap::Command::new("defaults")).mut_args(|a| a.env(None));
+    let matches = cmd
+        .try_get_matches_from(["defaults"])
+        .expect("every setting has a default");
+    T::from_arg_matches(&matches).expect("the defaults are valid")
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// One JSON object per line.
+    Json,
+    /// Human-readable lines.
+    Pretty,
+}
+
+/// DeepSeek's `thinking` switch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Thinking {
+    /// Thinking off: fast JSON.
+    Off,
+    On,
+    /// The field is not sent (servers that do not know it, such as OpenAI).
+    Omit,
+}
+
 /// Where the database is.
 #[derive(Debug, Clone, Args)]
 pub struct DbSettings {
@@ -87,20 +116,7 @@ pub struct WorkerSettings {
 
 impl Default for WorkerSettings {
     fn default() -> Self {
-        Self {
-            worker_id: None,
-            max_concurrent_jobs: 16,
-            lease_seconds: 30.0,
-            poll_interval_seconds: 5.0,
-            fallback_poll_ms: 250,
-            job_timeout_seconds: 600.0,
-            retry_base_seconds: 2.0,
-            retry_max_seconds: 300.0,
-            max_rate_limit_deferrals: 10,
-            stale_pending_hours: 24.0,
-            shutdown_grace_seconds: 30.0,
-            notify_self_test_seconds: 2.0,
-        }
+        defaults()
     }
 }
 
@@ -243,8 +259,8 @@ pub struct LlmSettings {
 
     /// DeepSeek's thinking switch: off (fast JSON), on, or omit (for servers
     /// that do not know the field, such as OpenAI).
-    #[arg(long, env = "LLM_THINKING", default_value = "off", value_parser = ["off", "on", "omit"])]
-    pub llm_thinking: String,
+    #[arg(long, env = "LLM_THINKING", default_value = "off", value_enum)]
+    pub llm_thinking: Thinking,
 
     /// Make the plan with the offline generator when the LLM failed for good.
     #[arg(long, env = "FALLBACK_TO_OFFLINE", default_value_t = false)]
@@ -252,8 +268,8 @@ pub struct LlmSettings {
 
     /// HTTP to the provider: auto (HTTP/2 over TLS when offered, else
     /// HTTP/1.1), http1, or http2 (also h2c on plain http).
-    #[arg(long, env = "LLM_HTTP_VERSION", default_value = "auto", value_parser = ["auto", "http1", "http2"])]
-    pub llm_http_version: String,
+    #[arg(long, env = "LLM_HTTP_VERSION", default_value = "auto", value_enum)]
+    pub llm_http_version: crate::llm::HttpVersion,
 
     /// USD per million prompt tokens (cache misses), for the cost metric.
     #[arg(long, env = "LLM_PRICE_PROMPT_PER_MILLION", default_value_t = 0.0)]
@@ -270,21 +286,7 @@ pub struct LlmSettings {
 
 impl Default for LlmSettings {
     fn default() -> Self {
-        Self {
-            llm_base_url: "https://api.deepseek.com".into(),
-            llm_model: "deepseek-v4-flash".into(),
-            llm_api_key: None,
-            llm_timeout_seconds: 300.0,
-            llm_requests_per_minute: 60,
-            llm_max_in_flight: 32,
-            llm_max_tokens: 8192,
-            llm_thinking: "off".into(),
-            fallback_to_offline: false,
-            llm_http_version: "auto".into(),
-            llm_price_prompt_per_million: 0.0,
-            llm_price_completion_per_million: 0.0,
-            llm_price_cache_hit_per_million: 0.0,
-        }
+        defaults()
     }
 }
 
@@ -302,10 +304,10 @@ impl LlmSettings {
             api_key: Some(key.to_owned()),
             timeout: Duration::from_secs_f64(self.llm_timeout_seconds.max(0.001)),
             max_tokens: self.llm_max_tokens,
-            thinking: match self.llm_thinking.as_str() {
-                "on" => Some(true),
-                "omit" => None,
-                _ => Some(false),
+            thinking: match self.llm_thinking {
+                Thinking::On => Some(true),
+                Thinking::Omit => None,
+                Thinking::Off => Some(false),
             },
             requests_per_minute: self.llm_requests_per_minute,
             max_in_flight: self.llm_max_in_flight,
@@ -314,7 +316,7 @@ impl LlmSettings {
                 completion_per_million: self.llm_price_completion_per_million,
                 cache_hit_per_million: self.llm_price_cache_hit_per_million,
             },
-            http: self.llm_http_version.parse().unwrap_or_default(),
+            http: self.llm_http_version,
             ..crate::llm::LlmConfig::default()
         })
     }
@@ -374,22 +376,7 @@ pub struct ApiSettings {
 
 impl Default for ApiSettings {
     fn default() -> Self {
-        Self {
-            api_addr: None,
-            supabase_jwt_secret: None,
-            supabase_jwks_url: None,
-            supabase_jwt_issuer: None,
-            jwks_cache_seconds: 600,
-            admin_token: None,
-            create_rate_limit: RateLimit {
-                count: 10,
-                window: Duration::from_secs(3600),
-            },
-            regeneration_cooldown: Span(Duration::from_secs(14 * 86_400)),
-            api_request_timeout_seconds: 10.0,
-            sse_keepalive_seconds: 15.0,
-            estimate_sample_jobs: 50,
-        }
+        defaults()
     }
 }
 
@@ -421,6 +408,53 @@ impl ApiSettings {
         )?;
         positive("sse_keepalive_seconds", self.sse_keepalive_seconds)?;
         Ok(())
+    }
+}
+
+/// The internal operations listener.
+#[derive(Debug, Clone, Args)]
+pub struct OpsSettings {
+    /// Address of /metrics, /healthz and /readyz (keep it internal).
+    #[arg(long, env = "METRICS_ADDR", default_value = "0.0.0.0:9464")]
+    pub metrics_addr: String,
+
+    /// Do not apply migrations at start.
+    #[arg(long, env = "NO_MIGRATE", default_value_t = false)]
+    pub no_migrate: bool,
+
+    /// Run only the API (API_ADDR), no worker: for an API-only container.
+    #[arg(long, env = "NO_WORKER", default_value_t = false)]
+    pub no_worker: bool,
+}
+
+/// Push notifications from the outbox to Expo.
+#[derive(Debug, Clone, Args)]
+pub struct PushSettings {
+    /// Expo push API URL (https://exp.host/--/api/v2/push/send); unset: push
+    /// notifications are not sent and outbox rows are marked skipped.
+    #[arg(long, env = "EXPO_PUSH_URL")]
+    pub expo_push_url: Option<String>,
+
+    /// Expo access token, when push security is enabled for the project.
+    #[arg(long, env = "EXPO_ACCESS_TOKEN", hide_env_values = true)]
+    pub expo_access_token: Option<String>,
+
+    /// Seconds between passes of the push delivery loop.
+    #[arg(long, env = "PUSH_POLL_SECONDS", default_value_t = 2.0)]
+    pub push_poll_seconds: f64,
+}
+
+impl PushSettings {
+    /// The Expo endpoint, unless push is off.
+    pub fn expo_url(&self) -> Option<&str> {
+        self.expo_push_url
+            .as_deref()
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+    }
+
+    pub fn poll_interval(&self) -> Duration {
+        Duration::from_secs_f64(self.push_poll_seconds.max(0.1))
     }
 }
 
@@ -493,6 +527,18 @@ impl std::str::FromStr for Span {
 #[cfg(test)]
 mod api_settings_tests {
     use super::*;
+
+    #[test]
+    fn defaults_come_from_the_flags_and_ignore_the_environment() {
+        let w = WorkerSettings::default();
+        assert_eq!((w.max_concurrent_jobs, w.lease_seconds), (16, 30.0));
+        let l = LlmSettings::default();
+        assert_eq!(l.llm_thinking, Thinking::Off);
+        assert!(l.llm_api_key.is_none());
+        let a = ApiSettings::default();
+        assert_eq!(a.create_rate_limit.count, 10);
+        assert_eq!(a.regeneration_cooldown.0.as_secs(), 14 * 86_400);
+    }
 
     #[test]
     fn rate_limits_and_spans_parse_and_name_what_is_wrong() {

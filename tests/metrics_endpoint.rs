@@ -8,9 +8,9 @@ mod support;
 
 use support::{WAIT, client, mock, plan_worker, profile};
 
-use plan_worker::api::health::{self, OpsState};
 use plan_worker::config::WorkerSettings;
-use plan_worker::plan::intake;
+use plan_worker::jobs::intake;
+use plan_worker::ops::{self, OpsState};
 
 use plan_worker::telemetry::metrics::{self, CATALOGUE};
 use sqlx::PgPool;
@@ -33,6 +33,7 @@ async fn run_job(pool: &PgPool) -> String {
         )
         .await
         .status
+        .to_string()
 }
 
 /// promtool from $PROMTOOL or PATH. CI must have it (scripts/promtool.sh).
@@ -67,7 +68,7 @@ async fn after_successes_retries_and_failures_metrics_hold_the_whole_catalogue_a
     assert_eq!(run_job(&pool).await, "failed", "401 fails for good");
     plan_worker::queue::reaper::sample_queue(&pool).await;
 
-    let ops = health::router(OpsState {
+    let ops = ops::router(OpsState {
         db: pool.clone(),
         metrics: handle,
         listener: Some(worker.listener.clone()),

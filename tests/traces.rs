@@ -78,7 +78,7 @@ async fn a_jobs_spans_reach_the_collector_in_the_trace_of_the_request_that_creat
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await });
     let telemetry = logging::init(
-        "json",
+        plan_worker::config::LogFormat::Json,
         &TraceSettings {
             endpoint: Some(format!("http://{addr}/v1/traces")),
             service_name: "plan-worker-test".into(),

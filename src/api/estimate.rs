@@ -3,27 +3,8 @@
 //! database by the jobs themselves), never from a constant.
 
 use serde::Serialize;
-use sqlx::PgPool;
-use uuid::Uuid;
 
-/// Recent run times of one kind.
-#[derive(Debug, Clone, Copy, PartialEq, sqlx::FromRow)]
-pub struct Durations {
-    pub samples: i32,
-    pub p50_seconds: Option<f64>,
-    pub p90_seconds: Option<f64>,
-}
-
-/// Where a pending job stands.
-#[derive(Debug, Clone, Copy, PartialEq, sqlx::FromRow)]
-pub struct Position {
-    /// Pending jobs of its kind that are claimed before it.
-    pub ahead: i32,
-    /// Slots of the live workers that run its kind.
-    pub worker_slots: i32,
-    /// Until its `run_after` (a scheduled retry).
-    pub due_in_seconds: f64,
-}
+pub use crate::queue::store::{Durations, Position};
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -34,22 +15,6 @@ pub struct Estimate {
     pub p90_seconds_remaining: u64,
     /// Completed jobs the estimate is computed from.
     pub based_on_jobs: i32,
-}
-
-pub async fn durations(db: &PgPool, kind: &str, sample: i32) -> sqlx::Result<Durations> {
-    sqlx::query_as(r"select * from plan_job_recent_durations($1, $2)")
-        .bind(kind)
-        .bind(sample)
-        .fetch_one(db)
-        .await
-}
-
-/// None unless the job is pending.
-pub async fn position(db: &PgPool, job: Uuid) -> sqlx::Result<Option<Position>> {
-    sqlx::query_as(r"select * from plan_job_queue_position($1)")
-        .bind(job)
-        .fetch_optional(db)
-        .await
 }
 
 /// A pending job: its wait for `run_after`, then one run per round of the

@@ -13,7 +13,7 @@ use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::Stream;
 use serde_json::json;
-use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
+use sqlx::postgres::PgConnectOptions;
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -22,8 +22,10 @@ use super::ApiState;
 use super::auth::Caller;
 use super::error::ApiError;
 use super::extract::PathId;
-use super::jobs::{self, JobRow};
-use crate::queue::listener::{EVENTS_CHANNEL, JobEvent, parse_job_events};
+use super::jobs;
+use crate::db::listen::Sessions;
+use crate::queue::events::{EVENTS_CHANNEL, JobEvent, parse_job_events};
+use crate::queue::store::{self, JobRow, JobStatus};
 use crate::telemetry::metrics as m;
 
 /// Streams re-read their job this often even without notifications: a
@@ -112,49 +114,24 @@ impl EventHub {
     }
 
     async fn listen(self: Arc<Self>, options: PgConnectOptions, stop: CancellationToken) {
-        let mut failures = 0u32;
-        loop {
-            let result = tokio::select! {
-                _ = stop.cancelled() => return,
-                r = self.session(&options) => r,
+        let mut sessions =
+            Sessions::new(options, "plan-worker-api-events", &[EVENTS_CHANNEL], stop);
+        while let Some(mut session) = sessions.next().await {
+            self.listening.send_replace(true);
+            // Anything sent while this process was not listening is lost.
+            self.resync_all();
+            let err = loop {
+                match session.recv().await {
+                    Ok(note) => {
+                        for ev in parse_job_events(note.payload()) {
+                            self.dispatch(ev);
+                        }
+                    }
+                    Err(err) => break err,
+                }
             };
             self.listening.send_replace(false);
-            if let Err(err) = result {
-                tracing::warn!(error = %err, "API event listener lost its connection; reconnecting");
-            }
-            failures = failures.saturating_add(1);
-            let delay =
-                Duration::from_millis(100u64 << failures.min(6)).min(Duration::from_secs(5));
-            tokio::select! {
-                _ = stop.cancelled() => return,
-                _ = tokio::time::sleep(delay) => {}
-            }
-        }
-    }
-
-    async fn session(&self, options: &PgConnectOptions) -> Result<(), sqlx::Error> {
-        // A pool of one, dropped with the session: PgListener's silent
-        // reconnects would hide the gap in which notifications are lost.
-        let pool = PgPoolOptions::new()
-            .max_connections(1)
-            .idle_timeout(None)
-            .max_lifetime(None)
-            .connect_with(options.clone().application_name("plan-worker-api-events"))
-            .await?;
-        let mut listener = PgListener::connect_with(&pool).await?;
-        listener.listen(EVENTS_CHANNEL).await?;
-        self.listening.send_replace(true);
-        // Anything sent while this process was not listening is lost.
-        self.resync_all();
-        loop {
-            match listener.try_recv().await? {
-                Some(note) => {
-                    for ev in parse_job_events(note.payload()) {
-                        self.dispatch(ev);
-                    }
-                }
-                None => return Err(sqlx::Error::PoolClosed),
-            }
+            tracing::warn!(error = %err, "API event listener lost its connection; reconnecting");
         }
     }
 }
@@ -225,7 +202,7 @@ pub async fn stream(
 }
 
 /// What a client has been told, to send only changes.
-type Seen = Option<(String, Option<String>, Option<String>)>;
+type Seen = Option<(JobStatus, Option<String>, Option<String>)>;
 
 /// Feeds one client until its job is final, it goes away, or shutdown.
 async fn relay(state: ApiState, job: Uuid, mut sub: Subscription, tx: mpsc::Sender<Event>) {
@@ -238,11 +215,11 @@ async fn relay(state: ApiState, job: Uuid, mut sub: Subscription, tx: mpsc::Send
     loop {
         if reread {
             reread = false;
-            match jobs::load(&state.db, job).await {
+            match store::get_job(&state.db, job).await {
                 Ok(Some(row)) => {
                     let ev = JobEvent {
                         id: row.id,
-                        status: row.status.clone(),
+                        status: row.status,
                         progress: row.progress.clone(),
                         error_code: row.error_code.clone(),
                     };
@@ -291,11 +268,7 @@ async fn send_change(
     ev: JobEvent,
     row: Option<JobRow>,
 ) -> bool {
-    let key = Some((
-        ev.status.clone(),
-        ev.progress.clone(),
-        ev.error_code.clone(),
-    ));
+    let key = Some((ev.status, ev.progress.clone(), ev.error_code.clone()));
     if *seen == key {
         return true;
     }
@@ -305,7 +278,7 @@ async fn send_change(
         "jobId": ev.id,
         "status": ev.status,
         "progress": ev.progress,
-        "error": jobs::error_view(&ev.status, ev.error_code.as_deref()),
+        "error": jobs::error_view(ev.status, ev.error_code.as_deref()),
     });
     let status = Event::default()
         .event("status")
@@ -314,12 +287,12 @@ async fn send_change(
     if tx.send(status).await.is_err() {
         return false;
     }
-    if !matches!(ev.status.as_str(), "completed" | "failed" | "cancelled") {
+    if !ev.status.is_final() {
         return true;
     }
     let row = match row {
         Some(r) => Some(r),
-        None => jobs::load(&state.db, ev.id).await.ok().flatten(),
+        None => store::get_job(&state.db, ev.id).await.ok().flatten(),
     };
     if let Some(row) = row
         && let Ok(view) = jobs::view(state, row).await

@@ -1,6 +1,7 @@
 //! `/v1/plan-jobs`: create (idempotent, one active job per user and kind),
 //! status with a user-safe message, queue position and estimate, cancel,
-//! retry. Writes go through `queue::store`; this module owns its reads.
+//! retry. Job rows are read and written through `queue::store`, keys
+//! through `api::store`.
 
 use axum::Json;
 use axum::extract::State;
@@ -10,7 +11,6 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use sqlx::{FromRow, PgPool};
 use uuid::Uuid;
 
 use super::ApiState;
@@ -19,40 +19,13 @@ use super::error::{ApiError, FieldProblem};
 use super::estimate::{self, Estimate};
 use super::extract::{JsonObject, PathId, QueryMap};
 use super::limits;
-use super::plans::{self, PlanView};
+use super::plans::PlanView;
+use super::store as api_store;
 use crate::error_code::ErrorCode;
+use crate::jobs::weekly_plan::{KIND, store as plans};
+use crate::jobs::{KINDS, intake};
 use crate::plan::Profile;
-use crate::plan::handler::KIND;
-use crate::queue::store::{self, Created, StoreError};
-
-/// Kinds this build has a handler for; others would wait and expire.
-const KINDS: &[&str] = &[KIND];
-
-/// A job row as the API reads it.
-#[derive(Debug, Clone, FromRow)]
-pub struct JobRow {
-    pub id: Uuid,
-    pub user_id: Uuid,
-    pub kind: String,
-    pub status: String,
-    pub progress: Option<String>,
-    pub retry_count: i32,
-    pub max_retries: i32,
-    pub error_code: Option<String>,
-    pub plan_id: Option<Uuid>,
-    pub created_at: DateTime<Utc>,
-    pub started_at: Option<DateTime<Utc>>,
-    pub completed_at: Option<DateTime<Utc>>,
-    pub updated_at: DateTime<Utc>,
-    /// Seconds since `started_at`, on the database clock.
-    pub running_seconds: Option<f64>,
-}
-
-impl JobRow {
-    pub fn is_final(&self) -> bool {
-        matches!(self.status.as_str(), "completed" | "failed" | "cancelled")
-    }
-}
+use crate::queue::store::{self, Created, JobRow, JobStatus, StoreError};
 
 /// A user-safe account of a failure.
 #[derive(Debug, Clone, Serialize)]
@@ -69,7 +42,7 @@ pub struct JobErrorView {
 pub struct JobView {
     pub job_id: Uuid,
     pub kind: String,
-    pub status: String,
+    pub status: JobStatus,
     pub progress: Option<String>,
     pub retry_count: i32,
     pub max_retries: i32,
@@ -86,9 +59,9 @@ pub struct JobView {
     pub plan: Option<PlanView>,
 }
 
-pub fn error_view(status: &str, code: Option<&str>) -> Option<JobErrorView> {
+pub fn error_view(status: JobStatus, code: Option<&str>) -> Option<JobErrorView> {
     let code = code?;
-    let retrying = matches!(status, "pending" | "processing");
+    let retrying = status.is_active();
     let message = match code.parse::<ErrorCode>() {
         Ok(c) if retrying => c.user_message(),
         Ok(c) => c.final_user_message(),
@@ -101,23 +74,10 @@ pub fn error_view(status: &str, code: Option<&str>) -> Option<JobErrorView> {
     })
 }
 
-pub async fn load(db: &PgPool, id: Uuid) -> sqlx::Result<Option<JobRow>> {
-    sqlx::query_as(
-        r"select id, user_id, kind, status::text as status, progress, retry_count, max_retries,
-                 error_code, plan_id, created_at, started_at, completed_at, updated_at,
-                 case when status = 'processing'
-                      then extract(epoch from now() - started_at)::float8 end as running_seconds
-          from plan_generation_jobs where id = $1",
-    )
-    .bind(id)
-    .fetch_optional(db)
-    .await
-}
-
 /// The job, if the caller may see it: others' jobs do not exist for them.
 pub async fn visible(state: &ApiState, caller: Caller, id: &str) -> Result<JobRow, ApiError> {
     let id = Uuid::parse_str(id).map_err(|_| ApiError::not_found("job"))?;
-    match load(&state.db, id).await? {
+    match store::get_job(&state.db, id).await? {
         Some(job) if caller.may_access(job.user_id) => Ok(job),
         _ => Err(ApiError::not_found("job")),
     }
@@ -127,26 +87,26 @@ pub async fn visible(state: &ApiState, caller: Caller, id: &str) -> Result<JobRo
 /// runs, the plan once it is saved.
 pub async fn view(state: &ApiState, job: JobRow) -> Result<JobView, ApiError> {
     let (mut position, mut eta) = (None, None);
-    match job.status.as_str() {
-        "pending" => {
-            if let Some(p) = estimate::position(&state.db, job.id).await? {
+    match job.status {
+        JobStatus::Pending => {
+            if let Some(p) = store::queue_position(&state.db, job.id).await? {
                 position = Some(p.ahead + 1);
-                let d = estimate::durations(&state.db, &job.kind, state.estimate_sample).await?;
+                let d = store::durations(&state.db, &job.kind, state.estimate_sample).await?;
                 eta = estimate::for_pending(d, p);
             }
         }
-        "processing" => {
-            let d = estimate::durations(&state.db, &job.kind, state.estimate_sample).await?;
+        JobStatus::Processing => {
+            let d = store::durations(&state.db, &job.kind, state.estimate_sample).await?;
             eta = estimate::for_running(d, job.running_seconds.unwrap_or(0.0));
         }
         _ => {}
     }
-    let plan = match (job.status.as_str(), job.plan_id) {
-        ("completed", Some(plan_id)) => plans::by_id(&state.db, plan_id).await?,
+    let plan = match (job.status, job.plan_id) {
+        (JobStatus::Completed, Some(plan_id)) => plans::by_id(&state.db, plan_id).await?,
         _ => None,
     };
     Ok(JobView {
-        error: error_view(&job.status, job.error_code.as_deref()),
+        error: error_view(job.status, job.error_code.as_deref()),
         job_id: job.id,
         kind: job.kind,
         status: job.status,
@@ -180,9 +140,9 @@ pub async fn active(
 ) -> Result<Json<JobView>, ApiError> {
     let user = caller.user()?;
     let kind = checked_kind(q.get("kind").map(String::as_str), "kind")?;
-    let id = active_job_id(&state.db, user, kind).await?;
+    let id = store::active_job_id(&state.db, user, kind).await?;
     let job = match id {
-        Some(id) => load(&state.db, id).await?,
+        Some(id) => store::get_job(&state.db, id).await?,
         None => None,
     };
     let job = job.ok_or_else(|| ApiError::not_found("active job"))?;
@@ -255,21 +215,8 @@ pub async fn create(
     let mut tx = state.db.begin().await?;
     limits::lock_user(&mut tx, user).await?;
     if let Some(key) = &key {
-        sqlx::query(
-            "delete from plan_job_idempotency_keys \
-             where user_id = $1 and created_at < now() - interval '24 hours'",
-        )
-        .bind(user)
-        .execute(&mut *tx)
-        .await?;
-        let prior: Option<(Uuid, String)> = sqlx::query_as(
-            "select job_id, request_hash from plan_job_idempotency_keys where user_id = $1 and key = $2",
-        )
-        .bind(user)
-        .bind(key)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if let Some((job_id, hash)) = prior {
+        api_store::forget_expired_keys(&mut tx, user).await?;
+        if let Some((job_id, hash)) = api_store::find_key(&mut tx, user, key).await? {
             if hash != request_hash {
                 return Err(ApiError::conflict(
                     "IDEMPOTENCY_KEY_REUSED",
@@ -283,7 +230,7 @@ pub async fn create(
             }));
         }
     }
-    let active = active_job_id(&mut *tx, user, kind).await?;
+    let active = store::active_job_id(&mut *tx, user, kind).await?;
     let outcome = match active {
         Some(job_id) => Created {
             job_id,
@@ -292,8 +239,8 @@ pub async fn create(
         None => {
             limits::check_rate(&mut tx, user, state.limits.create).await?;
             limits::check_cooldown(&mut tx, user, state.limits.cooldown).await?;
-            let mut job = crate::plan::intake::weekly_plan_job(user, profile);
-            crate::plan::intake::normalize_snapshot(&mut job.profile_snapshot);
+            let mut job = intake::weekly_plan_job(user, profile);
+            intake::normalize_snapshot(&mut job.profile_snapshot);
             job.kind = kind.to_owned();
             job.trace_context = crate::telemetry::logging::current_traceparent();
             store::create_job(&mut *tx, &job)
@@ -302,16 +249,7 @@ pub async fn create(
         }
     };
     if let Some(key) = &key {
-        sqlx::query(
-            "insert into plan_job_idempotency_keys (user_id, key, request_hash, job_id) \
-             values ($1, $2, $3, $4)",
-        )
-        .bind(user)
-        .bind(key)
-        .bind(&request_hash)
-        .bind(outcome.job_id)
-        .execute(&mut *tx)
-        .await?;
+        api_store::remember_key(&mut tx, user, key, &request_hash, outcome.job_id).await?;
     }
     tx.commit().await?;
     if !outcome.existed {
@@ -344,19 +282,6 @@ pub fn profile_of(snapshot: &Value) -> Result<Profile, ApiError> {
                 .collect(),
         )
     })
-}
-
-/// The user's pending or running job of `kind`.
-async fn active_job_id(
-    db: impl sqlx::PgExecutor<'_>,
-    user: Uuid,
-    kind: &str,
-) -> sqlx::Result<Option<Uuid>> {
-    sqlx::query_scalar("select id from get_active_plan_job($1, $2)")
-        .bind(user)
-        .bind(kind)
-        .fetch_optional(db)
-        .await
 }
 
 fn store_error(e: StoreError) -> ApiError {
@@ -405,7 +330,7 @@ pub async fn retry(
 ) -> Result<Response, ApiError> {
     let user = caller.user()?;
     let job = visible(&state, caller, &id).await?;
-    if !matches!(job.status.as_str(), "failed" | "cancelled") {
+    if !matches!(job.status, JobStatus::Failed | JobStatus::Cancelled) {
         return Err(ApiError::conflict(
             "JOB_NOT_RETRYABLE",
             format!(
@@ -416,7 +341,7 @@ pub async fn retry(
     }
     let mut tx = state.db.begin().await?;
     limits::lock_user(&mut tx, user).await?;
-    let active = active_job_id(&mut *tx, user, &job.kind).await?;
+    let active = store::active_job_id(&mut *tx, user, &job.kind).await?;
     if active.is_none() {
         // The cool-down does not apply: the job being retried made no plan.
         limits::check_rate(&mut tx, user, state.limits.create).await?;

@@ -1,7 +1,8 @@
-//! Per-user limits on creating jobs, counted in the database so that every
-//! API replica enforces the same numbers: at most N creations per window,
-//! and a cool-down after the user's last plan. Callers hold the user's
-//! creation lock (`lock_user`), so two requests cannot both pass.
+//! Per-user limits on creating jobs, counted in the database (through
+//! `api::store`) so that every API replica enforces the same numbers: at
+//! most N creations per window, and a cool-down after the user's last plan.
+//! Callers hold the user's creation lock (`lock_user`), so two requests
+//! cannot both pass.
 
 use std::time::Duration;
 
@@ -18,18 +19,9 @@ pub struct Limits {
     pub cooldown: Duration,
 }
 
-/// Advisory-lock class of per-user job creation (the worker's presence
-/// locks use 1886151020).
-const CREATE_LOCK_CLASS: i32 = 1_886_151_021;
-
 /// Serialises one user's creations until the transaction ends.
 pub async fn lock_user(tx: &mut PgConnection, user: Uuid) -> sqlx::Result<()> {
-    sqlx::query("select pg_advisory_xact_lock($1, hashtext($2::text))")
-        .bind(CREATE_LOCK_CLASS)
-        .bind(user)
-        .execute(tx)
-        .await?;
-    Ok(())
+    super::store::lock_user(tx, user).await
 }
 
 /// 429 when the user already created `count` jobs in the window; Retry-After
@@ -42,18 +34,8 @@ pub async fn check_rate(
     if limit.count == 0 {
         return Ok(());
     }
-    let wait: Option<f64> = sqlx::query_scalar(
-        r"select extract(epoch from created_at + make_interval(secs => $2) - now())::float8
-          from plan_generation_jobs
-          where user_id = $1 and created_at > now() - make_interval(secs => $2)
-          order by created_at desc
-          offset $3 - 1 limit 1",
-    )
-    .bind(user)
-    .bind(limit.window.as_secs_f64())
-    .bind(i64::from(limit.count))
-    .fetch_optional(&mut *tx)
-    .await?;
+    let wait =
+        super::store::rate_window_wait(tx, user, limit.count, limit.window.as_secs_f64()).await?;
     match wait {
         Some(secs) => Err(ApiError::too_many(
             "RATE_LIMITED",
@@ -77,14 +59,7 @@ pub async fn check_cooldown(
     if cooldown.is_zero() {
         return Ok(());
     }
-    let wait: Option<f64> = sqlx::query_scalar(
-        r"select extract(epoch from max(created_at) + make_interval(secs => $2) - now())::float8
-          from weekly_base_plans where user_id = $1",
-    )
-    .bind(user)
-    .bind(cooldown.as_secs_f64())
-    .fetch_one(&mut *tx)
-    .await?;
+    let wait = crate::jobs::weekly_plan::store::cooldown_wait(tx, user, cooldown).await?;
     match wait.filter(|s| *s > 0.0) {
         Some(secs) => Err(ApiError::too_many(
             "REGENERATION_COOLDOWN",

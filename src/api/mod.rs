@@ -1,15 +1,17 @@
-//! HTTP: the internal operations endpoint (`/metrics`, `/healthz`,
-//! `/readyz`) on METRICS_ADDR, and the `/v1` API for apps on API_ADDR.
+//! The `/v1` HTTP API for apps on API_ADDR: jobs (create, status with an
+//! estimate, cancel, retry), plans, targets, live job events (SSE), with
+//! Supabase JWT auth and per-user limits. `store` holds its own SQL
+//! (idempotency keys, limits); jobs and plans are read through their stores.
 
 pub mod auth;
 pub mod error;
 pub mod estimate;
 pub mod events;
 pub mod extract;
-pub mod health;
 pub mod jobs;
 pub mod limits;
 pub mod plans;
+pub mod store;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -5,10 +5,10 @@ use std::io::Read;
 use anyhow::{Context, bail};
 use serde_json::Value;
 
-use super::{EnqueueArgs, JobsCommand, run::pool};
+use super::{EnqueueArgs, JobsCommand};
 use crate::config::DbSettings;
-use crate::queue::inspect::{self, JobFilter, JobSummary};
-use crate::queue::store::{self, NewJob};
+use crate::db::pool;
+use crate::queue::store::{self, JobFilter, JobRow, NewJob};
 
 /// Reads a JSON file, or standard input for `-`; errors name the file.
 pub fn read_json(path: &std::path::Path) -> anyhow::Result<Value> {
@@ -36,7 +36,7 @@ pub async fn enqueue(db: &DbSettings, args: EnqueueArgs) -> anyhow::Result<()> {
         priority: args.priority,
         trace_context: crate::telemetry::logging::current_traceparent(),
     };
-    let created = crate::plan::intake::create_job(&pool, &job).await?;
+    let created = crate::jobs::intake::create_job(&pool, &job).await?;
     print_created(&created);
     Ok(())
 }
@@ -51,7 +51,7 @@ pub async fn execute(db: &DbSettings, cmd: JobsCommand) -> anyhow::Result<()> {
             limit,
             json,
         } => {
-            let jobs = inspect::list_jobs(
+            let jobs = store::list_jobs(
                 &pool,
                 &JobFilter {
                     status,
@@ -68,10 +68,14 @@ pub async fn execute(db: &DbSettings, cmd: JobsCommand) -> anyhow::Result<()> {
             }
         }
         JobsCommand::Show { id, json } => {
-            let Some(job) = inspect::get_job(&pool, id).await? else {
+            let Some(row) = store::get_job(&pool, id).await? else {
                 bail!("job_id: no job {id}")
             };
-            let attempts = inspect::attempts(&pool, id).await?;
+            let mut job = serde_json::to_value(&row)?;
+            job["profile_snapshot"] = store::profile_snapshot(&pool, id)
+                .await?
+                .unwrap_or(Value::Null);
+            let attempts = store::attempts(&pool, id).await?;
             if json {
                 let out = serde_json::json!({"job": job, "attempts": attempts});
                 println!("{}", serde_json::to_string_pretty(&out)?);
@@ -112,7 +116,7 @@ pub async fn execute(db: &DbSettings, cmd: JobsCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn print_table(jobs: &[JobSummary]) {
+fn print_table(jobs: &[JobRow]) {
     println!(
         "{:<36}  {:<16}  {:<10}  {:<8}  {:<20}  {:<19}  progress",
         "id", "kind", "status", "retries", "error_code", "created"

@@ -48,7 +48,7 @@ pub struct LlmConfig {
 }
 
 /// How the client speaks to the provider.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum HttpVersion {
     /// HTTPS: HTTP/2 when the server offers it (ALPN), else HTTP/1.1;
     /// plain http: HTTP/1.1.

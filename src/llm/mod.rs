@@ -1,7 +1,7 @@
 //! The LLM boundary: one client for any OpenAI-compatible chat completions
 //! server (DeepSeek by default, OpenAI by changing settings), the mapping of
-//! every provider outcome to a stable [`ErrorCode`](crate::error_code::ErrorCode),
-//! and a mock server that plays the provider in tests and in `plan-worker mock-llm`.
+//! every provider outcome to a stable [`ErrorCode`](crate::error_code::ErrorCode).
+//! The mock server that plays the provider lives in `dev::mock_llm`.
 //!
 //! - `config`  [`LlmConfig`]: endpoint, model, key (redacted), limits
 //! - `client`  [`LlmClient::chat_json`]: one JSON-mode call, rate limited and capped
@@ -9,14 +9,12 @@
 //! - `wire`    the JSON shapes on the wire (requests, responses, error bodies)
 //! - `limit`   the per-client request rate limit and in-flight cap
 //! - `metrics` metric names and their recording
-//! - `mock`    the mock OpenAI-compatible server, scriptable per call
 
 mod client;
 mod config;
 mod error;
 mod limit;
 pub mod metrics;
-pub mod mock;
 mod wire;
 
 pub use client::{ChatRequest, ChatResponse, LlmClient, Message, Role};
@@ -25,5 +23,5 @@ pub use error::{HttpError, LlmError, OutputError, OutputProblem};
 pub use metrics::describe_metrics;
 pub use wire::{ApiError, Usage};
 
-#[cfg(test)]
+#[cfg(all(test, feature = "dev-tools"))]
 mod tests;

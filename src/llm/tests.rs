@@ -8,8 +8,8 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::limit::{LimitClock, Limits};
-use super::mock::{MockLlm, MockLlmOptions, Script};
 use super::*;
+use crate::dev::mock_llm::{MockLlm, MockLlmOptions, Script};
 use crate::error_code::ErrorCode;
 
 const KEY: &str = "sk-test-0123456789abcdef";
@@ -729,7 +729,7 @@ async fn serve_answers_until_its_shutdown_signal_and_applies_the_latency() {
     let base = format!("http://{}", listener.local_addr().unwrap());
     let stop = tokio_util::sync::CancellationToken::new();
     let opts = MockLlmOptions::new("ok".parse().unwrap()).with_latency(Duration::from_millis(100));
-    let server = tokio::spawn(super::mock::serve(
+    let server = tokio::spawn(crate::dev::mock_llm::serve(
         listener,
         opts,
         stop.clone().cancelled_owned(),

@@ -8,10 +8,9 @@
 //! - `fix`         orders and completes the week, forces exact targets, fills gaps
 //! - `validate`    the rules a plan must meet before it is saved
 //! - `offline`     the deterministic rule-based planner (no LLM needed)
-//! - `generate`    the two LLM stages, fixer, validator and repair round
-//! - `save`        the plan and the job's completion in one transaction
-//! - `handler`     the `weekly_base_plan` job handler tying it together
-//! - `mock_answers` answers of the mock LLM built from a prompt's tagged JSON
+//!
+//! The job handler that drives these (LLM stages, saving) lives in
+//! `jobs::weekly_plan`.
 //!
 //! Supporting modules: `diet` (diet and allergy keyword matching),
 //! `supplements` (the supplement guide and day cards), `exercises` and
@@ -22,17 +21,12 @@
 pub mod diet;
 pub mod exercises;
 pub mod fix;
-pub mod generate;
-pub mod handler;
-pub mod intake;
 pub mod meals;
-pub mod mock_answers;
 pub mod model;
 pub mod nutrition;
 pub mod offline;
 pub mod profile;
 pub mod prompt;
-pub mod save;
 pub mod scale;
 pub mod supplements;
 pub mod text;

@@ -14,7 +14,29 @@ use super::store::{self, StoreError};
 const MAX_BATCH: usize = 500;
 const ATTEMPTS: u32 = 5;
 
-type Request = (Uuid, Uuid, oneshot::Sender<Result<bool, String>>);
+/// What became of a completion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Completion {
+    Completed,
+    /// The lease was no longer held: nothing was written.
+    LeaseLost,
+}
+
+/// Why a completion could not be recorded (the lease then runs out and the
+/// reaper retries the job).
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum CompleteError {
+    #[error("the completer has stopped")]
+    Stopped,
+    #[error("completion batch failed: {0}")]
+    Db(String),
+}
+
+type Request = (
+    Uuid,
+    Uuid,
+    oneshot::Sender<Result<Completion, CompleteError>>,
+);
 
 /// Hands completions to the batching task.
 #[derive(Clone)]
@@ -29,13 +51,13 @@ impl Completer {
         (Self { tx }, tokio::spawn(batch_loop(db, rx)))
     }
 
-    /// Completes one job held under `token`. `Ok(false)`: the lease was lost.
-    pub async fn complete(&self, job_id: Uuid, token: Uuid) -> Result<bool, String> {
+    /// Completes one job held under `token`.
+    pub async fn complete(&self, job_id: Uuid, token: Uuid) -> Result<Completion, CompleteError> {
         let (reply, rx) = oneshot::channel();
         self.tx
             .send((job_id, token, reply))
-            .map_err(|_| "completer stopped".to_owned())?;
-        rx.await.map_err(|_| "completer stopped".to_owned())?
+            .map_err(|_| CompleteError::Stopped)?;
+        rx.await.map_err(|_| CompleteError::Stopped)?
     }
 }
 
@@ -46,13 +68,18 @@ async fn batch_loop(db: PgPool, mut rx: mpsc::UnboundedReceiver<Request>) {
         match complete_with_retries(&db, &jobs).await {
             Ok(done) => {
                 for (id, _, reply) in batch.drain(..) {
-                    let _ = reply.send(Ok(done.binary_search(&id).is_ok()));
+                    let completion = if done.binary_search(&id).is_ok() {
+                        Completion::Completed
+                    } else {
+                        Completion::LeaseLost
+                    };
+                    let _ = reply.send(Ok(completion));
                 }
             }
             Err(err) => {
-                let msg = err.to_string();
+                let err = CompleteError::Db(err.to_string());
                 for (_, _, reply) in batch.drain(..) {
-                    let _ = reply.send(Err(msg.clone()));
+                    let _ = reply.send(Err(err.clone()));
                 }
             }
         }

@@ -162,6 +162,16 @@ where
     }
 }
 
+/// Stands in for a kind this worker has no handler for.
+struct NoHandler(String);
+
+impl JobHandler for NoHandler {
+    fn run(&self, _ctx: JobContext) -> BoxFuture<Result<Done, JobError>> {
+        let detail = format!("no handler for job kind {:?} in this worker", self.0);
+        Box::pin(async move { Err(JobError::new(ErrorCode::ConfigError, detail)) })
+    }
+}
+
 /// Kind -> handler. A worker claims only the kinds registered here.
 #[derive(Clone, Default)]
 pub struct Registry {
@@ -180,6 +190,13 @@ impl Registry {
 
     pub fn get(&self, kind: &str) -> Option<Arc<dyn JobHandler>> {
         self.handlers.get(kind).cloned()
+    }
+
+    /// The handler of `kind`, or one that fails the job at once as
+    /// CONFIG_ERROR (not retryable) naming the kind.
+    pub fn handler_for(&self, kind: &str) -> Arc<dyn JobHandler> {
+        self.get(kind)
+            .unwrap_or_else(|| Arc::new(NoHandler(kind.to_owned())))
     }
 
     /// The kinds, sorted so that logs and rows are stable.

@@ -8,19 +8,18 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
-use rand::RngExt;
-use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
-use sqlx::{Executor, PgPool};
+use sqlx::PgPool;
+use sqlx::postgres::PgConnectOptions;
 use tokio::sync::{Notify, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use super::events::{EVENTS_CHANNEL, JOBS_CHANNEL, parse_job_events};
 use super::lease::{RunningJobs, StopReason};
-use super::store::{self, WorkerInfo};
+use super::store::{self, JobStatus, WorkerInfo};
+use crate::db::listen::{ListenError, ListenSession, Sessions};
 use crate::telemetry::metrics as m;
 
-pub const JOBS_CHANNEL: &str = "plan_jobs";
-pub const EVENTS_CHANNEL: &str = "plan_job_events";
 const SELF_TEST_PREFIX: &str = "selftest:";
 
 /// What the dispatcher hears from the listener besides plain wake-ups.
@@ -73,60 +72,51 @@ pub struct Listener {
     pub stop: CancellationToken,
 }
 
-#[derive(Debug, thiserror::Error)]
-enum ListenError {
-    #[error("listener connection: {0}")]
-    Db(#[from] sqlx::Error),
-    #[error("listener connection closed")]
-    Closed,
-}
-
 impl Listener {
     /// Runs until `stop` fires, reconnecting as needed.
     pub async fn run(self) {
-        let mut failures = 0u32;
-        let mut connected_before = false;
-        while !self.stop.is_cancelled() {
+        let mut sessions = Sessions::new(
+            self.options.clone(),
+            "plan-worker listener",
+            &[JOBS_CHANNEL, EVENTS_CHANNEL],
+            self.stop.clone(),
+        );
+        let mut reconnect = false;
+        while let Some(mut session) = sessions.next().await {
             let result = tokio::select! {
                 _ = self.stop.cancelled() => return,
-                r = self.session(connected_before) => r,
+                r = self.session(&mut session, reconnect) => r,
             };
-            if self.state.connected.send_replace(false) {
-                connected_before = true;
-                failures = 0;
-            }
+            reconnect = true;
+            self.state.connected.send_replace(false);
             metrics::gauge!(m::LISTENER_CONNECTED).set(0.0);
             let _ = self.events.send(ListenerEvent::Disconnected);
             self.state.backend_pid.store(0, Ordering::SeqCst);
             if let Err(err) = result {
                 tracing::warn!(error = %err, "LISTEN connection lost; reconnecting");
             }
-            failures = failures.saturating_add(1);
-            tokio::select! {
-                _ = self.stop.cancelled() => return,
-                _ = tokio::time::sleep(reconnect_delay(failures)) => {}
-            }
         }
     }
 
-    /// One connection's life: connect, register, listen, self-test, relay.
-    async fn session(&self, reconnect: bool) -> Result<(), ListenError> {
-        // A pool of one per session: dropping it closes the connection, and
-        // PgListener's own silent reconnects are never used.
-        let pool = PgPoolOptions::new()
-            .max_connections(1)
-            .idle_timeout(None)
-            .max_lifetime(None)
-            .connect_with(self.options.clone())
-            .await?;
-        let mut listener = PgListener::connect_with(&pool).await?;
-        listener.ignore_pool_close_event(true);
-        listener.eager_reconnect(false);
-        self.prepare(&mut listener).await?;
+    /// One connection's life: register, self-test, relay.
+    async fn session(
+        &self,
+        session: &mut ListenSession,
+        reconnect: bool,
+    ) -> Result<(), ListenError> {
+        store::register_worker(session.connection(), &self.worker)
+            .await
+            .map_err(|e| match e {
+                store::StoreError::Db(e) => ListenError::Db(e),
+                other => ListenError::Db(sqlx::Error::Protocol(other.to_string())),
+            })?;
+        self.state
+            .backend_pid
+            .store(session.backend_pid() as u32, Ordering::SeqCst);
         if reconnect {
             metrics::counter!(m::LISTENER_RECONNECTS).increment(1);
         }
-        let self_test_ok = self.self_test(&mut listener).await?;
+        let self_test_ok = self.self_test(session).await?;
         self.state
             .self_test_ok
             .store(self_test_ok, Ordering::SeqCst);
@@ -146,51 +136,23 @@ impl Listener {
             reconnect,
         });
         loop {
-            match listener.try_recv().await? {
-                Some(n) => self.route(n.channel(), n.payload()),
-                None => return Err(ListenError::Closed),
-            }
+            let n = session.recv().await?;
+            self.route(n.channel(), n.payload());
         }
-    }
-
-    /// Keepalives, presence lock and LISTENs on a fresh connection.
-    async fn prepare(&self, listener: &mut PgListener) -> Result<(), ListenError> {
-        // A host that vanishes without closing its socket frees the presence
-        // lock after about idle + interval * count seconds.
-        listener
-            .execute("set tcp_keepalives_idle = 5; set tcp_keepalives_interval = 2; set tcp_keepalives_count = 3")
-            .await?;
-        let pid: i32 = sqlx::query_scalar("select pg_backend_pid()")
-            .fetch_one(&mut *listener)
-            .await?;
-        store::register_worker(&mut *listener, &self.worker)
-            .await
-            .map_err(|e| match e {
-                store::StoreError::Db(e) => ListenError::Db(e),
-                other => ListenError::Db(sqlx::Error::Protocol(other.to_string())),
-            })?;
-        listener.listen_all([JOBS_CHANNEL, EVENTS_CHANNEL]).await?;
-        self.state.backend_pid.store(pid as u32, Ordering::SeqCst);
-        Ok(())
     }
 
     /// Sends a NOTIFY through the query pool (the path real inserts take) and
     /// waits for it on this connection.
-    async fn self_test(&self, listener: &mut PgListener) -> Result<bool, ListenError> {
+    async fn self_test(&self, session: &mut ListenSession) -> Result<bool, ListenError> {
         let nonce = format!("{SELF_TEST_PREFIX}{}", Uuid::new_v4());
-        sqlx::query("select pg_notify($1, $2)")
-            .bind(JOBS_CHANNEL)
-            .bind(&nonce)
-            .execute(&self.db)
-            .await?;
+        crate::db::store::notify(&self.db, JOBS_CHANNEL, &nonce).await?;
         let deadline = tokio::time::Instant::now() + self.self_test_timeout;
         loop {
-            match tokio::time::timeout_at(deadline, listener.try_recv()).await {
+            match tokio::time::timeout_at(deadline, session.recv()).await {
                 Err(_) => return Ok(false),
-                Ok(Ok(Some(n))) if n.payload() == nonce => return Ok(true),
-                Ok(Ok(Some(n))) => self.route(n.channel(), n.payload()),
-                Ok(Ok(None)) => return Err(ListenError::Closed),
-                Ok(Err(e)) => return Err(e.into()),
+                Ok(Ok(n)) if n.payload() == nonce => return Ok(true),
+                Ok(Ok(n)) => self.route(n.channel(), n.payload()),
+                Ok(Err(e)) => return Err(e),
             }
         }
     }
@@ -213,44 +175,10 @@ impl Listener {
             return;
         }
         for ev in parse_job_events(payload) {
-            if ev.status == "cancelled" && self.running.stop(ev.id, StopReason::Cancelled) {
+            if ev.status == JobStatus::Cancelled && self.running.stop(ev.id, StopReason::Cancelled)
+            {
                 tracing::info!(job_id = %ev.id, "job cancelled; stopping it");
             }
         }
-    }
-}
-
-/// One element of a `plan_job_events` payload.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
-pub struct JobEvent {
-    pub id: Uuid,
-    pub status: String,
-    pub progress: Option<String>,
-    pub error_code: Option<String>,
-}
-
-/// Parses a `plan_job_events` payload; an unreadable one yields nothing.
-pub fn parse_job_events(payload: &str) -> Vec<JobEvent> {
-    serde_json::from_str(payload).unwrap_or_default()
-}
-
-/// Capped exponential backoff with full jitter: up to 100 ms * 2^n, at most 10 s.
-fn reconnect_delay(failures: u32) -> Duration {
-    let cap_ms = 100u64.saturating_mul(1 << failures.min(7)).min(10_000);
-    Duration::from_millis(rand::rng().random_range(cap_ms / 2..=cap_ms))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reconnect_backoff_grows_and_is_capped() {
-        for n in 1..20 {
-            let d = reconnect_delay(n);
-            assert!(d <= Duration::from_secs(10), "{d:?} for {n}");
-        }
-        assert!(reconnect_delay(1) <= Duration::from_millis(200));
-        assert!(reconnect_delay(12) >= Duration::from_secs(5));
     }
 }

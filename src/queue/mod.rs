@@ -1,12 +1,20 @@
-//! The job queue. `store` holds every SQL call; `listener` the LISTEN
-//! connection and presence lock; `dispatcher` the wake sources and claiming;
-//! `runner` one attempt; `lease` heartbeats and stop reasons; `completer`
-//! batched completions; `reaper` crash recovery and stale jobs; `worker`
-//! assembly and graceful shutdown; `job` the handler contract.
+//! The job queue. The rules themselves (claiming, fencing, retries,
+//! reaping) are SQL functions in `migrations/`; this module drives them.
+//!
+//! - `store`      every SQL statement on the queue's tables, typed (`JobStatus`, outcomes)
+//! - `events`     the notification channels, job events, a bounded waiter on them
+//! - `listener`   the worker's LISTEN session: wake-ups, cancellations, presence lock
+//! - `dispatcher` the wake sources, claiming into free slots
+//! - `runner`     one attempt, from handler to exactly one recorded outcome
+//! - `lease`      heartbeats, fencing and stop reasons of running attempts
+//! - `completer`  completions in batches (one WAL flush for many jobs)
+//! - `reaper`     crash recovery, stale jobs, the queue gauges
+//! - `worker`     assembly and graceful shutdown
+//! - `job`        the handler contract and the kind -> handler registry
 
 pub mod completer;
 pub mod dispatcher;
-pub mod inspect;
+pub mod events;
 pub mod job;
 pub mod lease;
 pub mod listener;

@@ -16,11 +16,11 @@ pub async fn run_once(db: &PgPool, stale_pending_hours: f64) {
             for r in &reaped {
                 tracing::warn!(
                     job_id = %r.job_id, worker_id = r.worker_id.as_deref().unwrap_or(""),
-                    reason = %r.reason, outcome = %r.outcome, error_code = "WORKER_LOST",
+                    reason = r.reason.as_str(), outcome = ?r.outcome, error_code = "WORKER_LOST",
                     "took back a job from a lost worker"
                 );
-                metrics::counter!(m::JOBS_REAPED, "reason" => r.reason.clone()).increment(1);
-                if r.outcome == "failed" {
+                metrics::counter!(m::JOBS_REAPED, "reason" => r.reason.as_str()).increment(1);
+                if r.outcome == store::FailOutcome::Failed {
                     metrics::counter!(m::JOBS_FINISHED, "kind" => r.kind.clone(), "outcome" => "failed", "error_code" => "WORKER_LOST")
                         .increment(1);
                 }
@@ -46,7 +46,7 @@ pub async fn run_once(db: &PgPool, stale_pending_hours: f64) {
 
 /// Queue depth by status and kind, oldest ages, live workers.
 pub async fn sample_queue(db: &PgPool) {
-    match super::inspect::queue_stats(db).await {
+    match store::queue_stats(db).await {
         Ok(stats) => {
             for s in &stats {
                 let kind = s.kind.clone();

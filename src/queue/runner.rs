@@ -9,9 +9,10 @@ use tokio_util::task::AbortOnDropHandle;
 use tracing::Instrument;
 
 use super::completer::Completer;
+use super::completer::Completion;
 use super::job::{Done, JobContext, JobError, JobHandler};
 use super::lease::{RunningJobs, StopReason};
-use super::store::{self, ClaimedJob, Failure, RetryPolicy};
+use super::store::{self, ClaimedJob, FailOutcome, Failure, RetryPolicy};
 use crate::error_code::ErrorCode;
 use crate::telemetry::metrics as m;
 
@@ -83,8 +84,8 @@ async fn record(env: &AttemptEnv, job: &ClaimedJob, ended: Ended) -> &'static st
     match ended {
         Ended::Returned(Ok(Done::Complete)) => {
             match env.completer.complete(job.id, job.lease_token).await {
-                Ok(true) => finished(job, "completed", None),
-                Ok(false) => lease_lost(job),
+                Ok(Completion::Completed) => finished(job, "completed", None),
+                Ok(Completion::LeaseLost) => lease_lost(job),
                 Err(err) => {
                     // The job stays ours until the lease runs out; the reaper
                     // then retries it as WORKER_LOST.
@@ -135,14 +136,14 @@ async fn fail(env: &AttemptEnv, job: &ClaimedJob, err: JobError) -> &'static str
     tracing::Span::current().record("error_code", err.code.as_str());
     match store::fail(&env.db, job.id, job.lease_token, &failure, env.policy).await {
         Ok(Some(outcome)) => {
-            tracing::warn!(error_code = %err.code, outcome = %outcome, detail = %err.detail, "attempt failed");
-            match outcome.as_str() {
-                "failed" => finished(job, "failed", Some(err.code)),
-                "deferred" => {
+            tracing::warn!(error_code = %err.code, ?outcome, detail = %err.detail, "attempt failed");
+            match outcome {
+                FailOutcome::Failed => finished(job, "failed", Some(err.code)),
+                FailOutcome::Deferred => {
                     metrics::counter!(m::JOBS_RETRIED, "kind" => job.kind.clone(), "error_code" => err.code.as_str(), "deferred" => "true").increment(1);
                     "deferred"
                 }
-                _ => {
+                FailOutcome::Retry => {
                     metrics::counter!(m::JOBS_RETRIED, "kind" => job.kind.clone(), "error_code" => err.code.as_str(), "deferred" => "false").increment(1);
                     "retry"
                 }

@@ -1,6 +1,14 @@
-//! Every SQL statement of the queue: thin calls of the SQL functions in
-//! `migrations/`, so this worker and any other client share one
-//! implementation of the queue's rules.
+//! Every SQL statement on the queue's tables (jobs, attempts, workers,
+//! kinds): thin calls of the SQL functions in `migrations/`, so this worker
+//! and any other client share one implementation of the queue's rules.
+//! `read` holds the read-only views (job rows, attempts, statistics).
+
+mod read;
+
+pub use read::{
+    Attempt, Durations, JobFilter, JobRow, KindStats, Position, attempts, durations, get_job,
+    list_jobs, profile_snapshot, queue_position, queue_stats,
+};
 
 use std::time::Duration;
 
@@ -52,6 +60,155 @@ impl StoreError {
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// `plan_job_status`: where a job is in its life.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    sqlx::Type,
+    Serialize,
+    serde::Deserialize,
+    clap::ValueEnum,
+)]
+#[sqlx(type_name = "plan_job_status", rename_all = "lowercase")]
+#[serde(rename_all = "lowercase")]
+pub enum JobStatus {
+    Pending,
+    Processing,
+    Completed,
+    Failed,
+    Cancelled,
+}
+
+impl JobStatus {
+    /// The statuses a job never leaves.
+    pub const FINAL: [JobStatus; 3] = [
+        JobStatus::Completed,
+        JobStatus::Failed,
+        JobStatus::Cancelled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobStatus::Pending => "pending",
+            JobStatus::Processing => "processing",
+            JobStatus::Completed => "completed",
+            JobStatus::Failed => "failed",
+            JobStatus::Cancelled => "cancelled",
+        }
+    }
+
+    /// Completed, failed or cancelled: nothing more will happen to the job.
+    pub fn is_final(self) -> bool {
+        Self::FINAL.contains(&self)
+    }
+
+    /// Pending or processing: the one job a user may have per kind.
+    pub fn is_active(self) -> bool {
+        !self.is_final()
+    }
+}
+
+impl std::str::FromStr for JobStatus {
+    type Err = UnknownValue;
+    fn from_str(s: &str) -> std::result::Result<Self, UnknownValue> {
+        [
+            JobStatus::Pending,
+            JobStatus::Processing,
+            JobStatus::Completed,
+            JobStatus::Failed,
+            JobStatus::Cancelled,
+        ]
+        .into_iter()
+        .find(|st| st.as_str() == s)
+        .ok_or_else(|| UnknownValue {
+            what: "job status",
+            value: s.to_owned(),
+        })
+    }
+}
+
+impl PartialEq<&str> for JobStatus {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl std::fmt::Display for JobStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+/// A value of a text column that the SQL functions keep to a fixed set.
+#[derive(Debug, thiserror::Error)]
+#[error("unexpected {what} from the database: {value:?}")]
+pub struct UnknownValue {
+    what: &'static str,
+    value: String,
+}
+
+/// What `fail_plan_job` did with a failed attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailOutcome {
+    /// Pending again after a backoff; one retry spent.
+    Retry,
+    /// Pending again after the provider's Retry-After; no retry spent.
+    Deferred,
+    /// Final: not retryable, or no retry left.
+    Failed,
+}
+
+impl TryFrom<String> for FailOutcome {
+    type Error = UnknownValue;
+    fn try_from(value: String) -> std::result::Result<Self, UnknownValue> {
+        match value.as_str() {
+            "retry" => Ok(FailOutcome::Retry),
+            "deferred" => Ok(FailOutcome::Deferred),
+            "failed" => Ok(FailOutcome::Failed),
+            _ => Err(UnknownValue {
+                what: "fail outcome",
+                value,
+            }),
+        }
+    }
+}
+
+/// Why the reaper took a job back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReapReason {
+    /// Its worker's presence lock was free.
+    WorkerDead,
+    /// Its lease ran out while the worker lived (stalled).
+    LeaseExpired,
+}
+
+impl ReapReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReapReason::WorkerDead => "worker_dead",
+            ReapReason::LeaseExpired => "lease_expired",
+        }
+    }
+}
+
+impl TryFrom<String> for ReapReason {
+    type Error = UnknownValue;
+    fn try_from(value: String) -> std::result::Result<Self, UnknownValue> {
+        match value.as_str() {
+            "worker_dead" => Ok(ReapReason::WorkerDead),
+            "lease_expired" => Ok(ReapReason::LeaseExpired),
+            _ => Err(UnknownValue {
+                what: "reap reason",
+                value,
+            }),
+        }
+    }
+}
 
 /// A request to create a job.
 #[derive(Debug, Clone)]
@@ -194,16 +351,15 @@ pub async fn complete(
     )
 }
 
-/// Records a failed attempt; returns `retry`, `deferred` or `failed`, or
-/// `None` when the lease was no longer held.
+/// Records a failed attempt; `None` when the lease was no longer held.
 pub async fn fail(
     db: &PgPool,
     job_id: Uuid,
     token: Uuid,
     failure: &Failure<'_>,
     policy: RetryPolicy,
-) -> Result<Option<String>> {
-    Ok(sqlx::query_scalar::<_, Option<String>>(
+) -> Result<Option<FailOutcome>> {
+    let outcome = sqlx::query_scalar::<_, Option<String>>(
         r"select fail_plan_job($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
     )
     .bind(job_id)
@@ -218,7 +374,42 @@ pub async fn fail(
     .bind(policy.max_rate_limit_deferrals)
     .bind(failure.llm_usage)
     .fetch_one(db)
-    .await?)
+    .await?;
+    outcome
+        .map(FailOutcome::try_from)
+        .transpose()
+        .map_err(|e| StoreError::Db(sqlx::Error::Decode(e.into())))
+}
+
+/// Records an attempt's LLM usage (inside the transaction that saves its result).
+pub async fn record_usage(
+    db: impl PgExecutor<'_>,
+    job_id: Uuid,
+    token: Uuid,
+    usage: &Value,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        r"update plan_job_attempts set llm_usage = $3 where job_id = $1 and lease_token = $2",
+    )
+    .bind(job_id)
+    .bind(token)
+    .bind(usage)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// The user's pending or running job of `kind`.
+pub async fn active_job_id(
+    db: impl PgExecutor<'_>,
+    user: Uuid,
+    kind: &str,
+) -> sqlx::Result<Option<Uuid>> {
+    sqlx::query_scalar(r"select id from get_active_plan_job($1, $2)")
+        .bind(user)
+        .bind(kind)
+        .fetch_optional(db)
+        .await
 }
 
 /// Gives a job back without spending an attempt.
@@ -235,14 +426,14 @@ pub async fn release(db: &PgPool, job_id: Uuid, token: Uuid) -> Result<bool> {
 /// The result of a cancel request.
 #[derive(Debug, Clone, FromRow, Serialize)]
 pub struct Cancelled {
-    pub previous_status: String,
+    pub previous_status: JobStatus,
     pub cancelled: bool,
 }
 
 /// Cancels a pending or running job; `None` when there is no such job.
 pub async fn cancel(db: &PgPool, job_id: Uuid, reason: &str) -> Result<Option<Cancelled>> {
     Ok(sqlx::query_as::<_, Cancelled>(
-        r"select previous_status::text, cancelled from cancel_plan_job($1, $2)",
+        r"select previous_status, cancelled from cancel_plan_job($1, $2)",
     )
     .bind(job_id)
     .bind(reason)
@@ -256,10 +447,11 @@ pub struct Reaped {
     pub job_id: Uuid,
     pub worker_id: Option<String>,
     pub kind: String,
-    /// `worker_dead` or `lease_expired`.
-    pub reason: String,
-    /// `retry` or `failed`.
-    pub outcome: String,
+    #[sqlx(try_from = "String")]
+    pub reason: ReapReason,
+    /// `Retry` (pending again) or `Failed` (no retry left).
+    #[sqlx(try_from = "String")]
+    pub outcome: FailOutcome,
 }
 
 /// Returns jobs of dead workers and expired leases to pending (or fails them).

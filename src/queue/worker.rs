@@ -61,8 +61,14 @@ impl Worker {
 
     /// Starts the worker on the current runtime.
     pub fn spawn(self) -> WorkerHandle {
+        self.spawn_under(&CancellationToken::new())
+    }
+
+    /// Starts the worker under `parent`: cancelling it shuts the worker
+    /// down gracefully, like [`WorkerHandle::request_shutdown`].
+    pub fn spawn_under(self, parent: &CancellationToken) -> WorkerHandle {
         let id = self.settings.worker_id();
-        let stop = CancellationToken::new();
+        let stop = parent.child_token();
         let listener = Arc::new(ListenerState::default());
         let running = Arc::new(RunningJobs::default());
         let task =

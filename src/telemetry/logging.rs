@@ -3,6 +3,7 @@
 //! when `OTEL_EXPORTER_OTLP_ENDPOINT` (or `..._TRACES_ENDPOINT`) is set, and
 //! nowhere otherwise; the standard `OTEL_SERVICE_NAME` is honoured.
 
+use crate::config::LogFormat;
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::{Protocol, WithExportConfig};
 use opentelemetry_sdk::Resource;
@@ -63,12 +64,12 @@ impl Telemetry {
     }
 }
 
-/// Installs the global subscriber; `format` is `json` or `pretty`. A second
-/// call (tests) leaves the first subscriber in place.
-pub fn init(format: &str, traces: &TraceSettings) -> Telemetry {
+/// Installs the global subscriber. A second call (tests) leaves the first
+/// subscriber in place.
+pub fn init(format: LogFormat, traces: &TraceSettings) -> Telemetry {
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let logs: Box<dyn Layer<Registry> + Send + Sync> = if format == "pretty" {
+    let logs: Box<dyn Layer<Registry> + Send + Sync> = if format == LogFormat::Pretty {
         tracing_subscriber::fmt::layer()
             .with_writer(std::io::stderr)
             .boxed()

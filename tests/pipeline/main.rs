@@ -8,10 +8,10 @@ mod support;
 use std::time::Duration;
 
 use plan_worker::config::WorkerSettings;
+use plan_worker::jobs::intake::{self, IntakeError};
 use plan_worker::llm::LlmClient;
-use plan_worker::plan::intake::{self, IntakeError};
 use plan_worker::queue::WorkerHandle;
-use plan_worker::queue::listener::parse_job_events;
+use plan_worker::queue::events::parse_job_events;
 use serde_json::Value;
 use sqlx::PgPool;
 use sqlx::postgres::PgListener;
@@ -61,7 +61,7 @@ async fn run_job(pool: &PgPool, profile_name: &str) -> (Uuid, String, Vec<String
     let status = tokio::time::timeout(WAIT, wait)
         .await
         .expect("job finished in time");
-    (job, status, stages)
+    (job, status.to_string(), stages)
 }
 
 #[derive(Debug, sqlx::FromRow)]

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use plan_worker::queue::store;
+use plan_worker::queue::store::{self, FailOutcome, JobStatus};
 use sqlx::PgPool;
 use tokio::sync::mpsc;
 
@@ -114,7 +114,7 @@ async fn cancel_running_job(pool: PgPool, lose_notification: bool) {
         .unwrap()
         .unwrap();
     assert!(cancelled.cancelled);
-    assert_eq!(cancelled.previous_status, "processing");
+    assert_eq!(cancelled.previous_status, JobStatus::Processing);
     // One heartbeat (0.5 s) plus room for a loaded machine.
     let stopped = tokio::time::timeout(Duration::from_millis(1200), dropped.recv()).await;
     assert_eq!(
@@ -205,9 +205,12 @@ async fn a_job_that_keeps_losing_its_worker_fails_with_worker_lost_after_its_ret
             .unwrap();
         let reaped = store::reap(&pool).await.unwrap();
         assert_eq!(reaped.len(), 1);
-        outcomes_seen.push(reaped[0].outcome.clone());
+        outcomes_seen.push(reaped[0].outcome);
     }
-    assert_eq!(outcomes_seen, ["retry", "retry", "failed"]);
+    assert_eq!(
+        outcomes_seen,
+        [FailOutcome::Retry, FailOutcome::Retry, FailOutcome::Failed]
+    );
     let row = job_row(&pool, job).await;
     assert_eq!(
         (row.status.as_str(), row.error_code.as_deref()),

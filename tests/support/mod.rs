@@ -6,14 +6,14 @@
 use std::time::Duration;
 
 use plan_worker::config::WorkerSettings;
-use plan_worker::llm::mock::MockLlm;
+use plan_worker::dev::mock_answers::mock_options;
+use plan_worker::dev::mock_llm::MockLlm;
+use plan_worker::jobs::weekly_plan::{KIND, PlanHandler};
 use plan_worker::llm::{LlmClient, LlmConfig};
-use plan_worker::plan::handler::{KIND, PlanHandler};
-use plan_worker::plan::mock_answers::mock_options;
-use plan_worker::queue::listener::{JobEvent, parse_job_events};
+use plan_worker::queue::events::{self, JobEvent};
+use plan_worker::queue::store::JobStatus;
 use plan_worker::queue::{Registry, Worker, WorkerHandle};
 use sqlx::PgPool;
-use sqlx::postgres::PgListener;
 use uuid::Uuid;
 
 pub const WAIT: Duration = Duration::from_secs(20);
@@ -80,34 +80,27 @@ pub async fn start_worker(
 }
 
 /// A LISTEN on `plan_job_events` opened before the action under test, so
-/// that no status change is missed.
+/// that no status change is missed (the library's waiter; a wait that
+/// fails fails the test, naming what it waited for).
 pub struct JobEvents {
-    listener: PgListener,
+    inner: events::JobEvents,
 }
 
 impl JobEvents {
     pub async fn open(pool: &PgPool) -> Self {
-        let mut listener = PgListener::connect_with(pool).await.expect("test listener");
-        listener.listen("plan_job_events").await.expect("listen");
-        Self { listener }
+        let inner = events::JobEvents::open(pool.connect_options().as_ref())
+            .await
+            .expect("test listener");
+        Self { inner }
     }
 
     /// Waits until `job` reaches `status`; returns the event.
     pub async fn wait_status(&mut self, job: Uuid, status: &str, within: Duration) -> JobEvent {
-        let wait = async {
-            loop {
-                let n = self.listener.recv().await.expect("event");
-                if let Some(ev) = parse_job_events(n.payload())
-                    .into_iter()
-                    .find(|e| e.id == job && e.status == status)
-                {
-                    return ev;
-                }
-            }
-        };
-        tokio::time::timeout(within, wait)
+        let status: JobStatus = status.parse().expect("a job status");
+        self.inner
+            .wait_status(job, status, within)
             .await
-            .unwrap_or_else(|_| panic!("job {job} did not become {status} within {within:?}"))
+            .unwrap_or_else(|e| panic!("job {job} did not become {status}: {e}"))
     }
 
     /// Waits for the first event that `matches`.
@@ -116,39 +109,19 @@ impl JobEvents {
         matches: impl Fn(&JobEvent) -> bool,
         within: Duration,
     ) -> JobEvent {
-        let wait = async {
-            loop {
-                let n = self.listener.recv().await.expect("event");
-                if let Some(ev) = parse_job_events(n.payload())
-                    .into_iter()
-                    .find(|e| matches(e))
-                {
-                    return ev;
-                }
-            }
-        };
-        tokio::time::timeout(within, wait)
+        self.inner
+            .wait_for(matches, within)
             .await
             .expect("the awaited job event in time")
     }
 
     /// Waits until `n` jobs have reached `status`.
     pub async fn wait_count(&mut self, status: &str, n: usize, within: Duration) {
-        let wait = async {
-            let mut seen = std::collections::HashSet::new();
-            while seen.len() < n {
-                let note = self.listener.recv().await.expect("event");
-                seen.extend(
-                    parse_job_events(note.payload())
-                        .into_iter()
-                        .filter(|e| e.status == status)
-                        .map(|e| e.id),
-                );
-            }
-        };
-        tokio::time::timeout(within, wait)
+        let status: JobStatus = status.parse().expect("a job status");
+        self.inner
+            .wait_count(status, n, within)
             .await
-            .unwrap_or_else(|_| panic!("{n} jobs did not become {status} within {within:?}"));
+            .unwrap_or_else(|e| panic!("{n} jobs did not become {status}: {e}"));
     }
 }
 

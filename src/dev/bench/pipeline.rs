@@ -8,17 +8,17 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use serde_json::json;
-use sqlx::postgres::PgListener;
 use uuid::Uuid;
 
 use super::scratch::Scratch;
 use crate::config::WorkerSettings;
+use crate::jobs::weekly_plan::{KIND, PlanHandler};
 use crate::llm::{HttpVersion, LlmClient, LlmConfig};
-use crate::plan::handler::{KIND, PlanHandler};
 use crate::queue::Registry;
-use crate::queue::listener::parse_job_events;
+use crate::queue::events::JobEvents;
+use crate::queue::store::JobStatus;
 
-const PROFILE: &str = include_str!("../../examples/profiles/muscle-gain-vegetarian-gym.json");
+const PROFILE: &str = include_str!("../../../examples/profiles/muscle-gain-vegetarian-gym.json");
 
 pub async fn run(
     scratch: &Scratch,
@@ -61,10 +61,7 @@ pub async fn run(
     let worker = scratch.start_worker(registry, settings).await?;
     let rss_before = peak_rss_kb();
 
-    let mut events = PgListener::connect_with(&scratch.pool).await?;
-    events
-        .listen(crate::queue::listener::EVENTS_CHANNEL)
-        .await?;
+    let mut events = JobEvents::open(&scratch.options).await?;
     let profile: serde_json::Value = serde_json::from_str(PROFILE)?;
     let started = Instant::now();
     sqlx::query(
@@ -78,15 +75,16 @@ pub async fn run(
     .await?;
     let (mut completed, mut failed) = (0usize, 0usize);
     while completed + failed < jobs {
-        let note = tokio::time::timeout(Duration::from_secs(120), events.recv())
+        let batch = events
+            .next(Duration::from_secs(120))
             .await
-            .map_err(|_| {
-                anyhow::anyhow!("bench: no progress for 120 s ({completed} of {jobs} completed)")
-            })??;
-        for ev in parse_job_events(note.payload()) {
-            match ev.status.as_str() {
-                "completed" => completed += 1,
-                "failed" => failed += 1,
+            .with_context(|| {
+                format!("bench: no progress for 120 s ({completed} of {jobs} completed)")
+            })?;
+        for ev in batch {
+            match ev.status {
+                JobStatus::Completed => completed += 1,
+                JobStatus::Failed => failed += 1,
                 _ => {}
             }
         }

@@ -5,13 +5,12 @@ use std::sync::Arc;
 
 use super::generate::{self, STAGE_VALIDATING};
 use super::save::{self, NewPlan, STAGE_SAVING, Source};
-use super::validate::validate;
-use super::{Profile, Targets, generate_offline, parse_profile, targets};
 use crate::error_code::ErrorCode;
 use crate::llm::LlmClient;
+use crate::plan::validate::validate;
+use crate::plan::{Profile, Targets, generate_offline, parse_profile, targets};
 use crate::queue::{BoxFuture, Done, JobContext, JobError, JobHandler};
 
-pub const KIND: &str = "weekly_base_plan";
 pub const STAGE_OFFLINE: &str = "generating_offline";
 
 /// Makes weekly base plans. Without an LLM client every plan is made by the
@@ -29,7 +28,7 @@ struct Inner {
 impl PlanHandler {
     pub fn new(llm: Option<LlmClient>, fallback_to_offline: bool) -> Self {
         // Every rule's series exists from the start (at 0).
-        for rule in super::validate::Rule::ALL {
+        for rule in crate::plan::validate::Rule::ALL {
             metrics::counter!(crate::telemetry::metrics::VALIDATION_FAILURES, "rule" => rule.as_str()).absolute(0);
         }
         Self {

@@ -1,5 +1,6 @@
-//! Read-only views of the queue for operators (`plan-worker jobs ...`) and
-//! the API: a job with its attempts, filtered listings.
+//! Read-only views of the queue: one job row shared by the API and the
+//! operator commands, attempts, listings and the figures that gauges and
+//! estimates are made of.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -7,40 +8,52 @@ use serde_json::Value;
 use sqlx::{FromRow, PgPool};
 use uuid::Uuid;
 
+use super::JobStatus;
+
+/// A job as the API and operators read it (the profile snapshot apart: it
+/// is large and rarely needed; see [`profile_snapshot`]).
 #[derive(Debug, Clone, FromRow, Serialize)]
-pub struct JobSummary {
+pub struct JobRow {
     pub id: Uuid,
     pub user_id: Uuid,
     pub kind: String,
-    pub status: String,
+    pub status: JobStatus,
     pub progress: Option<String>,
     pub retry_count: i32,
     pub max_retries: i32,
     pub attempt_count: i32,
+    pub rate_limit_deferrals: i32,
     pub error_code: Option<String>,
-    pub worker_id: Option<String>,
-    pub created_at: DateTime<Utc>,
-    pub run_after: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-}
-
-#[derive(Debug, Clone, FromRow, Serialize)]
-pub struct JobDetail {
-    #[sqlx(flatten)]
-    #[serde(flatten)]
-    pub summary: JobSummary,
     pub error_message: Option<String>,
+    pub worker_id: Option<String>,
     pub lease_token: Option<Uuid>,
     pub locked_until: Option<DateTime<Utc>>,
     pub heartbeat_at: Option<DateTime<Utc>>,
-    pub rate_limit_deferrals: i32,
     pub plan_id: Option<Uuid>,
     pub trace_context: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub run_after: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
     pub completed_at: Option<DateTime<Utc>>,
-    pub profile_snapshot: Value,
+    pub updated_at: DateTime<Utc>,
+    /// Seconds since `started_at` while processing, on the database clock.
+    pub running_seconds: Option<f64>,
 }
 
+impl JobRow {
+    pub fn is_final(&self) -> bool {
+        self.status.is_final()
+    }
+}
+
+const JOB_COLUMNS: &str = "id, user_id, kind, status, progress, retry_count, max_retries, \
+     attempt_count, rate_limit_deferrals, error_code, error_message, worker_id, lease_token, \
+     locked_until, heartbeat_at, plan_id, trace_context, created_at, run_after, started_at, \
+     completed_at, updated_at, \
+     case when status = 'processing' \
+          then extract(epoch from now() - started_at)::float8 end as running_seconds";
+
+/// One attempt of a job: how an operator reads a stuck generation.
 #[derive(Debug, Clone, FromRow, Serialize)]
 pub struct Attempt {
     pub attempt: i32,
@@ -53,27 +66,24 @@ pub struct Attempt {
     pub llm_usage: Option<Value>,
 }
 
-const SUMMARY_COLUMNS: &str = "id, user_id, kind, status::text as status, progress, retry_count, max_retries, \
-     attempt_count, error_code, worker_id, created_at, run_after, updated_at";
-
 #[derive(Debug, Clone, Default)]
 pub struct JobFilter {
-    pub status: Option<String>,
+    pub status: Option<JobStatus>,
     pub user_id: Option<Uuid>,
     pub kind: Option<String>,
     pub limit: i64,
 }
 
 /// Newest first, filtered.
-pub async fn list_jobs(db: &PgPool, f: &JobFilter) -> sqlx::Result<Vec<JobSummary>> {
+pub async fn list_jobs(db: &PgPool, f: &JobFilter) -> sqlx::Result<Vec<JobRow>> {
     let sql = format!(
-        "select {SUMMARY_COLUMNS} from plan_generation_jobs \
-         where ($1::text is null or status::text = $1) and ($2::uuid is null or user_id = $2) \
+        "select {JOB_COLUMNS} from plan_generation_jobs \
+         where ($1::plan_job_status is null or status = $1) and ($2::uuid is null or user_id = $2) \
            and ($3::text is null or kind = $3) \
          order by created_at desc limit $4"
     );
-    sqlx::query_as::<_, JobSummary>(sqlx::AssertSqlSafe(sql))
-        .bind(&f.status)
+    sqlx::query_as::<_, JobRow>(sqlx::AssertSqlSafe(sql))
+        .bind(f.status)
         .bind(f.user_id)
         .bind(&f.kind)
         .bind(f.limit.clamp(1, 10_000))
@@ -81,14 +91,18 @@ pub async fn list_jobs(db: &PgPool, f: &JobFilter) -> sqlx::Result<Vec<JobSummar
         .await
 }
 
-/// One job with everything an operator needs to read a stuck generation.
-pub async fn get_job(db: &PgPool, id: Uuid) -> sqlx::Result<Option<JobDetail>> {
-    let sql = format!(
-        "select {SUMMARY_COLUMNS}, error_message, lease_token, locked_until, heartbeat_at, \
-                rate_limit_deferrals, plan_id, trace_context, started_at, completed_at, profile_snapshot \
-         from plan_generation_jobs where id = $1"
-    );
-    sqlx::query_as::<_, JobDetail>(sqlx::AssertSqlSafe(sql))
+/// One job.
+pub async fn get_job(db: impl sqlx::PgExecutor<'_>, id: Uuid) -> sqlx::Result<Option<JobRow>> {
+    let sql = format!("select {JOB_COLUMNS} from plan_generation_jobs where id = $1");
+    sqlx::query_as::<_, JobRow>(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(db)
+        .await
+}
+
+/// The profile a job was created with.
+pub async fn profile_snapshot(db: &PgPool, id: Uuid) -> sqlx::Result<Option<Value>> {
+    sqlx::query_scalar(r"select profile_snapshot from plan_generation_jobs where id = $1")
         .bind(id)
         .fetch_optional(db)
         .await
@@ -136,4 +150,40 @@ pub async fn queue_stats(db: &PgPool) -> sqlx::Result<Vec<KindStats>> {
     )
     .fetch_all(db)
     .await
+}
+
+/// Recent run times of one kind.
+#[derive(Debug, Clone, Copy, PartialEq, FromRow)]
+pub struct Durations {
+    pub samples: i32,
+    pub p50_seconds: Option<f64>,
+    pub p90_seconds: Option<f64>,
+}
+
+/// Where a pending job stands.
+#[derive(Debug, Clone, Copy, PartialEq, FromRow)]
+pub struct Position {
+    /// Pending jobs of its kind that are claimed before it.
+    pub ahead: i32,
+    /// Slots of the live workers that run its kind.
+    pub worker_slots: i32,
+    /// Until its `run_after` (a scheduled retry).
+    pub due_in_seconds: f64,
+}
+
+/// Run times of the last `sample` completed jobs of `kind`.
+pub async fn durations(db: &PgPool, kind: &str, sample: i32) -> sqlx::Result<Durations> {
+    sqlx::query_as(r"select * from plan_job_recent_durations($1, $2)")
+        .bind(kind)
+        .bind(sample)
+        .fetch_one(db)
+        .await
+}
+
+/// None unless the job is pending.
+pub async fn queue_position(db: &PgPool, job: Uuid) -> sqlx::Result<Option<Position>> {
+    sqlx::query_as(r"select * from plan_job_queue_position($1)")
+        .bind(job)
+        .fetch_optional(db)
+        .await
 }

@@ -5,9 +5,9 @@
 
 use serde_json::{Value, json};
 
-use super::model::{DayOutline, WeekStructure};
-use super::{Targets, WeeklyPlan, extract_tagged_json, generate_offline, parse_profile};
-use crate::llm::mock::{MockChatRequest, MockLlmOptions, Script};
+use super::mock_llm::{MockChatRequest, MockLlmOptions, Script};
+use crate::plan::model::{DayOutline, WeekStructure};
+use crate::plan::{Targets, WeeklyPlan, extract_tagged_json, generate_offline, parse_profile};
 
 /// The named responder whose first plan breaks a vegan or vegetarian diet
 /// (the repair round then gets a good plan).

@@ -7,16 +7,27 @@ use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use sqlx::postgres::PgListener;
+use clap::Args;
 use uuid::Uuid;
 
-use super::DemoArgs;
-use super::run::{pool, registry};
-use crate::api::health::{self, OpsState};
-use crate::config::{DbSettings, WorkerSettings};
-use crate::plan::intake;
+use crate::config::{DbSettings, LlmSettings, WorkerSettings};
+use crate::jobs::{intake, registry};
+use crate::ops::{self, OpsState};
 use crate::queue::Worker;
-use crate::queue::listener::{EVENTS_CHANNEL, parse_job_events};
+use crate::queue::events::JobEvents;
+use crate::queue::store::JobStatus;
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Jobs to run (the sample profiles, repeated).
+    #[arg(long, default_value_t = 5)]
+    pub jobs: usize,
+    /// Address of /metrics during the demo.
+    #[arg(long, default_value = "127.0.0.1:9464")]
+    pub metrics_addr: String,
+    #[command(flatten)]
+    pub llm: LlmSettings,
+}
 
 /// The sample profiles shipped in examples/profiles (valid ones).
 const SAMPLES: [(&str, &str); 5] = [
@@ -44,13 +55,13 @@ const SAMPLES: [(&str, &str); 5] = [
 
 struct Row {
     profile: &'static str,
-    status: String,
+    status: JobStatus,
     progress: String,
 }
 
 pub async fn demo(db: &DbSettings, args: DemoArgs) -> anyhow::Result<()> {
     let metrics = crate::telemetry::metrics::install();
-    let pool = pool(db, 10).await?;
+    let pool = crate::db::pool(db, 10).await?;
     crate::db::migrate(&pool)
         .await
         .context("migrations failed")?;
@@ -59,8 +70,8 @@ pub async fn demo(db: &DbSettings, args: DemoArgs) -> anyhow::Result<()> {
         worker_id: Some(format!("demo-{}", std::process::id())),
         ..WorkerSettings::default()
     };
-    let worker = Worker::new(pool.clone(), listen, registry(&args.llm)?, settings)?.spawn();
-    let ops = health::router(OpsState {
+    let worker = Worker::new(pool.clone(), listen.clone(), registry(&args.llm)?, settings)?.spawn();
+    let ops = ops::router(OpsState {
         db: pool.clone(),
         metrics,
         listener: Some(worker.listener.clone()),
@@ -73,8 +84,7 @@ pub async fn demo(db: &DbSettings, args: DemoArgs) -> anyhow::Result<()> {
         bail!("the worker did not start listening on LISTEN_DATABASE_URL");
     }
 
-    let mut events = PgListener::connect_with(&pool).await?;
-    events.listen(EVENTS_CHANNEL).await?;
+    let mut events = JobEvents::open(&listen).await?;
     let mut rows = BTreeMap::new();
     for (name, text) in SAMPLES.iter().cycle().take(args.jobs) {
         let job = intake::weekly_plan_job(Uuid::new_v4(), serde_json::from_str(text)?);
@@ -83,7 +93,7 @@ pub async fn demo(db: &DbSettings, args: DemoArgs) -> anyhow::Result<()> {
             created.job_id,
             Row {
                 profile: name,
-                status: "pending".into(),
+                status: JobStatus::Pending,
                 progress: String::new(),
             },
         );
@@ -91,12 +101,13 @@ pub async fn demo(db: &DbSettings, args: DemoArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let tty = std::io::stdout().is_terminal();
     render(&rows, tty, true);
-    while rows.values().any(|r| !is_final(&r.status)) {
-        let note = tokio::time::timeout(Duration::from_secs(60), events.recv())
+    while rows.values().any(|r| !r.status.is_final()) {
+        let batch = events
+            .next(Duration::from_secs(60))
             .await
-            .map_err(|_| anyhow::anyhow!("no progress for 60 s"))??;
+            .context("no progress for 60 s")?;
         let mut changed = false;
-        for ev in parse_job_events(note.payload()) {
+        for ev in batch {
             if let Some(row) = rows.get_mut(&ev.id) {
                 row.status = ev.status;
                 row.progress = ev.progress.unwrap_or_default();
@@ -104,7 +115,10 @@ pub async fn demo(db: &DbSettings, args: DemoArgs) -> anyhow::Result<()> {
                 if !tty {
                     println!(
                         "{}  {:<38} {:<10} {}",
-                        ev.id, row.profile, row.status, row.progress
+                        ev.id,
+                        row.profile,
+                        row.status.as_str(),
+                        row.progress
                     );
                 }
             }
@@ -116,7 +130,10 @@ pub async fn demo(db: &DbSettings, args: DemoArgs) -> anyhow::Result<()> {
     let elapsed = started.elapsed();
     worker.shutdown().await;
     ops_task.abort();
-    let done = rows.values().filter(|r| r.status == "completed").count();
+    let done = rows
+        .values()
+        .filter(|r| r.status == JobStatus::Completed)
+        .count();
     println!(
         "\n{done} of {} plans completed in {:.2} s.\n",
         rows.len(),
@@ -138,10 +155,6 @@ pub async fn demo(db: &DbSettings, args: DemoArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn is_final(status: &str) -> bool {
-    matches!(status, "completed" | "failed" | "cancelled")
-}
-
 /// Redraws the table in place on a terminal; prints it once otherwise.
 fn render(rows: &BTreeMap<Uuid, Row>, tty: bool, first: bool) {
     let mut out = std::io::stdout().lock();
@@ -159,7 +172,9 @@ fn render(rows: &BTreeMap<Uuid, Row>, tty: bool, first: bool) {
             let _ = writeln!(
                 out,
                 "\x1b[2K{id}  {:<38} {:<10} {}",
-                r.profile, r.status, r.progress
+                r.profile,
+                r.status.as_str(),
+                r.progress
             );
         }
     }

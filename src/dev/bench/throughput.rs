@@ -5,12 +5,12 @@
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use sqlx::postgres::PgListener;
 
 use super::BENCH_KIND;
 use super::scratch::Scratch;
 use crate::config::WorkerSettings;
-use crate::queue::listener::parse_job_events;
+use crate::queue::events::JobEvents;
+use crate::queue::store::JobStatus;
 use crate::queue::{Done, JobContext, Registry};
 
 pub async fn run(
@@ -34,10 +34,7 @@ pub async fn run(
 
     // Completions are counted from the job events (one notification per
     // 50 jobs): polling the table would compete with the workers.
-    let mut events = PgListener::connect_with(&scratch.pool).await?;
-    events
-        .listen(crate::queue::listener::EVENTS_CHANNEL)
-        .await?;
+    let mut events = JobEvents::open(&scratch.options).await?;
     sqlx::query(
         "insert into plan_generation_jobs (user_id, kind, profile_snapshot) \
          select gen_random_uuid(), $1, '{}'::jsonb from generate_series(1, $2)",
@@ -49,14 +46,12 @@ pub async fn run(
     let started = Instant::now();
     let mut completed = 0usize;
     while completed < jobs {
-        let note = tokio::time::timeout(Duration::from_secs(60), events.recv())
-            .await
-            .map_err(|_| {
-                anyhow::anyhow!("bench: no progress for 60 s ({completed} of {jobs} completed)")
-            })??;
-        completed += parse_job_events(note.payload())
+        let batch = events.next(Duration::from_secs(60)).await.map_err(|_| {
+            anyhow::anyhow!("bench: no progress for 60 s ({completed} of {jobs} completed)")
+        })?;
+        completed += batch
             .iter()
-            .filter(|e| e.status == "completed")
+            .filter(|e| e.status == JobStatus::Completed)
             .count();
     }
     let elapsed = started.elapsed();

@@ -4,7 +4,7 @@
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use super::{ProfileError, parse_profile};
+use crate::plan::{ProfileError, parse_profile};
 use crate::queue::store::{self, Created, NewJob, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -18,7 +18,7 @@ pub enum IntakeError {
 /// Validates the profile of a kind this build knows, then creates the job
 /// (or returns the user's active one).
 pub async fn create_job(db: &PgPool, job: &NewJob) -> Result<Created, IntakeError> {
-    if job.kind == super::handler::KIND {
+    if job.kind == super::weekly_plan::KIND {
         parse_profile(&job.profile_snapshot)?;
     }
     let mut job = job.clone();
@@ -41,7 +41,7 @@ pub fn normalize_snapshot(snapshot: &mut serde_json::Value) {
 pub fn weekly_plan_job(user_id: Uuid, profile: serde_json::Value) -> NewJob {
     NewJob {
         user_id,
-        kind: super::handler::KIND.to_owned(),
+        kind: super::weekly_plan::KIND.to_owned(),
         profile_snapshot: profile,
         max_retries: 3,
         priority: 0,

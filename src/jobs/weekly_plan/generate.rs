@@ -5,12 +5,12 @@
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::model::{WeekStructure, WeeklyPlan, parse_plan, parse_structure};
-use super::prompt::{details_prompt, repair_prompt, structure_prompt};
-use super::validate::{Violation, validate};
-use super::{Profile, Targets, fix};
 use crate::error_code::ErrorCode;
 use crate::llm::{ChatRequest, LlmClient, LlmError, Message, Usage};
+use crate::plan::model::{WeekStructure, WeeklyPlan, parse_plan, parse_structure};
+use crate::plan::prompt::{details_prompt, repair_prompt, structure_prompt};
+use crate::plan::validate::{Violation, validate};
+use crate::plan::{Profile, Targets, fix};
 use crate::queue::{JobContext, JobError};
 
 /// Progress stages shown on the job row (and to users).

@@ -42,7 +42,8 @@ async fn render_metrics(State(s): State<OpsState>) -> impl IntoResponse {
 }
 
 async fn readyz(State(s): State<OpsState>) -> impl IntoResponse {
-    let db = tokio::time::timeout(Duration::from_secs(2), migrations_current(&s.db)).await;
+    let db =
+        tokio::time::timeout(Duration::from_secs(2), crate::db::migrations_current(&s.db)).await;
     let (db_ok, migrations_ok, db_detail) = match db {
         Ok(Ok(current)) => (true, current, None),
         Ok(Err(e)) => (false, false, Some(e.to_string())),
@@ -71,12 +72,4 @@ async fn readyz(State(s): State<OpsState>) -> impl IntoResponse {
         StatusCode::SERVICE_UNAVAILABLE
     };
     (code, Json(body))
-}
-
-/// True when every embedded migration is applied.
-async fn migrations_current(db: &PgPool) -> sqlx::Result<bool> {
-    let applied: i64 = sqlx::query_scalar("select count(*) from _sqlx_migrations where success")
-        .fetch_one(db)
-        .await?;
-    Ok(applied as usize >= crate::db::MIGRATOR.iter().count())
 }

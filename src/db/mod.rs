@@ -1,7 +1,13 @@
-//! The query pool and the embedded migrations.
+//! The query pool, the embedded migrations, and `listen`: the one LISTEN
+//! session type of the process (`store` holds its few statements).
+
+pub mod listen;
+pub mod store;
 
 use std::str::FromStr;
 use std::time::Duration;
+
+use anyhow::Context;
 
 use sqlx::PgPool;
 use sqlx::migrate::Migrator;
@@ -13,6 +19,14 @@ pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 pub fn options(url: &str, setting: &str) -> anyhow::Result<PgConnectOptions> {
     PgConnectOptions::from_str(url)
         .map_err(|e| anyhow::anyhow!("{setting}: invalid PostgreSQL URL: {e}"))
+}
+
+/// The query pool of `DATABASE_URL`, `size` connections.
+pub async fn pool(db: &crate::config::DbSettings, size: u32) -> anyhow::Result<PgPool> {
+    let options = options(&db.database_url, "DATABASE_URL")?;
+    connect(options, size, "plan-worker")
+        .await
+        .context("could not connect to DATABASE_URL")
 }
 
 pub async fn connect(options: PgConnectOptions, size: u32, app: &str) -> anyhow::Result<PgPool> {
@@ -29,4 +43,10 @@ pub async fn connect(options: PgConnectOptions, size: u32, app: &str) -> anyhow:
 pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
     MIGRATOR.run(pool).await?;
     Ok(())
+}
+
+/// True when every embedded migration is applied.
+pub async fn migrations_current(pool: &PgPool) -> sqlx::Result<bool> {
+    let applied = store::applied_migrations(pool).await?;
+    Ok(applied as usize >= MIGRATOR.iter().count())
 }

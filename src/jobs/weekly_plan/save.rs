@@ -3,11 +3,13 @@
 //! and records the attempt's LLM usage. If any step fails, nothing remains.
 
 use serde_json::Value;
-use sqlx::types::Json;
 use uuid::Uuid;
 
-use super::{Targets, WeeklyPlan};
+use super::store::{self, NewPlanRow};
+
 use crate::error_code::ErrorCode;
+use crate::plan::{Targets, WeeklyPlan};
+use crate::queue::store as queue_store;
 use crate::queue::{JobContext, JobError};
 
 /// Where a plan came from.
@@ -47,42 +49,22 @@ pub async fn save_weekly_plan(ctx: &JobContext, new: NewPlan<'_>) -> Result<Uuid
 
     let mut tx = ctx.db.begin().await.map_err(db_error)?;
     // Versions are numbered per user: serialise this user's saves.
-    sqlx::query("select pg_advisory_xact_lock(1886151021, hashtext($1::text))")
-        .bind(user_id)
-        .execute(&mut *tx)
+    store::lock_user(&mut tx, user_id).await.map_err(db_error)?;
+    let row = NewPlanRow {
+        user_id,
+        job_id: ctx.job.id,
+        plan: new.plan,
+        targets: new.targets,
+        source: new.source.as_str(),
+        model: new.model,
+    };
+    let plan_id = store::insert_active(&mut tx, &row)
         .await
         .map_err(db_error)?;
-    sqlx::query("update weekly_base_plans set is_active = false where user_id = $1 and is_active")
-        .bind(user_id)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_error)?;
-    let plan_id: Uuid = sqlx::query_scalar(
-        r"insert into weekly_base_plans (user_id, job_id, version, plan, targets, source, model)
-          values ($1, $2, (select coalesce(max(version), 0) + 1 from weekly_base_plans where user_id = $1), $3, $4, $5, $6)
-          returning id",
-    )
-    .bind(user_id)
-    .bind(ctx.job.id)
-    // Json(&plan) serialises straight into the bind buffer: no serde_json
-    // Value copy of the plan (several times its text size) per waiting job.
-    .bind(Json(new.plan))
-    .bind(Json(new.targets))
-    .bind(new.source.as_str())
-    .bind(new.model)
-    .fetch_one(&mut *tx)
-    .await
-    .map_err(db_error)?;
     if let Some(usage) = &new.usage {
-        sqlx::query(
-            "update plan_job_attempts set llm_usage = $3 where job_id = $1 and lease_token = $2",
-        )
-        .bind(ctx.job.id)
-        .bind(ctx.job.lease_token)
-        .bind(usage)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_error)?;
+        queue_store::record_usage(&mut *tx, ctx.job.id, ctx.job.lease_token, usage)
+            .await
+            .map_err(db_error)?;
     }
     let held = ctx
         .complete_in(&mut tx, Some(plan_id))

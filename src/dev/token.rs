@@ -1,0 +1,42 @@
+//! `plan-worker token`: an HS256 user token shaped like Supabase's, for
+//! trying the API locally (never for production users).
+
+use clap::Args;
+use uuid::Uuid;
+
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    /// The user (sub claim) [default: a new random id].
+    #[arg(long)]
+    pub user: Option<Uuid>,
+    /// Seconds until it expires.
+    #[arg(long, default_value_t = 3600)]
+    pub ttl_seconds: u64,
+    #[arg(long, env = "SUPABASE_JWT_SECRET", hide_env_values = true)]
+    pub secret: String,
+    /// iss claim (SUPABASE_JWT_ISSUER, when the API checks it).
+    #[arg(long, env = "SUPABASE_JWT_ISSUER")]
+    pub issuer: Option<String>,
+}
+
+/// The signed token.
+pub fn user_token(args: &TokenArgs) -> anyhow::Result<String> {
+    let now = jsonwebtoken::get_current_timestamp();
+    let mut claims = serde_json::json!({
+        "sub": args.user.unwrap_or_else(Uuid::new_v4),
+        "role": "authenticated",
+        "aud": "authenticated",
+        "iat": now,
+        "exp": now + args.ttl_seconds,
+        "session_id": Uuid::new_v4(),
+        "is_anonymous": false,
+    });
+    if let Some(iss) = &args.issuer {
+        claims["iss"] = serde_json::json!(iss);
+    }
+    Ok(jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(args.secret.as_bytes()),
+    )?)
+}
