@@ -9,7 +9,7 @@ WORKDIR /src
 # them. The stub targets are replaced by the real sources below.
 COPY Cargo.toml Cargo.lock ./
 RUN mkdir -p src && echo 'fn main() {}' > src/main.rs && touch src/lib.rs \
-    && cargo build --release --locked \
+    && cargo build --release --locked --no-default-features \
     && rm -rf src
 # Everything the crate compiles in: sources, migrations (sqlx::migrate!),
 # data and example profiles (include_str!).
@@ -18,8 +18,10 @@ COPY migrations ./migrations
 COPY data ./data
 COPY examples ./examples
 # touch: the stub's build must not look newer than the real sources.
+# --no-default-features: the mock LLM, bench, demo and token commands
+# (feature dev-tools) are not in the image.
 RUN touch src/main.rs src/lib.rs \
-    && cargo build --release --locked \
+    && cargo build --release --locked --no-default-features \
     && cp target/release/plan-worker /plan-worker
 
 FROM debian:bookworm-slim AS runtime

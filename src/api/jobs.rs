@@ -230,24 +230,7 @@ pub async fn create(
             }));
         }
     }
-    let active = store::active_job_id(&mut *tx, user, kind).await?;
-    let outcome = match active {
-        Some(job_id) => Created {
-            job_id,
-            existed: true,
-        },
-        None => {
-            limits::check_rate(&mut tx, user, state.limits.create).await?;
-            limits::check_cooldown(&mut tx, user, state.limits.cooldown).await?;
-            let mut job = intake::weekly_plan_job(user, profile);
-            intake::normalize_snapshot(&mut job.profile_snapshot);
-            job.kind = kind.to_owned();
-            job.trace_context = crate::telemetry::logging::current_traceparent();
-            store::create_job(&mut *tx, &job)
-                .await
-                .map_err(store_error)?
-        }
-    };
+    let outcome = create_unless_active(&state, &mut tx, user, kind, profile).await?;
     if let Some(key) = &key {
         api_store::remember_key(&mut tx, user, key, &request_hash, outcome.job_id).await?;
     }
@@ -256,6 +239,29 @@ pub async fn create(
         tracing::info!(job_id = %outcome.job_id, %user, kind, "job created through the API");
     }
     Ok(created(outcome))
+}
+
+/// The user's active job of `kind`, or a new one within the limits.
+async fn create_unless_active(
+    state: &ApiState,
+    tx: &mut sqlx::PgConnection,
+    user: Uuid,
+    kind: &str,
+    profile: Value,
+) -> Result<Created, ApiError> {
+    if let Some(job_id) = store::active_job_id(&mut *tx, user, kind).await? {
+        return Ok(Created {
+            job_id,
+            existed: true,
+        });
+    }
+    limits::check_rate(tx, user, state.limits.create).await?;
+    limits::check_cooldown(tx, user, state.limits.cooldown).await?;
+    let mut job = intake::weekly_plan_job(user, profile);
+    intake::normalize_snapshot(&mut job.profile_snapshot);
+    job.kind = kind.to_owned();
+    job.trace_context = crate::telemetry::logging::current_traceparent();
+    store::create_job(&mut *tx, &job).await.map_err(store_error)
 }
 
 /// The profile of a request, or 422 naming every bad field, before

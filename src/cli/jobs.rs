@@ -67,39 +67,7 @@ pub async fn execute(db: &DbSettings, cmd: JobsCommand) -> anyhow::Result<()> {
                 print_table(&jobs);
             }
         }
-        JobsCommand::Show { id, json } => {
-            let Some(row) = store::get_job(&pool, id).await? else {
-                bail!("job_id: no job {id}")
-            };
-            let mut job = serde_json::to_value(&row)?;
-            job["profile_snapshot"] = store::profile_snapshot(&pool, id)
-                .await?
-                .unwrap_or(Value::Null);
-            let attempts = store::attempts(&pool, id).await?;
-            if json {
-                let out = serde_json::json!({"job": job, "attempts": attempts});
-                println!("{}", serde_json::to_string_pretty(&out)?);
-            } else {
-                println!("{}", serde_json::to_string_pretty(&job)?);
-                println!("\nattempts:");
-                for a in attempts {
-                    println!(
-                        "  #{} {} {} -> {} {} {}",
-                        a.attempt,
-                        a.worker_id,
-                        a.started_at.format("%F %T%.3f"),
-                        a.finished_at
-                            .map(|t| t.format("%T%.3f").to_string())
-                            .unwrap_or_else(|| "running".into()),
-                        a.outcome.as_deref().unwrap_or("-"),
-                        a.error_code.as_deref().unwrap_or(""),
-                    );
-                    if let Some(d) = a.error_detail {
-                        println!("      {d}");
-                    }
-                }
-            }
-        }
+        JobsCommand::Show { id, json } => show(&pool, id, json).await?,
         JobsCommand::Retry { id } => {
             let created = store::retry_job(&pool, id).await?;
             print_created(&created);
@@ -112,6 +80,42 @@ pub async fn execute(db: &DbSettings, cmd: JobsCommand) -> anyhow::Result<()> {
                 c.previous_status
             ),
         },
+    }
+    Ok(())
+}
+
+/// One job, its profile and its attempts: how to read a stuck generation.
+async fn show(pool: &sqlx::PgPool, id: uuid::Uuid, json: bool) -> anyhow::Result<()> {
+    let Some(row) = store::get_job(pool, id).await? else {
+        bail!("job_id: no job {id}")
+    };
+    let mut job = serde_json::to_value(&row)?;
+    job["profile_snapshot"] = store::profile_snapshot(pool, id)
+        .await?
+        .unwrap_or(Value::Null);
+    let attempts = store::attempts(pool, id).await?;
+    if json {
+        let out = serde_json::json!({"job": job, "attempts": attempts});
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        println!("{}", serde_json::to_string_pretty(&job)?);
+        println!("\nattempts:");
+        for a in attempts {
+            println!(
+                "  #{} {} {} -> {} {} {}",
+                a.attempt,
+                a.worker_id,
+                a.started_at.format("%F %T%.3f"),
+                a.finished_at
+                    .map(|t| t.format("%T%.3f").to_string())
+                    .unwrap_or_else(|| "running".into()),
+                a.outcome.as_deref().unwrap_or("-"),
+                a.error_code.as_deref().unwrap_or(""),
+            );
+            if let Some(d) = a.error_detail {
+                println!("      {d}");
+            }
+        }
     }
     Ok(())
 }

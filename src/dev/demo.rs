@@ -85,10 +85,31 @@ pub async fn demo(db: &DbSettings, args: DemoArgs) -> anyhow::Result<()> {
     }
 
     let mut events = JobEvents::open(&listen).await?;
+    let mut rows = enqueue_samples(&pool, args.jobs).await?;
+    let started = Instant::now();
+    follow(&mut events, &mut rows).await?;
+    let elapsed = started.elapsed();
+    worker.shutdown().await;
+    ops_task.abort();
+    let done = rows
+        .values()
+        .filter(|r| r.status == JobStatus::Completed)
+        .count();
+    println!(
+        "\n{done} of {} plans completed in {:.2} s.\n",
+        rows.len(),
+        elapsed.as_secs_f64()
+    );
+    where_to_look(&rows, &args.metrics_addr);
+    Ok(())
+}
+
+/// One job per sample profile, cycling, for `n` jobs.
+async fn enqueue_samples(pool: &sqlx::PgPool, n: usize) -> anyhow::Result<BTreeMap<Uuid, Row>> {
     let mut rows = BTreeMap::new();
-    for (name, text) in SAMPLES.iter().cycle().take(args.jobs) {
+    for (name, text) in SAMPLES.iter().cycle().take(n) {
         let job = intake::weekly_plan_job(Uuid::new_v4(), serde_json::from_str(text)?);
-        let created = intake::create_job(&pool, &job).await?;
+        let created = intake::create_job(pool, &job).await?;
         rows.insert(
             created.job_id,
             Row {
@@ -98,9 +119,13 @@ pub async fn demo(db: &DbSettings, args: DemoArgs) -> anyhow::Result<()> {
             },
         );
     }
-    let started = Instant::now();
+    Ok(rows)
+}
+
+/// Shows the jobs' events as they come until every job is final.
+async fn follow(events: &mut JobEvents, rows: &mut BTreeMap<Uuid, Row>) -> anyhow::Result<()> {
     let tty = std::io::stdout().is_terminal();
-    render(&rows, tty, true);
+    render(rows, tty, true);
     while rows.values().any(|r| !r.status.is_final()) {
         let batch = events
             .next(Duration::from_secs(60))
@@ -124,21 +149,13 @@ pub async fn demo(db: &DbSettings, args: DemoArgs) -> anyhow::Result<()> {
             }
         }
         if changed && tty {
-            render(&rows, tty, false);
+            render(rows, tty, false);
         }
     }
-    let elapsed = started.elapsed();
-    worker.shutdown().await;
-    ops_task.abort();
-    let done = rows
-        .values()
-        .filter(|r| r.status == JobStatus::Completed)
-        .count();
-    println!(
-        "\n{done} of {} plans completed in {:.2} s.\n",
-        rows.len(),
-        elapsed.as_secs_f64()
-    );
+    Ok(())
+}
+
+fn where_to_look(rows: &BTreeMap<Uuid, Row>, metrics_addr: &str) {
     println!("Where to look:");
     println!("  plan-worker jobs list                  the jobs, newest first");
     if let Some(id) = rows.keys().next() {
@@ -147,12 +164,11 @@ pub async fn demo(db: &DbSettings, args: DemoArgs) -> anyhow::Result<()> {
     println!("  psql: select user_id, version, source from weekly_base_plans;");
     println!(
         "  http://{}/metrics   (served while `plan-worker run` runs)",
-        args.metrics_addr
+        metrics_addr
     );
     println!(
         "  docker compose up: Grafana http://localhost:3000, Prometheus http://localhost:9090, Jaeger http://localhost:16686"
     );
-    Ok(())
 }
 
 /// Redraws the table in place on a terminal; prints it once otherwise.

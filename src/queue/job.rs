@@ -206,3 +206,55 @@ impl Registry {
         kinds
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn context(kind: &str) -> JobContext {
+        let now = chrono::Utc::now();
+        let job = ClaimedJob {
+            id: Uuid::new_v4(),
+            user_id: Uuid::new_v4(),
+            kind: kind.to_owned(),
+            profile_snapshot: Value::Null,
+            lease_token: Uuid::new_v4(),
+            attempt: 1,
+            retry_count: 0,
+            max_retries: 3,
+            rate_limit_deferrals: 0,
+            trace_context: None,
+            created_at: now,
+            run_after: now,
+            claimed_at: now,
+        };
+        JobContext {
+            job: Arc::new(job),
+            cancel: CancellationToken::new(),
+            // Never connected: the stand-in handler touches no database.
+            db: PgPool::connect_lazy("postgres://127.0.0.1:1/none").unwrap(),
+            db_gate: Arc::new(tokio::sync::Semaphore::new(1)),
+            stage: Arc::default(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_kind_without_a_handler_fails_at_once_as_a_config_error_naming_the_kind() {
+        let registry =
+            Registry::new().register("known", |_: JobContext| async { Ok(Done::Complete) });
+        assert!(registry.get("unknown").is_none());
+        let err = registry
+            .handler_for("unknown")
+            .run(context("unknown"))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code, ErrorCode::ConfigError);
+        assert!(
+            !err.retryable(),
+            "retrying would only wait for the same answer"
+        );
+        assert!(err.detail.contains("\"unknown\""), "{}", err.detail);
+        let known = registry.handler_for("known").run(context("known")).await;
+        assert_eq!(known.unwrap(), Done::Complete);
+    }
+}

@@ -94,25 +94,7 @@ impl Worker {
         crate::telemetry::metrics::register_zeros(&self.registry.kinds());
         let (completer, completer_task) = Completer::spawn(self.db.clone());
         let completer_task = AbortOnDropHandle::new(completer_task);
-        let env = Arc::new(AttemptEnv {
-            worker_id: id.clone(),
-            db: self.db.clone(),
-            running: running.clone(),
-            completer,
-            timeout: s.job_timeout(),
-            policy: RetryPolicy {
-                base: Duration::from_secs_f64(s.retry_base_seconds),
-                max: Duration::from_secs_f64(s.retry_max_seconds),
-                max_rate_limit_deferrals: s.max_rate_limit_deferrals,
-            },
-            // Two connections stay free of job statements, for the claims,
-            // heartbeats and completions that keep leases alive.
-            db_gate: Arc::new(tokio::sync::Semaphore::new(
-                (self.db.options().get_max_connections() as usize)
-                    .saturating_sub(2)
-                    .max(1),
-            )),
-        });
+        let env = Arc::new(self.attempt_env(&id, running.clone(), completer));
         let wake = Arc::new(Notify::new());
         let (events_tx, events_rx) = mpsc::unbounded_channel();
         // Background parts stop after the dispatcher has drained its jobs:
@@ -162,6 +144,30 @@ impl Worker {
         }
         drop(completer_task);
         tracing::info!(worker_id = %id, "worker stopped");
+    }
+
+    /// What every attempt of this worker shares.
+    fn attempt_env(&self, id: &str, running: Arc<RunningJobs>, completer: Completer) -> AttemptEnv {
+        let s = &self.settings;
+        AttemptEnv {
+            worker_id: id.to_owned(),
+            db: self.db.clone(),
+            running,
+            completer,
+            timeout: s.job_timeout(),
+            policy: RetryPolicy {
+                base: Duration::from_secs_f64(s.retry_base_seconds),
+                max: Duration::from_secs_f64(s.retry_max_seconds),
+                max_rate_limit_deferrals: s.max_rate_limit_deferrals,
+            },
+            // Two connections stay free of job statements, for the claims,
+            // heartbeats and completions that keep leases alive.
+            db_gate: Arc::new(tokio::sync::Semaphore::new(
+                (self.db.options().get_max_connections() as usize)
+                    .saturating_sub(2)
+                    .max(1),
+            )),
+        }
     }
 
     fn info(&self, id: &str) -> WorkerInfo {

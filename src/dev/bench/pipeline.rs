@@ -29,19 +29,7 @@ pub async fn run(
     json_out: bool,
 ) -> anyhow::Result<()> {
     let port = free_port()?;
-    let mut mock = tokio::process::Command::new(std::env::current_exe()?)
-        .args([
-            "mock-llm",
-            "--port",
-            &port.to_string(),
-            "--latency",
-            &latency_ms.to_string(),
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .context("bench: cannot start the mock LLM")?;
+    let mut mock = start_mock(port, latency_ms)?;
     wait_for_port(port).await?;
 
     let client = LlmClient::new(LlmConfig {
@@ -94,25 +82,84 @@ pub async fn run(
     worker.shutdown().await;
     let _ = mock.kill().await;
 
-    let out = json!({
-        "jobs": jobs, "llm_max_in_flight": llm_in_flight, "llm_http": format!("{http:?}").to_lowercase(), "completed": completed, "failed": failed, "mock_latency_ms": latency_ms,
-        "seconds": elapsed.as_secs_f64(), "jobs_per_second": jobs as f64 / elapsed.as_secs_f64(),
-        "peak_rss_mb": peak_kb as f64 / 1024.0, "rss_before_jobs_mb": rss_before as f64 / 1024.0,
-        "run_id": Uuid::new_v4(),
-    });
-    if json_out {
-        println!("{out}");
-    } else {
-        println!(
-            "pipeline: {jobs} jobs ({completed} completed, {failed} failed) with {latency_ms} ms mock latency in {:.2} s; peak RSS {:.1} MB",
-            elapsed.as_secs_f64(),
-            peak_kb as f64 / 1024.0
-        );
-    }
+    let report = Report {
+        jobs,
+        llm_in_flight,
+        http,
+        completed,
+        failed,
+        latency_ms,
+        elapsed,
+        peak_kb,
+        rss_before,
+    };
+    report.print(json_out);
     if failed > 0 {
         bail!("bench: {failed} jobs failed");
     }
     Ok(())
+}
+
+/// What one pipeline run measured.
+struct Report {
+    jobs: usize,
+    llm_in_flight: usize,
+    http: HttpVersion,
+    completed: usize,
+    failed: usize,
+    latency_ms: u64,
+    elapsed: Duration,
+    peak_kb: u64,
+    rss_before: u64,
+}
+
+impl Report {
+    fn print(&self, json_out: bool) {
+        let Report {
+            jobs,
+            llm_in_flight,
+            http,
+            completed,
+            failed,
+            latency_ms,
+            elapsed,
+            peak_kb,
+            rss_before,
+        } = self;
+        let out = json!({
+            "jobs": jobs, "llm_max_in_flight": llm_in_flight, "llm_http": format!("{http:?}").to_lowercase(), "completed": completed, "failed": failed, "mock_latency_ms": latency_ms,
+            "seconds": elapsed.as_secs_f64(), "jobs_per_second": *jobs as f64 / elapsed.as_secs_f64(),
+            "peak_rss_mb": *peak_kb as f64 / 1024.0, "rss_before_jobs_mb": *rss_before as f64 / 1024.0,
+            "run_id": Uuid::new_v4(),
+        });
+        if json_out {
+            println!("{out}");
+        } else {
+            println!(
+                "pipeline: {jobs} jobs ({completed} completed, {failed} failed) with {latency_ms} ms mock latency in {:.2} s; peak RSS {:.1} MB",
+                elapsed.as_secs_f64(),
+                *peak_kb as f64 / 1024.0
+            );
+        }
+    }
+}
+
+/// The mock LLM as a child process, so that this process's memory is the
+/// worker's alone.
+fn start_mock(port: u16, latency_ms: u64) -> anyhow::Result<tokio::process::Child> {
+    tokio::process::Command::new(std::env::current_exe()?)
+        .args([
+            "mock-llm",
+            "--port",
+            &port.to_string(),
+            "--latency",
+            &latency_ms.to_string(),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .context("bench: cannot start the mock LLM")
 }
 
 /// This process's peak resident set size (VmHWM), in KiB; 0 where unknown.

@@ -99,6 +99,18 @@ pub async fn with_llm(
     let prompt = repair_prompt(p, t, &plan, &violations);
     drop(plan);
     let (raw, _) = call(client, prompt, &user_tag, &mut usage).await?;
+    repaired(raw, p, t, model, usage)
+}
+
+/// The repair round's answer, fixed and checked: the plan, or the rules it
+/// still breaks.
+fn repaired(
+    raw: Value,
+    p: &Profile,
+    t: &Targets,
+    model: String,
+    usage: UsageTotals,
+) -> Result<Generated, JobError> {
     let plan = fix(
         parse_plan(raw).map_err(|e| invalid_output("repair", &e, &usage))?,
         p,
