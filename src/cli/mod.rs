@@ -55,6 +55,8 @@ pub enum Command {
     #[cfg(feature = "dev-tools")]
     #[command(subcommand)]
     Bench(dev::bench::BenchCommand),
+    /// Search the food table (USDA SR28, IFCT 2017): per 100 g, bounds, tags.
+    Foods(FoodsArgs),
     /// Print the nutrition targets of a profile (the one implementation).
     Targets {
         /// Profile JSON file, or - for standard input.
@@ -71,6 +73,18 @@ pub enum Command {
     /// Supabase's, for trying the API locally (never for production users).
     #[cfg(feature = "dev-tools")]
     Token(dev::token::TokenArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct FoodsArgs {
+    /// Words that the id, name or group must all contain (none: every food).
+    pub query: Vec<String>,
+    /// Only foods this profile may eat (its diet and allergies).
+    #[arg(long)]
+    pub profile: Option<PathBuf>,
+    /// One JSON array instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -142,6 +156,58 @@ pub enum JobsCommand {
     },
 }
 
+fn foods(args: &FoodsArgs) -> anyhow::Result<()> {
+    use crate::plan::foods::{FoodFilter, catalogue};
+    let filter = match &args.profile {
+        Some(path) => Some(FoodFilter::new(&crate::plan::parse_profile(
+            &jobs::read_json(path)?,
+        )?)),
+        None => None,
+    };
+    let found: Vec<_> = catalogue()
+        .search(&args.query.join(" "))
+        .into_iter()
+        .filter(|f| filter.as_ref().is_none_or(|flt| flt.allows(f)))
+        .collect();
+    if args.json {
+        let rows: Vec<serde_json::Value> = found
+            .iter()
+            .map(|f| {
+                serde_json::json!({
+                    "id": f.id, "source": f.source.as_str(), "code": f.code, "name": f.name,
+                    "group": f.group, "diet": f.diet, "allergens": f.allergens,
+                    "kcal": f.kcal, "protein_g": f.protein_g, "fat_g": f.fat_g,
+                    "carbs_g": f.carbs_g, "fiber_g": f.fiber_g,
+                    "min_g": f.min_g, "max_g": f.max_g, "step_g": f.step_g,
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(());
+    }
+    println!(
+        "{:<28} {:<9} {:<6} {:>7} {:>6} {:>6} {:>6}  {:<10} {:<11} allergens",
+        "id", "source", "code", "kcal", "prot", "fat", "carb", "group", "diet"
+    );
+    for f in &found {
+        println!(
+            "{:<28} {:<9} {:<6} {:>7.1} {:>6.1} {:>6.1} {:>6.1}  {:<10} {:<11} {}",
+            f.id,
+            f.source.as_str(),
+            f.code,
+            f.kcal,
+            f.protein_g,
+            f.fat_g,
+            f.carbs_g,
+            f.group,
+            format!("{:?}", f.diet).to_lowercase(),
+            f.allergens.join(",")
+        );
+    }
+    println!("{} foods (per 100 g edible portion)", found.len());
+    Ok(())
+}
+
 /// Runs one command.
 pub async fn execute(cli: Cli) -> anyhow::Result<()> {
     let traces = crate::telemetry::logging::TraceSettings::from_env();
@@ -164,6 +230,7 @@ async fn run_command(cli: Cli) -> anyhow::Result<()> {
         Command::Jobs(cmd) => jobs::execute(&cli.db, cmd).await,
         #[cfg(feature = "dev-tools")]
         Command::Bench(cmd) => dev::bench::execute(&cli.db, cmd).await,
+        Command::Foods(args) => foods(&args),
         Command::Targets { profile } => {
             let profile = crate::plan::parse_profile(&jobs::read_json(&profile)?)?;
             println!(

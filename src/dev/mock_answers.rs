@@ -6,7 +6,9 @@
 use serde_json::{Value, json};
 
 use super::mock_llm::{MockChatRequest, MockLlmOptions, Script};
-use crate::plan::model::{DayOutline, WeekStructure};
+use crate::plan::foods::catalogue;
+use crate::plan::model::{DayOutline, Ingredient, WeekStructure};
+use crate::plan::prompt::for_model;
 use crate::plan::{Targets, WeeklyPlan, extract_tagged_json, generate_offline, parse_profile};
 
 /// The named responder whose first plan breaks a vegan or vegetarian diet
@@ -55,7 +57,7 @@ pub fn good_answer(req: &MockChatRequest) -> Value {
     };
     match stage(text) {
         Stage::Structure => json!(structure_of(&plan)),
-        Stage::Details | Stage::Repair => json!(plan),
+        Stage::Details | Stage::Repair => for_model(&plan),
     }
 }
 
@@ -64,17 +66,26 @@ pub fn good_answer(req: &MockChatRequest) -> Value {
 fn broken_answer(req: &MockChatRequest, always: bool) -> Value {
     let text = req.last_user_message().unwrap_or_default();
     match (stage(text), plan_for(text)) {
-        (Stage::Details, Some(plan)) => json!(with_chicken(plan)),
-        (Stage::Repair, Some(plan)) if always => json!(with_chicken(plan)),
+        (Stage::Details, Some(plan)) => for_model(&with_chicken(plan)),
+        (Stage::Repair, Some(plan)) if always => for_model(&with_chicken(plan)),
         _ => good_answer(req),
     }
 }
 
 fn with_chicken(mut plan: WeeklyPlan) -> WeeklyPlan {
+    let chicken = catalogue()
+        .all()
+        .iter()
+        .find(|f| f.group == "poultry")
+        .expect("the food table has poultry");
     for day in &mut plan.days {
         for meal in &mut day.nutrition.meals {
             meal.name = format!("Grilled chicken with {}", meal.name);
-            meal.items.push("chicken breast".to_owned());
+            meal.ingredients.push(Ingredient {
+                id: chicken.id.clone(),
+                grams: 120.0,
+                ..Ingredient::default()
+            });
         }
     }
     plan
@@ -92,7 +103,7 @@ fn structure_of(plan: &WeeklyPlan) -> WeekStructure {
 mod tests {
     use super::*;
     use crate::plan::{
-        details_prompt, parse_plan, parse_structure, structure_prompt, targets, validate,
+        details_prompt, fix, parse_plan, parse_structure, structure_prompt, targets, validate,
     };
 
     fn request(user: String) -> MockChatRequest {
@@ -109,12 +120,25 @@ mod tests {
         let structure = parse_structure(good_answer(&request(user))).unwrap();
         assert_eq!(structure.days.len(), 7);
         let (_, user) = details_prompt(&profile, &t, &structure);
-        let plan = parse_plan(good_answer(&request(user.clone()))).unwrap();
-        assert!(validate(&plan, &profile, &t).is_empty());
-        let broken = parse_plan(broken_answer(&request(user), false)).unwrap();
+        let answer = good_answer(&request(user.clone()));
         assert!(
-            !validate(&broken, &profile, &t).is_empty(),
-            "chicken breaks a vegan diet"
+            answer["days"][0]["nutrition"]["meals"][0]["ingredients"][0]["kcal"].is_null(),
+            "the mock answers like a model: ids and grams, no numbers"
+        );
+        let plan = fix(parse_plan(answer).unwrap(), &profile, &t);
+        assert_eq!(validate(&plan, &profile, &t), vec![]);
+        let broken = fix(
+            parse_plan(broken_answer(&request(user), false)).unwrap(),
+            &profile,
+            &t,
+        );
+        let rules: Vec<_> = validate(&broken, &profile, &t)
+            .into_iter()
+            .map(|v| v.rule)
+            .collect();
+        assert!(
+            rules.contains(&crate::plan::Rule::Diet),
+            "chicken breaks a vegan diet: {rules:?}"
         );
     }
 }

@@ -167,6 +167,42 @@ impl AllergyMatcher {
     }
 }
 
+/// The keyword groups an allergy names ("tree nuts" -> tree_nut, "dairy" ->
+/// dairy), empty when it names a food of its own ("strawberries").
+pub fn allergy_groups(allergy: &str) -> Vec<&'static str> {
+    let words: Vec<String> = tokenize(allergy)
+        .into_iter()
+        .filter(|t| !ALLERGY_FILLER.contains(&t.as_str()))
+        .collect();
+    let Some(last) = words.last() else {
+        return Vec::new();
+    };
+    let with_last = |w: String| [&words[..words.len() - 1], &[w]].concat().join(" ");
+    singular_forms(last)
+        .map(with_last)
+        .find_map(|p| KEYWORDS.allergy_aliases.get_key_value(&p))
+        .map(|(_, groups)| groups.iter().filter_map(|g| group_name(g)).collect())
+        .unwrap_or_default()
+}
+
+/// The static name of a keyword group.
+fn group_name(g: &str) -> Option<&'static str> {
+    const GROUPS: [&str; 11] = [
+        "meat",
+        "fish",
+        "shellfish",
+        "egg",
+        "dairy",
+        "other_animal",
+        "gluten",
+        "tree_nut",
+        "peanut",
+        "soy",
+        "sesame",
+    ];
+    GROUPS.into_iter().find(|n| *n == g)
+}
+
 /// Words that describe the allergy rather than name the food.
 const ALLERGY_FILLER: &[&str] = &[
     "allergy",

@@ -1,25 +1,32 @@
 //! Repairs what can be repaired without the model: the order and set of the
-//! seven days, the exact targets, and missing reasons and supplement cards.
-//! It never touches food choices or exercises, so the validator still
-//! catches a broken diet or an avoided exercise.
+//! seven days, the portions (solved from the food table, with every number
+//! recomputed; the model's numbers are never kept), the grocery list, and
+//! missing reasons and supplement cards. It never swaps a food the model
+//! chose for a forbidden one or touches exercises, so the validator still
+//! catches a broken diet, an unknown food or an avoided exercise.
 
-use super::meals::day_meals;
+use super::foods::{FoodFilter, catalogue};
+use super::meals::{day_meals, day_slots};
+use super::menu::{cook_day, day_targets, grocery_list};
 use super::model::{Day, WeeklyPlan, weekday_name};
 use super::nutrition::Targets;
 use super::offline::{default_reason, rest_day, sleep_hours};
 use super::profile::Profile;
-use super::scale::scale_meals;
 use super::supplements::card;
 
 pub fn fix(plan: WeeklyPlan, p: &Profile, t: &Targets) -> WeeklyPlan {
     let mut days = complete_week(plan.days, p, t);
+    let filter = FoodFilter::new(p);
     for day in &mut days {
-        fix_day(day, p, t);
+        fix_day(day, p, t, &filter);
     }
-    WeeklyPlan {
+    let mut plan = WeeklyPlan {
         days,
         notes: plan.notes,
-    }
+        grocery_list: Vec::new(),
+    };
+    plan.grocery_list = grocery_list(&plan, catalogue());
+    plan
 }
 
 /// Days 1..7 in order, each once: the first of duplicates wins, days outside
@@ -37,7 +44,7 @@ fn complete_week(days: Vec<Day>, p: &Profile, t: &Targets) -> Vec<Day> {
         .collect()
 }
 
-fn fix_day(day: &mut Day, p: &Profile, t: &Targets) {
+fn fix_day(day: &mut Day, p: &Profile, t: &Targets, filter: &FoodFilter) {
     day.name = weekday_name(day.day).to_owned();
     // Rest days carry no workout; an empty one from the model means the same.
     if day.workout.as_ref().is_some_and(|w| w.exercises.is_empty()) {
@@ -47,9 +54,16 @@ fn fix_day(day: &mut Day, p: &Profile, t: &Targets) {
     if n.meals.is_empty() {
         n.meals = day_meals(p, usize::from(day.day) - 1);
     }
-    n.kcal = t.kcal;
-    n.protein_g = t.protein_g;
-    scale_meals(&mut n.meals, t.kcal, t.protein_g);
+    let slots = day_slots(p.meals_per_day);
+    for (i, meal) in n.meals.iter_mut().enumerate() {
+        if meal.slot.trim().is_empty() {
+            meal.slot = slots.get(i).map_or("snack", |(_, s)| s.as_str()).to_owned();
+        }
+        meal.slot = meal.slot.trim().to_lowercase();
+    }
+    // A day that cannot be solved stays as it is: the validator names the
+    // unknown foods or the missed targets, and the repair round follows.
+    let _ = cook_day(n, catalogue(), filter, &day_targets(t));
     let r = &mut day.recovery;
     if r.supplement_card.is_empty() {
         r.supplement_card = card(p, day.is_training_day);
@@ -108,7 +122,14 @@ mod tests {
             bare_day(0),
             bare_day(1),
         ];
-        let fixed = fix(WeeklyPlan { days, notes: None }, &p, &t);
+        let fixed = fix(
+            WeeklyPlan {
+                days,
+                ..WeeklyPlan::default()
+            },
+            &p,
+            &t,
+        );
         let numbers: Vec<u8> = fixed.days.iter().map(|d| d.day).collect();
         assert_eq!(numbers, [1, 2, 3, 4, 5, 6, 7]);
         assert_eq!(fixed.days[2].reason, "first");
@@ -143,66 +164,97 @@ mod tests {
         assert_eq!(fix(plan.clone(), &p, &t), plan);
     }
 
-    fn random_amount(rng: &mut StdRng) -> u32 {
-        match rng.random_range(0..6) {
-            0 => 0,
-            1 => u32::MAX - rng.random_range(0..1000),
-            2 => rng.random_range(0..10),
-            3 => rng.random_range(0..100_000_000),
-            _ => rng.random_range(50..1500),
+    fn random_grams(rng: &mut StdRng) -> f64 {
+        match rng.random_range(0..5) {
+            0 => 0.0,
+            1 => rng.random_range(0.0..5.0),
+            2 => rng.random_range(1000.0..100_000.0),
+            _ => rng.random_range(10.0..300.0),
         }
     }
 
-    fn random_day(rng: &mut StdRng) -> Day {
+    /// A day as a careless model might send it: random foods the person
+    /// may eat, random grams and numbers, meals in any slot.
+    fn random_day(rng: &mut StdRng, p: &Profile) -> Day {
+        let filter = FoodFilter::new(p);
+        let foods: Vec<_> = catalogue()
+            .all()
+            .iter()
+            .filter(|f| filter.allows(f))
+            .collect();
         let mut d = bare_day(rng.random_range(0..10));
-        d.nutrition.kcal = random_amount(rng);
-        d.nutrition.protein_g = random_amount(rng);
-        d.nutrition.meals = (0..rng.random_range(0..8))
+        d.nutrition.kcal = rng.random_range(0..100_000);
+        d.nutrition.meals = (0..rng.random_range(0..6))
             .map(|i| Meal {
-                name: format!("Meal {i}: rice and beans"),
-                items: vec!["rice".into(), "beans".into()],
-                kcal: random_amount(rng),
-                protein_g: random_amount(rng),
+                name: format!("Meal {i}"),
+                slot: ["breakfast", "lunch", "dinner", "snack", ""][rng.random_range(0..5)].into(),
+                ingredients: (0..rng.random_range(1..6))
+                    .map(|_| crate::plan::model::Ingredient {
+                        id: foods[rng.random_range(0..foods.len())].id.clone(),
+                        grams: random_grams(rng),
+                        kcal: random_grams(rng),
+                        ..Default::default()
+                    })
+                    .collect(),
+                kcal: random_grams(rng),
+                ..Meal::default()
             })
             .collect();
         d
     }
 
     #[test]
-    fn fixed_plans_always_meet_the_targets_exactly_for_arbitrary_meals() {
+    fn fixed_plans_state_only_numbers_that_recompute_and_say_so_when_off_target() {
         let mut rng = StdRng::seed_from_u64(0x5eed_f1c5);
         let profiles = [
             profile("vegan", "FAT_LOSS", "female", 45.0),
             profile("vegetarian", "MUSCLE_GAIN", "male", 140.0),
             profile("non_vegetarian", "RECOMPOSITION", "female", 72.0),
         ];
-        let checked = [Rule::SevenDays, Rule::KcalTarget, Rule::ProteinTarget];
-        for case in 0..3000 {
+        let numeric = [
+            Rule::Numbers,
+            Rule::KcalTarget,
+            Rule::ProteinTarget,
+            Rule::FatTarget,
+            Rule::CarbsTarget,
+            Rule::Portion,
+        ];
+        let (mut days, mut solved) = (0, 0);
+        for case in 0..60 {
             let p = &profiles[case % profiles.len()];
             let t = targets(p);
-            let days = (0..rng.random_range(0..12))
-                .map(|_| random_day(&mut rng))
+            let given = (0..rng.random_range(0..9))
+                .map(|_| random_day(&mut rng, p))
                 .collect();
-            let fixed = fix(WeeklyPlan { days, notes: None }, p, &t);
+            let fixed = fix(
+                WeeklyPlan {
+                    days: given,
+                    ..WeeklyPlan::default()
+                },
+                p,
+                &t,
+            );
+            assert_eq!(fixed.days.len(), 7, "case {case}");
+            let violations = validate(&fixed, p, &t);
             for d in &fixed.days {
-                let kcal: u64 = d.nutrition.meals.iter().map(|m| u64::from(m.kcal)).sum();
-                let protein: u64 = d
-                    .nutrition
-                    .meals
+                days += 1;
+                let flagged = violations
                     .iter()
-                    .map(|m| u64::from(m.protein_g))
-                    .sum();
-                assert_eq!(
-                    (kcal, protein),
-                    (u64::from(t.kcal), u64::from(t.protein_g)),
-                    "case {case}"
-                );
+                    .any(|v| v.day == Some(d.day) && numeric.contains(&v.rule));
+                if !flagged {
+                    solved += 1;
+                    let n = &d.nutrition;
+                    let off = |x: u32, target: u32, tol: f64| {
+                        f64::from(x.abs_diff(target)) > f64::from(target) * tol + 0.5
+                    };
+                    assert!(
+                        !off(n.kcal, t.kcal, 0.02) && !off(n.protein_g, t.protein_g, 0.05),
+                        "case {case} day {}: unflagged but off target: {n:?}",
+                        d.day
+                    );
+                }
             }
-            let broken: Vec<_> = validate(&fixed, p, &t)
-                .into_iter()
-                .filter(|v| checked.contains(&v.rule))
-                .collect();
-            assert!(broken.is_empty(), "case {case}: {broken:?}");
         }
+        assert!(solved * 100 >= days * 95, "{solved} of {days} days solved");
     }
 }

@@ -1,13 +1,18 @@
-//! The offline generator's meal library (`data/meals.json`). A dish's fit
-//! for a diet or allergy is decided by the validator's own keyword check, so
-//! the generator and the validator cannot disagree.
+//! The offline planner's recipes (`data/recipes.json`): dishes as foods of
+//! the table with typical grams (the portion solver then sets the grams of
+//! each day). Which diets and allergies a recipe suits follows from its
+//! foods' diet classes and allergen tags, so the planner and the validator
+//! cannot disagree. A slot with no suitable recipe gets a dish composed
+//! from the allowed foods by role (a protein, a carbohydrate, vegetables, a
+//! fat), so that even a very restricted profile gets every meal.
 
 use std::sync::LazyLock;
 
 use serde::Deserialize;
 
-use super::diet::{AllergyMatcher, FoodCategory, categories_in, forbidden_categories};
-use super::model::Meal;
+use super::diet::AllergyMatcher;
+use super::foods::{Catalogue, DietClass, Food, FoodFilter, Role, catalogue};
+use super::model::{Ingredient, Meal};
 use super::profile::Profile;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -19,43 +24,44 @@ pub enum Slot {
     Snack,
 }
 
+impl Slot {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Slot::Breakfast => "breakfast",
+            Slot::Lunch => "lunch",
+            Slot::Dinner => "dinner",
+            Slot::Snack => "snack",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct RecipeItem {
+    pub id: String,
+    pub grams: f64,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 pub struct Dish {
     pub slot: Slot,
     pub name: String,
-    pub items: Vec<String>,
-    pub kcal: u32,
-    pub protein_g: u32,
-    /// Animal products found in the name and items, worked out once at load
-    /// with the validator's keyword check.
-    #[serde(skip)]
-    pub contains: Vec<FoodCategory>,
+    #[serde(default)]
+    pub cuisine: Option<String>,
+    pub ingredients: Vec<RecipeItem>,
 }
 
 #[derive(Deserialize)]
 struct Library {
-    meals: Vec<Dish>,
+    recipes: Vec<Dish>,
 }
 
 static LIBRARY: LazyLock<Library> = LazyLock::new(|| {
-    let mut library: Library = serde_json::from_str(include_str!("../../data/meals.json"))
-        .expect("data/meals.json is valid (checked by a unit test)");
-    for dish in &mut library.meals {
-        let mut found: Vec<FoodCategory> = Vec::new();
-        for text in std::iter::once(&dish.name).chain(&dish.items) {
-            for c in categories_in(text) {
-                if !found.contains(&c) {
-                    found.push(c);
-                }
-            }
-        }
-        dish.contains = found;
-    }
-    library
+    serde_json::from_str(include_str!("../../data/recipes.json"))
+        .expect("data/recipes.json is valid (checked by a unit test)")
 });
 
 pub fn library() -> &'static [Dish] {
-    &LIBRARY.meals
+    &LIBRARY.recipes
 }
 
 /// The meals of a day by `meals_per_day`: a label and the kind of dish.
@@ -92,37 +98,43 @@ pub fn day_slots(meals_per_day: u8) -> &'static [(&'static str, Slot)] {
     }
 }
 
-/// Whether every word of the dish fits the user's diet and allergies.
-pub fn suits(d: &Dish, p: &Profile, allergies: &AllergyMatcher) -> bool {
-    let forbidden = forbidden_categories(p.dietary_preference);
-    !d.contains.iter().any(|c| forbidden.contains(c))
-        && std::iter::once(&d.name)
-            .chain(&d.items)
-            .all(|t| allergies.find(t).is_none())
+/// Whether every food of the dish is allowed and its name passes the
+/// allergy keywords (a second check).
+pub fn suits(d: &Dish, cat: &Catalogue, filter: &FoodFilter, allergies: &AllergyMatcher) -> bool {
+    d.ingredients
+        .iter()
+        .all(|i| cat.get(&i.id).is_some_and(|f| filter.allows(f)))
+        && allergies.find(&d.name).is_none()
 }
 
-/// The most restrictive diet a dish needs: 0 vegan, 1 dairy or honey,
-/// 2 eggs, 3 meat or fish.
-fn tier(d: &Dish) -> usize {
-    use FoodCategory::*;
-    let has = |cs: &[FoodCategory]| d.contains.iter().any(|c| cs.contains(c));
-    if has(&[Meat, Fish, Shellfish]) {
-        3
-    } else if has(&[Egg]) {
-        2
-    } else {
-        usize::from(!d.contains.is_empty())
-    }
+/// The most restrictive diet class among the dish's foods.
+fn tier(d: &Dish, cat: &Catalogue) -> usize {
+    d.ingredients
+        .iter()
+        .filter_map(|i| cat.get(&i.id))
+        .map(|f| match f.diet {
+            DietClass::Vegan => 0,
+            DietClass::Vegetarian => 1,
+            DietClass::Eggitarian => 2,
+            DietClass::Fish | DietClass::Meat => 3,
+        })
+        .max()
+        .unwrap_or(0)
 }
 
 /// The dishes the user can eat, interleaved from the most to the least
 /// animal-based tier the diet allows. In library order the plant dishes come
 /// first, and a meat eater would get a vegan week.
 pub fn suitable(p: &Profile) -> Vec<&'static Dish> {
+    let cat = catalogue();
+    let filter = FoodFilter::new(p);
     let allergies = AllergyMatcher::new(&p.allergies);
     let mut tiers: [Vec<&'static Dish>; 4] = Default::default();
-    for d in library().iter().filter(|d| suits(d, p, &allergies)) {
-        tiers[tier(d)].push(d);
+    for d in library()
+        .iter()
+        .filter(|d| suits(d, cat, &filter, &allergies))
+    {
+        tiers[tier(d, cat)].push(d);
     }
     let longest = tiers.iter().map(Vec::len).max().unwrap_or(0);
     (0..longest)
@@ -130,10 +142,9 @@ pub fn suitable(p: &Profile) -> Vec<&'static Dish> {
         .collect()
 }
 
-/// A day's meals at their library size (the caller scales them to the
-/// targets). `day_index` rotates the dishes so the week has variety. A slot
-/// with no suitable dish borrows one from any slot; with none at all the day
-/// gets no meals and the validator reports it.
+/// A day's meals with the recipes' grams (the portion solver sets the
+/// day's). `day_index` rotates the dishes so the week has variety; a slot
+/// with no suitable recipe gets a composed dish.
 pub fn day_meals(p: &Profile, day_index: usize) -> Vec<Meal> {
     day_meals_from(&suitable(p), p, day_index)
 }
@@ -144,25 +155,85 @@ pub fn day_meals_from(dishes: &[&Dish], p: &Profile, day_index: usize) -> Vec<Me
     let mut meals: Vec<Meal> = Vec::with_capacity(slots.len());
     for (i, (label, slot)) in slots.iter().enumerate() {
         let of_slot: Vec<&Dish> = dishes.iter().copied().filter(|d| d.slot == *slot).collect();
-        let pool = if of_slot.is_empty() {
-            dishes
-        } else {
-            &of_slot[..]
-        };
         let used = |d: &&Dish| meals.iter().any(|m| m.name.ends_with(&d.name));
         // Prefer a dish not yet eaten today (two snacks should differ).
-        let fresh: Vec<&Dish> = pool.iter().copied().filter(|d| !used(d)).collect();
-        let pool = if fresh.is_empty() { pool } else { &fresh[..] };
-        if let Some(d) = pool.get((day_index + i) % pool.len().max(1)) {
-            meals.push(Meal {
+        let fresh: Vec<&Dish> = of_slot.iter().copied().filter(|d| !used(d)).collect();
+        let pool = if fresh.is_empty() {
+            &of_slot[..]
+        } else {
+            &fresh[..]
+        };
+        let meal = match pool.get((day_index + i) % pool.len().max(1)) {
+            Some(d) => Meal {
                 name: format!("{label}: {}", d.name),
-                items: d.items.clone(),
-                kcal: d.kcal,
-                protein_g: d.protein_g,
-            });
-        }
+                slot: slot.as_str().to_owned(),
+                ingredients: d
+                    .ingredients
+                    .iter()
+                    .map(|r| Ingredient {
+                        id: r.id.clone(),
+                        grams: r.grams,
+                        ..Ingredient::default()
+                    })
+                    .collect(),
+                ..Meal::default()
+            },
+            None => compose(p, *slot, label, day_index + i),
+        };
+        meals.push(meal);
     }
     meals
+}
+
+/// The roles a composed dish of `slot` is made of.
+fn roles(slot: Slot) -> &'static [Role] {
+    match slot {
+        Slot::Breakfast => &[Role::Carb, Role::Protein, Role::Fruit, Role::Fat],
+        Slot::Lunch | Slot::Dinner => &[
+            Role::Protein,
+            Role::Carb,
+            Role::Vegetable,
+            Role::Vegetable,
+            Role::Fat,
+        ],
+        Slot::Snack => &[Role::Fruit, Role::Protein],
+    }
+}
+
+/// A dish from the allowed foods by role, rotating with `seed`.
+pub fn compose(p: &Profile, slot: Slot, label: &str, seed: usize) -> Meal {
+    let cat = catalogue();
+    let filter = FoodFilter::new(p);
+    let mut picked: Vec<&Food> = Vec::new();
+    for (k, role) in roles(slot).iter().enumerate() {
+        let pool: Vec<&Food> = cat
+            .all()
+            .iter()
+            .filter(|f| f.role == *role && filter.allows(f) && !picked.contains(f))
+            .collect();
+        if let Some(f) = pool.get((seed * 7 + k * 3) % pool.len().max(1)) {
+            picked.push(f);
+        }
+    }
+    let names: Vec<&str> = picked.iter().map(|f| f.name.as_str()).collect();
+    let name = match names.as_slice() {
+        [] => "Meal".to_owned(),
+        [one] => (*one).to_owned(),
+        [first, rest @ ..] => format!("{first} with {}", rest.join(", ")),
+    };
+    Meal {
+        name: format!("{label}: {name}"),
+        slot: slot.as_str().to_owned(),
+        ingredients: picked
+            .iter()
+            .map(|f| Ingredient {
+                id: f.id.clone(),
+                grams: (f.min_g + f.max_g) / 2.0,
+                ..Ingredient::default()
+            })
+            .collect(),
+        ..Meal::default()
+    }
 }
 
 #[cfg(test)]
@@ -178,6 +249,22 @@ mod tests {
             "allergies": allergies, "meals_per_day": meals_per_day
         }))
         .unwrap()
+    }
+
+    #[test]
+    fn every_recipe_uses_only_foods_of_the_table() {
+        let cat = catalogue();
+        for d in library() {
+            for i in &d.ingredients {
+                assert!(
+                    cat.get(&i.id).is_some(),
+                    "{}: unknown food {}",
+                    d.name,
+                    i.id
+                );
+                assert!(i.grams > 0.0, "{}: {}", d.name, i.id);
+            }
+        }
     }
 
     #[test]
@@ -211,6 +298,7 @@ mod tests {
         let monday = day_meals(&p, 0);
         let names: Vec<&str> = monday.iter().map(|m| m.name.as_str()).collect();
         assert!(names[0].starts_with("Breakfast: ") && names[2].starts_with("Dinner: "));
+        assert_eq!(monday[0].slot, "breakfast");
         assert_ne!(monday, day_meals(&p, 1));
     }
 

@@ -2,10 +2,13 @@
 //! No database and no HTTP here. In the order a job uses them:
 //!
 //! - `profile`     parse and validate a job's `profile_snapshot` (every bad field named)
-//! - `nutrition`   the one implementation of calorie and macro targets
+//! - `nutrition`   the one implementation of calorie and macro targets (inside the AMDR)
+//! - `foods`       the food table (USDA SR28, IFCT 2017) and what a profile may eat
 //! - `prompt`      prompts for stage 1 (structure), stage 2 (details) and repair
 //! - `model`       the plan's JSON types (what the LLM returns, what is saved)
-//! - `fix`         orders and completes the week, forces exact targets, fills gaps
+//! - `portions`    the portion solver: grams within serving bounds, day on target
+//! - `menu`        meals of foods -> solved, every number from the table; grocery list
+//! - `fix`         orders and completes the week, solves portions, fills gaps
 //! - `validate`    the rules a plan must meet before it is saved
 //! - `offline`     the deterministic rule-based planner (no LLM needed)
 //!
@@ -14,20 +17,22 @@
 //!
 //! Supporting modules: `diet` (diet and allergy keyword matching),
 //! `supplements` (the supplement guide and day cards), `exercises` and
-//! `meals` (the offline planner's libraries), `scale` (exact-sum meal
-//! scaling shared by the fixer and the planner), `text` (word helpers).
+//! `meals` (the offline planner's recipes and composed dishes), `text`
+//! (word helpers).
 //! Their data lives in `data/*.json`, compiled in with `include_str!`.
 
 pub mod diet;
 pub mod exercises;
 pub mod fix;
+pub mod foods;
 pub mod meals;
+pub mod menu;
 pub mod model;
 pub mod nutrition;
 pub mod offline;
+pub mod portions;
 pub mod profile;
 pub mod prompt;
-pub mod scale;
 pub mod supplements;
 pub mod text;
 pub mod validate;

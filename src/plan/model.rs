@@ -17,6 +17,23 @@ pub struct WeeklyPlan {
     pub days: Vec<Day>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notes: Option<String>,
+    /// The week's ingredients summed per food (computed, never the model's).
+    #[serde(default, deserialize_with = "lenient::or_default")]
+    pub grocery_list: Vec<GroceryItem>,
+}
+
+/// One food of the week's shopping, with the week's total grams.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct GroceryItem {
+    pub id: String,
+    pub name: String,
+    pub source: String,
+    pub code: String,
+    /// Food group, for the aisle.
+    pub group: String,
+    pub grams: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub household: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -65,26 +82,70 @@ pub struct Exercise {
     pub muscle_group: String,
 }
 
+/// A day's food. The numbers are the sums of the meals (computed from the
+/// food table by the portion solver, never taken from the model).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Nutrition {
     #[serde(default, deserialize_with = "lenient::amount")]
     pub kcal: u32,
     #[serde(default, deserialize_with = "lenient::amount")]
     pub protein_g: u32,
+    #[serde(default, deserialize_with = "lenient::amount")]
+    pub fat_g: u32,
+    #[serde(default, deserialize_with = "lenient::amount")]
+    pub carbs_g: u32,
     #[serde(default, deserialize_with = "lenient::or_default")]
     pub meals: Vec<Meal>,
 }
 
+/// A meal: ingredients in grams from the food table; its numbers are the
+/// sums of its ingredients.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Meal {
     #[serde(default, deserialize_with = "lenient::string")]
     pub name: String,
+    /// breakfast, lunch, dinner or snack.
+    #[serde(default, deserialize_with = "lenient::string")]
+    pub slot: String,
+    #[serde(default, deserialize_with = "lenient::or_default")]
+    pub ingredients: Vec<Ingredient>,
+    /// The ingredients' names (kept for readers of the old shape).
     #[serde(default, deserialize_with = "lenient::string_list")]
     pub items: Vec<String>,
-    #[serde(default, deserialize_with = "lenient::amount")]
-    pub kcal: u32,
-    #[serde(default, deserialize_with = "lenient::amount")]
-    pub protein_g: u32,
+    #[serde(default, deserialize_with = "lenient::decimal")]
+    pub kcal: f64,
+    #[serde(default, deserialize_with = "lenient::decimal")]
+    pub protein_g: f64,
+    #[serde(default, deserialize_with = "lenient::decimal")]
+    pub fat_g: f64,
+    #[serde(default, deserialize_with = "lenient::decimal")]
+    pub carbs_g: f64,
+}
+
+/// An amount of one food of the table. The model sends `id` and `grams`;
+/// everything else is filled in from the table.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Ingredient {
+    #[serde(default, alias = "food_id", deserialize_with = "lenient::string")]
+    pub id: String,
+    #[serde(default, deserialize_with = "lenient::string")]
+    pub name: String,
+    #[serde(default, deserialize_with = "lenient::string")]
+    pub source: String,
+    #[serde(default, deserialize_with = "lenient::string")]
+    pub code: String,
+    #[serde(default, deserialize_with = "lenient::decimal")]
+    pub grams: f64,
+    #[serde(default, deserialize_with = "lenient::decimal")]
+    pub kcal: f64,
+    #[serde(default, deserialize_with = "lenient::decimal")]
+    pub protein_g: f64,
+    #[serde(default, deserialize_with = "lenient::decimal")]
+    pub fat_g: f64,
+    #[serde(default, deserialize_with = "lenient::decimal")]
+    pub carbs_g: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub household: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -311,6 +372,22 @@ mod lenient {
     }
 
     /// Sleep: 8, "7.5 hours", or a range "7-9" (its midpoint).
+    /// A non-negative quantity that may have decimals ("120 g", "12.5").
+    pub fn decimal<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        let v = Value::deserialize(d)?;
+        if v.is_null() {
+            return Ok(0.0);
+        }
+        if v.as_str().is_some_and(is_range) {
+            return Err(D::Error::custom(format!("expected one number, got {v}")));
+        }
+        let (n, _) = number_and_unit(&v).map_err(D::Error::custom)?;
+        if n < 0.0 {
+            return Err(D::Error::custom(format!("must not be negative, got {n}")));
+        }
+        Ok(n)
+    }
+
     pub fn hours<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
         let v = Value::deserialize(d)?;
         let (n, unit) = number_and_unit(&v).map_err(D::Error::custom)?;
@@ -389,8 +466,12 @@ mod tests {
             "workout": {"focus": "Push", "duration_minutes": 60, "exercises": [
                 {"name": "Push-up", "sets": 3, "reps": "8-12", "rest_seconds": 90,
                  "equipment": "bodyweight", "muscle_group": "chest"}]},
-            "nutrition": {"kcal": 2000, "protein_g": 150, "meals": [
-                {"name": "Lunch", "items": ["lentils", "rice"], "kcal": 2000, "protein_g": 150}]},
+            "nutrition": {"kcal": 2000, "protein_g": 150, "fat_g": 60, "carbs_g": 240, "meals": [
+                {"name": "Lunch", "slot": "lunch", "items": ["Lentils"], "kcal": 352.0,
+                 "protein_g": 24.6, "fat_g": 1.1, "carbs_g": 63.4,
+                 "ingredients": [{"id": "lentils_raw", "name": "Lentils", "source": "usda_sr28",
+                   "code": "16069", "grams": 100.0, "kcal": 352.0, "protein_g": 24.6,
+                   "fat_g": 1.1, "carbs_g": 63.4, "household": "0.5 cup"}]}]},
             "recovery": {"sleep_hours": 8.0, "mobility": ["hip flexor stretch"],
                 "supplement_card": [{"name": "Creatine", "dose": "3-5 g", "timing": "any", "evidence": "A"}],
                 "notes": ""},
@@ -400,7 +481,8 @@ mod tests {
 
     #[test]
     fn a_well_formed_plan_round_trips_unchanged() {
-        let plan = parse_plan(json!({ "days": [day_json()], "notes": "n" })).unwrap();
+        let plan =
+            parse_plan(json!({ "days": [day_json()], "notes": "n", "grocery_list": [] })).unwrap();
         let back = serde_json::to_value(&plan).unwrap();
         assert_eq!(back["days"][0], day_json());
         assert_eq!(parse_plan(back).unwrap(), plan);
@@ -421,7 +503,7 @@ mod tests {
         assert_eq!(day.day, 3);
         assert!(day.is_training_day);
         assert_eq!(day.nutrition.kcal, 2000);
-        assert_eq!(day.nutrition.meals[0].protein_g, 150);
+        assert_eq!(day.nutrition.meals[0].protein_g, 150.0);
         let ex = &day.workout.as_ref().unwrap().exercises[0];
         assert_eq!((ex.sets, ex.reps.as_str(), ex.rest_seconds), (3, "10", 90));
         assert_eq!(day.recovery.sleep_hours, 8.0);

@@ -3,11 +3,12 @@
 //! fails for good. Same profile and targets in, same plan out.
 
 use super::exercises::{Focus, workout};
-use super::meals::{Dish, day_meals_from, suitable};
-use super::model::{Day, Nutrition, Recovery, WeeklyPlan, weekday_name};
+use super::foods::{FoodFilter, catalogue};
+use super::meals::{Dish, compose, day_meals_from, day_slots, suitable};
+use super::menu::{cook_day, day_targets, grocery_list};
+use super::model::{Day, Meal, Nutrition, Recovery, WeeklyPlan, weekday_name};
 use super::nutrition::Targets;
 use super::profile::{Goal, Profile};
-use super::scale::scale_meals;
 use super::supplements::card;
 
 /// Which weekdays train (1 = Monday), spread so hard days rarely touch.
@@ -58,10 +59,13 @@ pub fn generate(p: &Profile, t: &Targets) -> WeeklyPlan {
         };
         days.push(day);
     }
-    WeeklyPlan {
+    let mut plan = WeeklyPlan {
         days,
         notes: Some(plan_notes(p, t)),
-    }
+        grocery_list: Vec::new(),
+    };
+    plan.grocery_list = grocery_list(&plan, catalogue());
+    plan
 }
 
 fn training_day(
@@ -120,19 +124,43 @@ fn rest_day_after(p: &Profile, t: &Targets, dishes: &[&Dish], n: u8, after: Opti
     }
 }
 
-/// The day's meals, scaled exactly to the targets.
+/// The day's meals, their portions solved to the targets.
 pub fn nutrition(p: &Profile, t: &Targets, n: u8) -> Nutrition {
     nutrition_from(&suitable(p), p, t, n)
 }
 
+/// The recipes of the day, solved; when they cannot reach the targets even
+/// with repairs, dishes composed from the allowed foods by role. A day that
+/// still cannot be solved keeps its unsolved meals, and the validator says
+/// which targets it misses.
 fn nutrition_from(dishes: &[&Dish], p: &Profile, t: &Targets, n: u8) -> Nutrition {
-    let mut meals = day_meals_from(dishes, p, usize::from(n.saturating_sub(1)));
-    scale_meals(&mut meals, t.kcal, t.protein_g);
-    Nutrition {
-        kcal: t.kcal,
-        protein_g: t.protein_g,
-        meals,
+    let day = usize::from(n.saturating_sub(1));
+    let (cat, filter, targets) = (catalogue(), FoodFilter::new(p), day_targets(t));
+    let mut first = Nutrition {
+        meals: day_meals_from(dishes, p, day),
+        ..Nutrition::default()
+    };
+    if cook_day(&mut first, cat, &filter, &targets).is_ok() {
+        return first;
     }
+    for attempt in 1..=3 {
+        let mut composed = Nutrition {
+            meals: composed_meals(p, day * 5 + attempt),
+            ..Nutrition::default()
+        };
+        if cook_day(&mut composed, cat, &filter, &targets).is_ok() {
+            return composed;
+        }
+    }
+    first
+}
+
+fn composed_meals(p: &Profile, seed: usize) -> Vec<Meal> {
+    day_slots(p.meals_per_day)
+        .iter()
+        .enumerate()
+        .map(|(i, (label, slot))| compose(p, *slot, label, seed + i))
+        .collect()
 }
 
 /// Teenagers need more sleep (AASM: 8-10 h at 13-18) than adults (7-9 h).

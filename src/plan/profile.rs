@@ -165,6 +165,17 @@ const DIETS: &[(&str, DietaryPreference)] = &[
     ("non_vegetarian", DietaryPreference::NonVegetarian),
     ("vegan", DietaryPreference::Vegan),
 ];
+/// Other spellings apps use: the seeds' "Non-veg", "non-vegetarian".
+const DIET_ALIASES: &[(&str, DietaryPreference)] = &[
+    ("non_veg", DietaryPreference::NonVegetarian),
+    ("nonveg", DietaryPreference::NonVegetarian),
+    ("non_vegeterian", DietaryPreference::NonVegetarian),
+    ("nonvegetarian", DietaryPreference::NonVegetarian),
+    ("omnivore", DietaryPreference::NonVegetarian),
+    ("egg_vegetarian", DietaryPreference::Eggitarian),
+    ("ovo_vegetarian", DietaryPreference::Eggitarian),
+    ("lacto_vegetarian", DietaryPreference::Vegetarian),
+];
 const EQUIPMENT: &[(&str, Equipment)] = &[
     ("bodyweight", Equipment::Bodyweight),
     ("dumbbells", Equipment::Dumbbells),
@@ -410,7 +421,16 @@ pub fn parse_profile(value: &Value) -> Result<Profile, ProfileError> {
     let training_days = w.required("training_days", |v| whole_in(v, 1, 7));
     let session_minutes = w.optional("session_minutes", 60, |v| whole_in(v, 15, 180));
     let equipment = w.optional("equipment", vec![Equipment::Bodyweight], equipment_list);
-    let diet = w.required("dietary_preference", |v| enum_value(v, DIETS));
+    let diet = w.required("dietary_preference", |v| {
+        enum_value(v, DIETS).or_else(|e| {
+            let key = v.as_str().map(normalize_token).unwrap_or_default();
+            DIET_ALIASES
+                .iter()
+                .find(|(name, _)| *name == key)
+                .map(|(_, d)| *d)
+                .ok_or(e)
+        })
+    });
     let allergies = w.optional("allergies", Vec::new(), string_list);
     let avoided = w.optional("avoided_exercises", Vec::new(), string_list);
     let injuries = w.optional("injuries", Vec::new(), string_list);

@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use super::diet::diet_rule_text;
 use super::exercises::exercise_count;
+use super::foods::{FoodFilter, catalogue};
 use super::model::{DayOutline, WeekStructure, WeeklyPlan};
 use super::nutrition::Targets;
 use super::offline::generate;
@@ -53,14 +54,63 @@ pub fn structure_prompt(p: &Profile, t: &Targets) -> (String, String) {
 /// Stage 2: the full plan, following the stage-1 structure.
 pub fn details_prompt(p: &Profile, t: &Targets, s: &WeekStructure) -> (String, String) {
     let user = format!(
-        "{}\n## The structure decided in stage 1 (follow it)\n{}\n\n{}\n{}\n{}",
+        "{}\n{}\n## The structure decided in stage 1 (follow it)\n{}\n\n{}\n{}\n{}",
         person_section(p, t),
+        food_section(p),
         compact(s),
         supplement_section(p),
         details_task(p, t),
         tags(p, t, Some(s))
     );
     (SYSTEM.to_owned(), user)
+}
+
+/// The foods the person may eat, by group, as ids: the only ingredients a
+/// meal may use. Compact on purpose (hundreds of ids).
+fn food_section(p: &Profile) -> String {
+    let filter = FoodFilter::new(p);
+    let mut groups: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+    for f in catalogue().all().iter().filter(|f| filter.allows(f)) {
+        groups
+            .entry(f.group.as_str())
+            .or_default()
+            .push(f.id.as_str());
+    }
+    let mut out =
+        String::from("## Food catalogue (ingredient ids this person may eat; use no other ids)\n");
+    for (group, ids) in groups {
+        out.push_str(&format!("- {group}: {}\n", ids.join(", ")));
+    }
+    out
+}
+
+/// A plan as the model writes it: meals as ingredient ids with approximate
+/// grams, without the numbers the server computes.
+pub fn for_model(plan: &WeeklyPlan) -> Value {
+    let mut v = serde_json::to_value(plan).expect("plan types serialize to JSON");
+    if let Some(obj) = v.as_object_mut() {
+        obj.remove("grocery_list");
+    }
+    for day in v["days"].as_array_mut().into_iter().flatten() {
+        let n = &mut day["nutrition"];
+        if let Some(obj) = n.as_object_mut() {
+            for k in ["kcal", "protein_g", "fat_g", "carbs_g"] {
+                obj.remove(k);
+            }
+        }
+        for meal in n["meals"].as_array_mut().into_iter().flatten() {
+            let Some(m) = meal.as_object_mut() else {
+                continue;
+            };
+            m.retain(|k, _| matches!(k.as_str(), "name" | "slot" | "ingredients"));
+            for ing in m["ingredients"].as_array_mut().into_iter().flatten() {
+                if let Some(i) = ing.as_object_mut() {
+                    i.retain(|k, _| matches!(k.as_str(), "id" | "grams"));
+                }
+            }
+        }
+    }
+    v
 }
 
 /// The repair round: the broken plan and what it broke.
@@ -106,10 +156,9 @@ fn person_section(p: &Profile, t: &Targets) -> String {
          - injuries (choose exercises that do not load them): {injuries}\n\
          - meals per day: {meals}\n\
          - language for names and text: {locale}\n\n\
-         ## Daily targets (computed by the server: use them exactly)\n\
+         ## Daily targets (computed by the server, which also sets the exact grams)\n\
          - kcal: {kcal} on every day, training and rest days alike\n\
-         - protein_g: {protein} on every day\n\
-         - fat about {fat} g and carbs about {carbs} g\n\
+         - protein_g: {protein}, fat_g: {fat}, carbs_g: {carbs} on every day\n\
          - basis: BMR {bmr:.0} kcal (Mifflin-St Jeor) x activity {factor} = TDEE {tdee:.0} kcal, \
          goal adjustment {adj:+.0}%{floor}\n\n\
          ## Diet rules\n\
@@ -180,10 +229,13 @@ fn details_task(p: &Profile, t: &Targets) -> String {
          \"rest_seconds\", \"equipment\" (names from the equipment list, comma-separated when \
          several are needed, \"bodyweight\" for none) and \"muscle_group\". Rest days: \
          \"workout\": null.\n\
-         3. Every day: \"nutrition\" with \"kcal\": {kcal}, \"protein_g\": {protein} and exactly \
-         {meals} meals, each with \"name\", \"items\", \"kcal\" and \"protein_g\"; the meals' kcal \
-         add up to exactly {kcal} and their protein_g to exactly {protein}.\n\
-         4. Every meal name and item keeps the diet rules and avoids the allergies.\n\
+         3. Every day: \"nutrition\" with exactly {meals} meals, each with \"name\", \"slot\" \
+         (breakfast, lunch, dinner or snack) and \"ingredients\": a list of {{\"id\", \"grams\"}} \
+         using only ids from the food catalogue, with approximate grams of a real dish. The \
+         server solves the exact grams so that each day has {kcal} kcal and {protein} g protein, \
+         and computes every number: do not send kcal or macros. Build meals that can reach \
+         the targets (a protein food in most meals).\n\
+         4. Every meal name keeps the diet rules and avoids the allergies.\n\
          5. Every day: \"recovery\" with \"sleep_hours\" (a number), \"mobility\" (a list), \
          \"supplement_card\" (entries from the guide: name, dose, timing, evidence letter) and \
          \"notes\".\n\
@@ -195,7 +247,7 @@ fn details_task(p: &Profile, t: &Targets) -> String {
         kcal = t.kcal,
         protein = t.protein_g,
         meals = p.meals_per_day,
-        example = pretty(&example_plan(p, t)),
+        example = pretty(&for_model(&example_plan(p, t))),
     )
 }
 
@@ -215,6 +267,7 @@ fn example_plan(p: &Profile, t: &Targets) -> WeeklyPlan {
     WeeklyPlan {
         days,
         notes: Some("Optional notes about the whole week.".to_owned()),
+        grocery_list: Vec::new(),
     }
 }
 

@@ -7,8 +7,11 @@ use std::fmt;
 use serde::Serialize;
 
 use super::diet::{AllergyMatcher, diet_violation};
-use super::model::{Day, WeeklyPlan};
+use super::foods::{Catalogue, FoodFilter, Macros, catalogue};
+use super::menu::round1;
+use super::model::{Day, Meal, WeeklyPlan};
 use super::nutrition::Targets;
+use super::portions::TOLERANCE;
 use super::profile::{Equipment, Profile};
 use super::text::{singular, words};
 
@@ -24,10 +27,15 @@ pub enum Rule {
     KcalTarget,
     ProteinTarget,
     Equipment,
+    UnknownFood,
+    FatTarget,
+    CarbsTarget,
+    Portion,
+    Numbers,
 }
 
 impl Rule {
-    pub const ALL: [Rule; 9] = [
+    pub const ALL: [Rule; 14] = [
         Rule::SevenDays,
         Rule::DayIncomplete,
         Rule::TrainingDaysMismatch,
@@ -37,6 +45,11 @@ impl Rule {
         Rule::KcalTarget,
         Rule::ProteinTarget,
         Rule::Equipment,
+        Rule::UnknownFood,
+        Rule::FatTarget,
+        Rule::CarbsTarget,
+        Rule::Portion,
+        Rule::Numbers,
     ];
 
     /// Stable names: they go into attempt details and repair prompts.
@@ -51,6 +64,11 @@ impl Rule {
             Rule::KcalTarget => "kcal_target",
             Rule::ProteinTarget => "protein_target",
             Rule::Equipment => "equipment",
+            Rule::UnknownFood => "unknown_food",
+            Rule::FatTarget => "fat_target",
+            Rule::CarbsTarget => "carbs_target",
+            Rule::Portion => "portion",
+            Rule::Numbers => "numbers",
         }
     }
 }
@@ -84,6 +102,8 @@ pub fn validate(plan: &WeeklyPlan, p: &Profile, t: &Targets) -> Vec<Violation> {
     let mut out = Vec::new();
     check_week(plan, p, &mut out);
     let allergies = AllergyMatcher::new(&p.allergies);
+    let filter = FoodFilter::new(p);
+    let cat = catalogue();
     for day in &plan.days {
         let mut v = DayViolations {
             day: day.day,
@@ -92,6 +112,8 @@ pub fn validate(plan: &WeeklyPlan, p: &Profile, t: &Targets) -> Vec<Violation> {
         check_complete(day, &mut v);
         check_exercises(day, p, &mut v);
         check_food(day, p, &allergies, &mut v);
+        check_ingredients(day, cat, &filter, &mut v);
+        check_numbers(day, cat, &mut v);
         check_targets(day, t, &mut v);
     }
     out
@@ -186,6 +208,8 @@ fn check_exercises(day: &Day, p: &Profile, v: &mut DayViolations) {
     }
 }
 
+/// Keywords on what the reader sees (meal names and item names): a second
+/// check behind the foods' own diet classes and allergen tags.
 fn check_food(day: &Day, p: &Profile, allergies: &AllergyMatcher, v: &mut DayViolations) {
     let diet = p.dietary_preference;
     for meal in &day.nutrition.meals {
@@ -210,35 +234,150 @@ fn check_food(day: &Day, p: &Profile, allergies: &AllergyMatcher, v: &mut DayVio
     }
 }
 
+/// Every ingredient is a food of the table that the profile may eat, in a
+/// serving inside the food's bounds.
+fn check_ingredients(day: &Day, cat: &Catalogue, filter: &FoodFilter, v: &mut DayViolations) {
+    for meal in &day.nutrition.meals {
+        if meal.ingredients.is_empty() {
+            v.push(
+                Rule::DayIncomplete,
+                format!("{:?} has no ingredients", meal.name),
+            );
+        }
+        for ing in &meal.ingredients {
+            let Some(food) = cat.get(&ing.id) else {
+                let detail = format!("{:?} uses the unknown food id {:?}", meal.name, ing.id);
+                v.push(Rule::UnknownFood, detail);
+                continue;
+            };
+            if let Some(why) = filter.refusal(food) {
+                let rule = if filter.diet_allows(food) {
+                    Rule::Allergy
+                } else {
+                    Rule::Diet
+                };
+                v.push(rule, format!("{:?}: {why}", meal.name));
+            }
+            let slack = 1e-6;
+            if ing.grams + slack < food.min_g || ing.grams > food.max_g + slack {
+                let detail = format!(
+                    "{:?}: {} g of {} is outside {}-{} g",
+                    meal.name, ing.grams, food.name, food.min_g, food.max_g
+                );
+                v.push(Rule::Portion, detail);
+            }
+        }
+    }
+}
+
+/// The numbers recompute: each ingredient from the table and its grams,
+/// each meal within 3 % of its ingredients, the day within 2 % of its meals.
+fn check_numbers(day: &Day, cat: &Catalogue, v: &mut DayViolations) {
+    let mut day_sum = Macros::default();
+    for meal in &day.nutrition.meals {
+        // Unknown foods are reported as such; their numbers cannot be checked.
+        if meal.ingredients.iter().any(|i| cat.get(&i.id).is_none()) {
+            day_sum.add(meal_macros(meal));
+            continue;
+        }
+        let mut sum = Macros::default();
+        for ing in &meal.ingredients {
+            let Some(food) = cat.get(&ing.id) else {
+                continue;
+            };
+            let m = food.macros(ing.grams);
+            let stated = [ing.kcal, ing.protein_g, ing.fat_g, ing.carbs_g];
+            let table = [m.kcal, m.protein_g, m.fat_g, m.carbs_g];
+            if stated
+                .iter()
+                .zip(table)
+                .any(|(s, t)| (s - round1(t)).abs() > 0.051)
+            {
+                let detail = format!(
+                    "{:?}: {} g of {} states {stated:?}, the table gives {:?}",
+                    meal.name,
+                    ing.grams,
+                    food.name,
+                    table.map(round1)
+                );
+                v.push(Rule::Numbers, detail);
+            }
+            sum.add(m);
+        }
+        if !close(meal_macros(meal), sum, 0.03) {
+            let detail = format!(
+                "{:?} states {:.0} kcal, its ingredients sum to {:.0}",
+                meal.name, meal.kcal, sum.kcal
+            );
+            v.push(Rule::Numbers, detail);
+        }
+        day_sum.add(meal_macros(meal));
+    }
+    let n = &day.nutrition;
+    let stated = Macros {
+        kcal: f64::from(n.kcal),
+        protein_g: f64::from(n.protein_g),
+        fat_g: f64::from(n.fat_g),
+        carbs_g: f64::from(n.carbs_g),
+    };
+    if !n.meals.is_empty() && !close(stated, day_sum, 0.02) {
+        let detail = format!(
+            "the day states {} kcal, its meals sum to {:.0}",
+            n.kcal, day_sum.kcal
+        );
+        v.push(Rule::Numbers, detail);
+    }
+}
+
+fn meal_macros(m: &Meal) -> Macros {
+    Macros {
+        kcal: m.kcal,
+        protein_g: m.protein_g,
+        fat_g: m.fat_g,
+        carbs_g: m.carbs_g,
+    }
+}
+
+/// Within `rel` of each other, or within 1 unit for small amounts.
+fn close(a: Macros, b: Macros, rel: f64) -> bool {
+    let near = |x: f64, y: f64| (x - y).abs() <= (rel * y.abs()).max(1.0);
+    near(a.kcal, b.kcal)
+        && near(a.protein_g, b.protein_g)
+        && near(a.fat_g, b.fat_g)
+        && near(a.carbs_g, b.carbs_g)
+}
+
+/// The day inside the tolerance of its targets.
 fn check_targets(day: &Day, t: &Targets, v: &mut DayViolations) {
     let n = &day.nutrition;
-    let meal_kcal: u64 = n.meals.iter().map(|m| u64::from(m.kcal)).sum();
-    let meal_protein: u64 = n.meals.iter().map(|m| u64::from(m.protein_g)).sum();
-    if n.kcal != t.kcal {
-        v.push(
-            Rule::KcalTarget,
-            format!("kcal is {}, the target is {}", n.kcal, t.kcal),
-        );
-    }
-    if meal_kcal != u64::from(n.kcal) {
-        v.push(
-            Rule::KcalTarget,
-            format!("meals sum to {meal_kcal} kcal, the day says {}", n.kcal),
-        );
-    }
-    if n.protein_g != t.protein_g {
-        let detail = format!(
-            "protein_g is {}, the target is {}",
-            n.protein_g, t.protein_g
-        );
-        v.push(Rule::ProteinTarget, detail);
-    }
-    if meal_protein != u64::from(n.protein_g) {
-        let detail = format!(
-            "meals sum to {meal_protein} g protein, the day says {}",
-            n.protein_g
-        );
-        v.push(Rule::ProteinTarget, detail);
+    let checks = [
+        (Rule::KcalTarget, "kcal", n.kcal, t.kcal, TOLERANCE.kcal),
+        (
+            Rule::ProteinTarget,
+            "protein_g",
+            n.protein_g,
+            t.protein_g,
+            TOLERANCE.protein,
+        ),
+        (Rule::FatTarget, "fat_g", n.fat_g, t.fat_g, TOLERANCE.fat),
+        (
+            Rule::CarbsTarget,
+            "carbs_g",
+            n.carbs_g,
+            t.carbs_g,
+            TOLERANCE.carbs,
+        ),
+    ];
+    for (rule, what, stated, target, tol) in checks {
+        let off = (f64::from(stated) - f64::from(target)).abs();
+        // Whole units are stated: allow the half unit rounding adds.
+        if off > f64::from(target) * tol + 0.5 {
+            let detail = format!(
+                "{what} is {stated}, the target is {target} (within {:.0} %)",
+                tol * 100.0
+            );
+            v.push(rule, detail);
+        }
     }
 }
 

@@ -1,7 +1,9 @@
 //! `plan-worker bench`: pickup latency and drain throughput of the queue,
-//! measured against DATABASE_URL's server in a throwaway database of its own.
+//! measured against DATABASE_URL's server in a throwaway database of its own;
+//! the pipeline's memory; the offline planner's speed and accuracy.
 
 mod latency;
+pub mod nutrition;
 mod pipeline;
 mod scratch;
 mod throughput;
@@ -9,6 +11,7 @@ mod throughput;
 use clap::Subcommand;
 
 use crate::config::DbSettings;
+use crate::llm::HttpVersion;
 
 /// The kind only the bench registers: a handler that does nothing.
 pub const BENCH_KIND: &str = "bench_noop";
@@ -49,14 +52,32 @@ pub enum BenchCommand {
         llm_max_in_flight: Option<usize>,
         /// HTTP to the mock: http2 (h2c, as HTTPS providers are spoken to
         /// when they offer HTTP/2) or http1 (a connection per call).
-        #[arg(long, default_value = "http2", value_parser = ["http1", "http2"])]
-        llm_http: String,
+        #[arg(long, default_value = "http2", value_enum)]
+        llm_http: HttpVersion,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Offline plans for a matrix of generated profiles, on one core: plans
+    /// per second, solver time per day, share within tolerance (no database).
+    Nutrition {
+        #[arg(long, default_value_t = 500)]
+        profiles: usize,
+        #[arg(long, default_value_t = 2026)]
+        seed: u64,
         #[arg(long)]
         json: bool,
     },
 }
 
 pub async fn execute(db: &DbSettings, cmd: BenchCommand) -> anyhow::Result<()> {
+    if let BenchCommand::Nutrition {
+        profiles,
+        seed,
+        json,
+    } = cmd
+    {
+        return nutrition::run(profiles, seed, json);
+    }
     let scratch = scratch::Scratch::create(&db.database_url).await?;
     let result = match cmd {
         BenchCommand::Latency { jobs, json } => latency::run(&scratch, jobs, json).await,
@@ -74,9 +95,9 @@ pub async fn execute(db: &DbSettings, cmd: BenchCommand) -> anyhow::Result<()> {
             json,
         } => {
             let in_flight = llm_max_in_flight.unwrap_or(jobs).max(1);
-            let http = llm_http.parse().map_err(anyhow::Error::msg)?;
-            pipeline::run(&scratch, jobs, latency_ms, in_flight, http, json).await
+            pipeline::run(&scratch, jobs, latency_ms, in_flight, llm_http, json).await
         }
+        BenchCommand::Nutrition { .. } => unreachable!("run without a database above"),
     };
     scratch.drop_database().await?;
     result

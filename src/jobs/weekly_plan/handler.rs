@@ -102,7 +102,11 @@ async fn offline(
         let detail: Vec<String> = violations.iter().map(|v| v.to_string()).collect();
         return Err(JobError::new(
             ErrorCode::ValidationFailed,
-            format!("offline plan: {}", detail.join("; ")),
+            format!(
+                "offline plan: {}; {}",
+                crate::plan::foods::what_is_left(profile),
+                detail.join("; ")
+            ),
         ));
     }
     ctx.progress(STAGE_SAVING).await?;

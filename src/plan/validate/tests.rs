@@ -1,5 +1,7 @@
 use super::*;
-use crate::plan::model::{Exercise, Meal, Nutrition, Recovery, Workout};
+use crate::plan::foods::{FoodFilter, catalogue};
+use crate::plan::menu::{cook_day, day_targets};
+use crate::plan::model::{Exercise, Ingredient, Meal, Nutrition, Recovery, Workout};
 use crate::plan::nutrition::targets;
 use crate::plan::profile::parse_profile;
 use serde_json::json;
@@ -27,9 +29,61 @@ fn exercise(name: &str, equipment: &str) -> Exercise {
     }
 }
 
+/// A vegetarian's day of real foods, its portions solved from the table.
+fn meals(t: &Targets) -> Nutrition {
+    let meal = |name: &str, slot: &str, foods: &[(&str, f64)]| Meal {
+        name: name.into(),
+        slot: slot.into(),
+        ingredients: foods
+            .iter()
+            .map(|(id, grams)| Ingredient {
+                id: (*id).into(),
+                grams: *grams,
+                ..Ingredient::default()
+            })
+            .collect(),
+        ..Meal::default()
+    };
+    let mut n = Nutrition {
+        meals: vec![
+            meal(
+                "Breakfast: oats with milk and banana",
+                "breakfast",
+                &[
+                    ("rolled_oats", 80.0),
+                    ("milk_2pct", 250.0),
+                    ("banana", 118.0),
+                ],
+            ),
+            meal(
+                "Lunch: dal with rice",
+                "lunch",
+                &[
+                    ("toor_dal", 70.0),
+                    ("rice_brown_raw", 80.0),
+                    ("spinach", 80.0),
+                    ("canola_oil", 10.0),
+                ],
+            ),
+            meal(
+                "Dinner: paneer curry",
+                "dinner",
+                &[
+                    ("paneer", 150.0),
+                    ("chapati", 136.0),
+                    ("tomatoes", 100.0),
+                    ("ghee", 10.0),
+                ],
+            ),
+        ],
+        ..Nutrition::default()
+    };
+    let p = profile(json!({}));
+    cook_day(&mut n, catalogue(), &FoodFilter::new(&p), &day_targets(t)).expect("solvable");
+    n
+}
+
 fn day(n: u8, training: bool, t: &Targets) -> Day {
-    let half = t.kcal / 2;
-    let half_p = t.protein_g / 2;
     Day {
         day: n,
         name: crate::plan::model::weekday_name(n).into(),
@@ -42,24 +96,7 @@ fn day(n: u8, training: bool, t: &Targets) -> Day {
                 exercise("Goblet squat", "dumbbells"),
             ],
         }),
-        nutrition: Nutrition {
-            kcal: t.kcal,
-            protein_g: t.protein_g,
-            meals: vec![
-                Meal {
-                    name: "Lunch: dal with rice".into(),
-                    items: vec!["lentil dal".into(), "brown rice".into()],
-                    kcal: half,
-                    protein_g: half_p,
-                },
-                Meal {
-                    name: "Dinner: paneer curry".into(),
-                    items: vec!["paneer".into(), "roti".into()],
-                    kcal: t.kcal - half,
-                    protein_g: t.protein_g - half_p,
-                },
-            ],
-        },
+        nutrition: meals(t),
         recovery: Recovery {
             sleep_hours: 8.0,
             mobility: vec!["hip flexor stretch".into()],
@@ -73,7 +110,7 @@ fn day(n: u8, training: bool, t: &Targets) -> Day {
 fn plan(t: &Targets) -> WeeklyPlan {
     WeeklyPlan {
         days: (1..=7).map(|n| day(n, [1, 3, 5].contains(&n), t)).collect(),
-        notes: None,
+        ..WeeklyPlan::default()
     }
 }
 
@@ -184,27 +221,77 @@ fn meat_in_a_vegetarian_plan_is_named_in_the_violation() {
 }
 
 #[test]
-fn an_allergen_in_any_item_is_a_violation() {
+fn an_allergen_in_any_food_is_a_violation_by_its_tag_and_by_its_name() {
     let p = profile(json!({ "allergies": ["dairy"] }));
     let t = targets(&p);
     let v = validate(&plan(&t), &p, &t);
     assert_eq!(rules(&v), ["allergy"]);
-    assert_eq!(v.len(), 14, "meal name and item on each of 7 days");
+    let day1: Vec<String> = v
+        .iter()
+        .filter(|x| x.day == Some(1))
+        .map(|x| x.to_string())
+        .collect();
+    assert!(
+        day1.iter().any(|d| d.contains("Paneer contains milk")),
+        "the tag: {day1:?}"
+    );
+    assert!(
+        day1.iter().any(|d| d.contains("(allergy: dairy)")),
+        "the name: {day1:?}"
+    );
 }
 
 #[test]
-fn targets_must_be_met_exactly_by_the_day_and_by_its_meals() {
+fn a_food_outside_the_table_is_an_unknown_food() {
     let p = profile(json!({}));
     let t = targets(&p);
     let mut pl = plan(&t);
-    pl.days[0].nutrition.kcal += 1;
-    pl.days[1].nutrition.meals[0].protein_g += 1;
+    pl.days[4].nutrition.meals[0].ingredients[0].id = "unicorn_steak".into();
     let v = validate(&pl, &p, &t);
-    assert_eq!(rules(&v), ["kcal_target", "protein_target"]);
-    assert_eq!(
-        v.iter().filter(|x| x.day == Some(1)).count(),
-        2,
-        "day and meal sum both off"
+    assert_eq!(rules(&v), ["unknown_food"]);
+    assert!(v[0].detail.contains("\"unicorn_steak\""), "{}", v[0]);
+}
+
+#[test]
+fn targets_are_met_within_tolerance_and_every_number_recomputes() {
+    let p = profile(json!({}));
+    let t = targets(&p);
+    assert_eq!(validate(&plan(&t), &p, &t), vec![]);
+    let mut pl = plan(&t);
+    // A day 5 % over its kcal target, a meal that states more protein than
+    // its ingredients have, an ingredient whose grams changed alone.
+    pl.days[0].nutrition.kcal = t.kcal + t.kcal / 20;
+    pl.days[1].nutrition.meals[0].protein_g += 10.0;
+    let cat = catalogue();
+    let inside = pl.days[2].nutrition.meals[1]
+        .ingredients
+        .iter_mut()
+        .find(|i| {
+            let f = cat.get(&i.id).unwrap();
+            i.grams - 1.0 >= f.min_g
+        })
+        .expect("an ingredient above its minimum");
+    inside.grams -= 1.0;
+    let v = validate(&pl, &p, &t);
+    assert_eq!(rules(&v), ["kcal_target", "numbers"]);
+    let days: Vec<Option<u8>> = v.iter().map(|x| x.day).collect();
+    assert!(days.contains(&Some(1)) && days.contains(&Some(2)) && days.contains(&Some(3)));
+}
+
+#[test]
+fn a_portion_outside_the_foods_bounds_is_named() {
+    let p = profile(json!({}));
+    let t = targets(&p);
+    let mut pl = plan(&t);
+    let oats = catalogue().get("rolled_oats").unwrap();
+    pl.days[3].nutrition.meals[0].ingredients[0] = crate::plan::menu::ingredient(oats, 400.0);
+    let v = validate(&pl, &p, &t);
+    assert!(rules(&v).contains(&"portion"), "{v:?}");
+    assert!(
+        v.iter().any(|x| x
+            .detail
+            .contains("400 g of Rolled oats is outside 30-120 g")),
+        "{v:?}"
     );
 }
 
