@@ -17,12 +17,22 @@ pub const DIET_BREAKING: &str = "diet_breaking";
 /// The named responder that breaks the diet in every answer, repair included.
 pub const ALWAYS_DIET_BREAKING: &str = "always_diet_breaking";
 
+/// The named responder whose first plan uses a food id that is not in the
+/// table (the repair round then gets a good plan).
+pub const UNKNOWN_FOOD: &str = "unknown_food";
+/// The named responder that uses an unknown food id in every answer.
+pub const ALWAYS_UNKNOWN_FOOD: &str = "always_unknown_food";
+/// The id those answers use.
+pub const MADE_UP_FOOD_ID: &str = "dragon_meat_smoked";
+
 /// Mock options answering plan prompts, with the named responders above.
 pub fn mock_options(script: Script) -> MockLlmOptions {
     MockLlmOptions::new(script)
         .with_responder(good_answer)
         .with_named_responder(DIET_BREAKING, |req| broken_answer(req, false))
         .with_named_responder(ALWAYS_DIET_BREAKING, |req| broken_answer(req, true))
+        .with_named_responder(UNKNOWN_FOOD, |req| unknown_food_answer(req, false))
+        .with_named_responder(ALWAYS_UNKNOWN_FOOD, |req| unknown_food_answer(req, true))
 }
 
 enum Stage {
@@ -70,6 +80,30 @@ fn broken_answer(req: &MockChatRequest, always: bool) -> Value {
         (Stage::Repair, Some(plan)) if always => for_model(&with_chicken(plan)),
         _ => good_answer(req),
     }
+}
+
+/// Like `good_answer`, but stage 2 (and with `always`, the repair too) adds
+/// a food that is not in the table to the first meal of every day.
+fn unknown_food_answer(req: &MockChatRequest, always: bool) -> Value {
+    let text = req.last_user_message().unwrap_or_default();
+    match (stage(text), plan_for(text)) {
+        (Stage::Details, Some(plan)) => for_model(&with_unknown_food(plan)),
+        (Stage::Repair, Some(plan)) if always => for_model(&with_unknown_food(plan)),
+        _ => good_answer(req),
+    }
+}
+
+fn with_unknown_food(mut plan: WeeklyPlan) -> WeeklyPlan {
+    for day in &mut plan.days {
+        if let Some(meal) = day.nutrition.meals.first_mut() {
+            meal.ingredients.push(Ingredient {
+                id: MADE_UP_FOOD_ID.to_owned(),
+                grams: 100.0,
+                ..Ingredient::default()
+            });
+        }
+    }
+    plan
 }
 
 fn with_chicken(mut plan: WeeklyPlan) -> WeeklyPlan {

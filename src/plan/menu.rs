@@ -354,3 +354,88 @@ pub fn grocery_list(plan: &WeeklyPlan, cat: &Catalogue) -> Vec<GroceryItem> {
     list.sort_by(|a, b| a.group.cmp(&b.group).then_with(|| a.name.cmp(&b.name)));
     list
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::foods::catalogue;
+    use crate::plan::profile::parse_profile;
+    use serde_json::json;
+
+    fn filter(diet: &str) -> FoodFilter {
+        FoodFilter::new(
+            &parse_profile(&json!({
+                "goal": "MAINTENANCE", "sex": "male", "age": 30, "height_cm": 180, "weight_kg": 80,
+                "activity_level": "active", "training_days": 3, "dietary_preference": diet
+            }))
+            .unwrap(),
+        )
+    }
+
+    fn meal(slot: &str, ids: &[&str]) -> Meal {
+        Meal {
+            name: slot.into(),
+            slot: slot.into(),
+            ingredients: ids
+                .iter()
+                .map(|id| Ingredient {
+                    id: (*id).into(),
+                    ..Ingredient::default()
+                })
+                .collect(),
+            ..Meal::default()
+        }
+    }
+
+    const DAY: DayTargets = DayTargets {
+        kcal: 2600.0,
+        protein_g: 150.0,
+        fat_g: 72.0,
+        carbs_g: 337.0,
+    };
+
+    #[test]
+    fn an_unknown_food_id_is_refused_before_anything_is_solved() {
+        let mut n = Nutrition {
+            meals: vec![meal("lunch", &["rice_white_raw", "moon_cheese"])],
+            ..Nutrition::default()
+        };
+        let before = n.clone();
+        let err = cook_day(&mut n, catalogue(), &filter("vegan"), &DAY).unwrap_err();
+        assert_eq!(err, CookError::UnknownFoods(vec!["moon_cheese".into()]));
+        assert_eq!(n, before, "the day is left as it was");
+    }
+
+    #[test]
+    fn a_day_short_of_protein_is_repaired_with_an_allowed_protein_food() {
+        let mut n = Nutrition {
+            meals: vec![
+                meal("breakfast", &["rolled_oats", "banana"]),
+                meal("lunch", &["rice_white_raw", "broccoli", "olive_oil"]),
+                meal("dinner", &["pasta_dry", "tomato_puree", "olive_oil"]),
+            ],
+            ..Nutrition::default()
+        };
+        let f = filter("vegan");
+        cook_day(&mut n, catalogue(), &f, &DAY).expect("repaired");
+        let added: Vec<&Food> = n
+            .meals
+            .iter()
+            .flat_map(|m| &m.ingredients)
+            .map(|i| catalogue().get(&i.id).unwrap())
+            .filter(|food| food.role == Role::Protein)
+            .collect();
+        assert!(!added.is_empty(), "a protein food was added");
+        assert!(added.iter().all(|food| f.allows(food)), "only vegan foods");
+        assert!(
+            f64::from(n.protein_g) >= DAY.protein_g * 0.95,
+            "{}",
+            n.protein_g
+        );
+        let meal_kcal: f64 = n.meals.iter().map(|m| m.kcal).sum();
+        assert!(
+            (f64::from(n.kcal) - meal_kcal).abs() <= 1.0,
+            "the day sums its meals"
+        );
+    }
+}

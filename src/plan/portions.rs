@@ -355,3 +355,87 @@ fn error(items: &[Item<'_>], grams: &[f64], t: &DayTargets) -> f64 {
         })
         .sum()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::foods::catalogue;
+
+    fn items(foods: &[(&str, usize, f64)]) -> Vec<Item<'static>> {
+        foods
+            .iter()
+            .map(|(id, meal, g)| Item {
+                food: catalogue().get(id).unwrap_or_else(|| panic!("{id}")),
+                meal: *meal,
+                suggested_g: *g,
+            })
+            .collect()
+    }
+
+    const DAY: DayTargets = DayTargets {
+        kcal: 2200.0,
+        protein_g: 130.0,
+        fat_g: 61.0,
+        carbs_g: 283.0,
+    };
+
+    #[test]
+    fn a_solved_day_is_on_target_with_every_portion_inside_its_bounds_and_steps() {
+        let it = items(&[
+            ("rolled_oats", 0, 60.0),
+            ("milk_skim", 0, 250.0),
+            ("banana", 0, 118.0),
+            ("egg_whole", 0, 100.0),
+            ("chicken_breast_raw", 1, 150.0),
+            ("rice_brown_raw", 1, 70.0),
+            ("broccoli", 1, 100.0),
+            ("olive_oil", 1, 10.0),
+            ("lentils_raw", 2, 60.0),
+            ("rice_white_raw", 2, 60.0),
+            ("spinach", 2, 80.0),
+            ("canola_oil", 2, 8.0),
+        ]);
+        let grams = solve_day(&it, &[0.3, 0.35, 0.35], &DAY).expect("solvable");
+        assert!(misses(&it, &grams, &DAY, &TOLERANCE).is_empty());
+        for (item, g) in it.iter().zip(&grams) {
+            let f = item.food;
+            assert!((f.min_g..=f.max_g).contains(g), "{}: {g} g", f.id);
+            let step = if f.unit_g > 0.0 { f.unit_g } else { f.step_g };
+            assert!(
+                ((g / step).round() * step - g).abs() < 1e-9,
+                "{}: {g} g",
+                f.id
+            );
+        }
+        let eggs = grams[3];
+        assert_eq!(eggs % 50.0, 0.0, "whole eggs: {eggs} g");
+    }
+
+    #[test]
+    fn foods_that_cannot_reach_the_targets_within_bounds_are_unsolvable_naming_what() {
+        let it = items(&[("spinach", 0, 100.0), ("cucumber", 1, 100.0)]);
+        let err = solve_day(&it, &[0.5, 0.5], &DAY).unwrap_err();
+        let what: Vec<Macro> = err.misses.iter().map(|m| m.what).collect();
+        assert!(
+            what.contains(&Macro::Kcal) && what.contains(&Macro::Protein),
+            "{err}"
+        );
+        let kcal = err.misses.iter().find(|m| m.what == Macro::Kcal).unwrap();
+        // At most 200 g spinach and 300 g cucumber: far below 2,200 kcal.
+        assert!(kcal.best < 200.0, "{err}");
+        assert!(err.to_string().contains("kcal reaches"), "{err}");
+    }
+
+    #[test]
+    fn the_solver_stays_near_the_suggested_amounts_when_they_already_fit() {
+        let it = items(&[("rice_white_raw", 0, 80.0), ("lentils_raw", 0, 60.0)]);
+        let sum = totals(&it, &[80.0, 60.0]);
+        let t = DayTargets {
+            kcal: sum.kcal,
+            protein_g: sum.protein_g,
+            fat_g: sum.fat_g,
+            carbs_g: sum.carbs_g,
+        };
+        assert_eq!(solve_day(&it, &[1.0], &t).unwrap(), vec![80.0, 60.0]);
+    }
+}

@@ -5,6 +5,8 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod nutrition;
+
 use std::time::Duration;
 
 use plan_worker::config::WorkerSettings;
@@ -32,15 +34,22 @@ async fn worker(pool: &PgPool, llm: Option<LlmClient>, fallback: bool) -> Worker
 
 /// Creates a job and waits for its final status, collecting progress stages.
 async fn run_job(pool: &PgPool, profile_name: &str) -> (Uuid, String, Vec<String>) {
+    run_snapshot(pool, profile(profile_name)).await
+}
+
+/// `run_job` for a profile snapshot of the test's own.
+async fn run_profile(pool: &PgPool, snapshot: Value) -> (Uuid, String) {
+    let (job, status, _) = run_snapshot(pool, snapshot).await;
+    (job, status)
+}
+
+async fn run_snapshot(pool: &PgPool, snapshot: Value) -> (Uuid, String, Vec<String>) {
     let mut events = PgListener::connect_with(pool).await.unwrap();
     events.listen("plan_job_events").await.unwrap();
-    let job = intake::create_job(
-        pool,
-        &intake::weekly_plan_job(Uuid::new_v4(), profile(profile_name)),
-    )
-    .await
-    .unwrap()
-    .job_id;
+    let job = intake::create_job(pool, &intake::weekly_plan_job(Uuid::new_v4(), snapshot))
+        .await
+        .unwrap()
+        .job_id;
     let mut stages = Vec::new();
     let wait = async {
         loop {

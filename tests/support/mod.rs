@@ -3,6 +3,8 @@
 //! profiles and Supabase-shaped tokens. Each binary uses part of it.
 #![allow(dead_code)]
 
+pub mod raw_foods;
+
 use std::time::Duration;
 
 use plan_worker::config::WorkerSettings;

@@ -147,3 +147,23 @@ fn full_gym_implies_every_piece_of_equipment() {
     let bw = parse_profile(&valid()).unwrap();
     assert!(bw.has_equipment(Equipment::Bodyweight) && !bw.has_equipment(Equipment::Barbell));
 }
+
+#[test]
+fn the_seeds_diet_spellings_are_accepted() {
+    for (spelling, diet) in [
+        ("Vegetarian", DietaryPreference::Vegetarian),
+        ("Eggitarian", DietaryPreference::Eggitarian),
+        ("Non-veg", DietaryPreference::NonVegetarian),
+        ("non-vegetarian", DietaryPreference::NonVegetarian),
+        ("Vegan", DietaryPreference::Vegan),
+    ] {
+        let mut v = valid();
+        v["dietary_preference"] = json!(spelling);
+        let p = parse_profile(&v).unwrap_or_else(|e| panic!("{spelling}: {e}"));
+        assert_eq!(p.dietary_preference, diet, "{spelling}");
+    }
+    let mut v = valid();
+    v["dietary_preference"] = json!("carnivore");
+    let err = parse_profile(&v).unwrap_err();
+    assert_eq!(err.fields[0].field, "dietary_preference");
+}
