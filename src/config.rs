@@ -64,7 +64,8 @@ impl DbSettings {
 /// How the worker claims, runs, retries and gives back jobs.
 #[derive(Debug, Clone, Args)]
 pub struct WorkerSettings {
-    /// Name of this worker in rows, logs and metrics [default: host-pid].
+    /// Name of this worker in rows, logs and metrics; must be unique per
+    /// process [default: host-pid-random].
     #[arg(long, env = "WORKER_ID")]
     pub worker_id: Option<String>,
 
@@ -75,6 +76,12 @@ pub struct WorkerSettings {
     /// Lease length in seconds; the heartbeat renews it every third of it.
     #[arg(long, env = "LEASE_SECONDS", default_value_t = 30.0)]
     pub lease_seconds: f64,
+
+    /// Seconds between heartbeats (lease renewals and the worker's presence);
+    /// a worker silent for two of them, with its presence lock free, counts
+    /// as dead [default: a third of LEASE_SECONDS; at most half of it].
+    #[arg(long, env = "HEARTBEAT_SECONDS")]
+    pub heartbeat_seconds: Option<f64>,
 
     /// Fallback tick in seconds: missed notifications, reaping, stale jobs.
     #[arg(long, env = "POLL_INTERVAL_SECONDS", default_value_t = 5.0)]
@@ -146,7 +153,8 @@ impl WorkerSettings {
         Duration::from_secs_f64(self.lease_seconds)
     }
     pub fn heartbeat_interval(&self) -> Duration {
-        self.lease() / 3
+        self.heartbeat_seconds
+            .map_or_else(|| self.lease() / 3, Duration::from_secs_f64)
     }
     pub fn poll_interval(&self) -> Duration {
         Duration::from_secs_f64(self.poll_interval_seconds)
@@ -173,6 +181,18 @@ impl WorkerSettings {
         positive("retry_max_seconds", self.retry_max_seconds)?;
         positive("stale_pending_hours", self.stale_pending_hours)?;
         positive("notify_self_test_seconds", self.notify_self_test_seconds)?;
+        if let Some(h) = self.heartbeat_seconds {
+            positive("heartbeat_seconds", h)?;
+            if h > self.lease_seconds / 2.0 {
+                return Err(SettingError {
+                    field: "heartbeat_seconds",
+                    message: format!(
+                        "must be at most half of LEASE_SECONDS ({}), got {h}",
+                        self.lease_seconds
+                    ),
+                });
+            }
+        }
         if !(self.shutdown_grace_seconds.is_finite() && self.shutdown_grace_seconds >= 0.0) {
             return Err(SettingError {
                 field: "shutdown_grace_seconds",
@@ -199,7 +219,10 @@ fn default_worker_id() -> String {
                 .map(|h| h.trim().to_owned())
         })
         .unwrap_or_else(|| "worker".to_owned());
-    format!("{host}-{}", std::process::id())
+    // A restarted container keeps its hostname and PID 1: the random part
+    // keeps the new process from taking the old one's row.
+    let suffix: u32 = rand::random();
+    format!("{host}-{}-{suffix:08x}", std::process::id())
 }
 
 #[cfg(test)]

@@ -129,7 +129,7 @@ fn is_cooked(n: &Nutrition, cat: &Catalogue, t: &DayTargets) -> bool {
     let recomputed = nutrition_of(meals);
     recomputed == *n
         && !n.meals.is_empty()
-        && portions::misses(&items, &grams, t, &portions::TOLERANCE).is_empty()
+        && portions::misses(&items, &grams, t, &portions::ACCEPTED).is_empty()
 }
 
 fn items_of<'a>(cat: &'a Catalogue, meals: &[Meal]) -> Vec<Item<'a>> {

@@ -143,7 +143,7 @@ fn nutrition_from(dishes: &[&Dish], p: &Profile, t: &Targets, n: u8) -> Nutritio
     if cook_day(&mut first, cat, &filter, &targets).is_ok() {
         return first;
     }
-    for attempt in 1..=3 {
+    for attempt in 1..=8 {
         let mut composed = Nutrition {
             meals: composed_meals(p, day * 5 + attempt),
             ..Nutrition::default()

@@ -97,7 +97,10 @@ impl Dispatcher {
     /// Claims and runs jobs until `stop` fires; running jobs are left to
     /// [`Dispatcher::drain`].
     pub async fn run(&mut self, stop: &CancellationToken) {
-        let mut wake = Some(Wake::Start);
+        // The first claim waits for the listener: registered and listening
+        // first, so a job inserted meanwhile is found by that claim or
+        // announced by its NOTIFY (a failed connect falls back to polling).
+        let mut wake: Option<Wake> = None;
         loop {
             if let Some(source) = wake.take() {
                 metrics::counter!(m::WAKEUPS, "source" => source.as_str()).increment(1);
@@ -139,7 +142,11 @@ impl Dispatcher {
             } => {
                 self.notify_ok = self_test_ok;
                 self.next_tick = Instant::now() + self.tick_interval();
-                reconnect.then_some(Wake::Reconnect)
+                Some(if reconnect {
+                    Wake::Reconnect
+                } else {
+                    Wake::Start
+                })
             }
             ListenerEvent::Disconnected => {
                 // Until the listener is back, only polling finds new work.

@@ -75,9 +75,11 @@ pub struct Listener {
 impl Listener {
     /// Runs until `stop` fires, reconnecting as needed.
     pub async fn run(self) {
+        // The worker's id in the name lets operators (and tests) find this
+        // connection in pg_stat_activity.
         let mut sessions = Sessions::new(
             self.options.clone(),
-            "plan-worker listener",
+            format!("plan-worker listener {}", self.worker.id),
             &[JOBS_CHANNEL, EVENTS_CHANNEL],
             self.stop.clone(),
         );

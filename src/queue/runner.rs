@@ -45,7 +45,9 @@ pub async fn run_attempt(env: Arc<AttemptEnv>, handler: Arc<dyn JobHandler>, job
     crate::telemetry::logging::link_to_traceparent(&span, job.trace_context.as_deref());
     async move {
         let job = Arc::new(job);
-        let control = env.running.insert(job.id, job.lease_token);
+        // Removed from the running table when this attempt ends, however.
+        let entry = env.running.insert(job.id, job.lease_token);
+        let control = entry.control.clone();
         let ctx = JobContext {
             job: job.clone(),
             cancel: control.cancel.clone(),
@@ -71,7 +73,7 @@ pub async fn run_attempt(env: Arc<AttemptEnv>, handler: Arc<dyn JobHandler>, job
         stages.end_stage();
         control.set_finishing();
         let outcome = record(&env, &job, ended).await;
-        env.running.remove(job.id);
+        drop(entry);
         metrics::histogram!(m::ATTEMPT_DURATION, "kind" => job.kind.clone(), "outcome" => outcome)
             .record(started.elapsed().as_secs_f64());
     }

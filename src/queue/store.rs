@@ -250,6 +250,7 @@ pub struct ClaimedJob {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, FromRow)]
 pub struct Beat {
     pub job_id: Uuid,
+    pub lease_token: Uuid,
     pub held: bool,
     pub cancelled: bool,
 }
@@ -298,7 +299,7 @@ pub async fn claim(
     lease: Duration,
 ) -> Result<Vec<ClaimedJob>> {
     Ok(
-        sqlx::query_as::<_, ClaimedJob>(r"select * from claim_plan_jobs($1, $2, $3, $4)")
+        sqlx::query_as::<_, ClaimedJob>(r"select * from claim_plan_jobs($1, $2, $3, $4, true)")
             .bind(worker_id)
             .bind(kinds)
             .bind(max as i32)
@@ -312,7 +313,7 @@ pub async fn claim(
 pub async fn heartbeat(db: &PgPool, jobs: &[(Uuid, Uuid)], lease: Duration) -> Result<Vec<Beat>> {
     let (ids, tokens): (Vec<Uuid>, Vec<Uuid>) = jobs.iter().copied().unzip();
     Ok(
-        sqlx::query_as::<_, Beat>(r"select * from heartbeat_plan_jobs($1, $2, $3)")
+        sqlx::query_as::<_, Beat>(r"select * from heartbeat_plan_jobs($1, $2, $3, true)")
             .bind(ids)
             .bind(tokens)
             .bind(lease.as_secs_f64())
@@ -491,21 +492,25 @@ pub struct WorkerInfo {
     pub version: String,
     pub kinds: Vec<String>,
     pub concurrency: i32,
+    /// How often it heartbeats: a worker whose heartbeats stop for two of
+    /// these, and whose presence lock is free, counts as dead.
+    pub heartbeat: Duration,
 }
 
-/// Registers the worker and takes its presence lock on this connection.
+/// Registers the worker and takes its presence lock on this connection;
+/// refused (naming `worker_id`) while another live process holds the id.
 pub async fn register_worker(conn: impl PgExecutor<'_>, w: &WorkerInfo) -> Result<i32> {
-    Ok(
-        sqlx::query_scalar::<_, i32>(r"select register_plan_worker($1, $2, $3, $4, $5, $6)")
-            .bind(&w.id)
-            .bind(&w.host)
-            .bind(w.pid)
-            .bind(&w.version)
-            .bind(&w.kinds)
-            .bind(w.concurrency)
-            .fetch_one(conn)
-            .await?,
-    )
+    sqlx::query_scalar::<_, i32>(r"select register_plan_worker($1, $2, $3, $4, $5, $6, $7)")
+        .bind(&w.id)
+        .bind(&w.host)
+        .bind(w.pid)
+        .bind(&w.version)
+        .bind(&w.kinds)
+        .bind(w.concurrency)
+        .bind(w.heartbeat.as_secs_f64())
+        .fetch_one(conn)
+        .await
+        .map_err(StoreError::from_sqlx)
 }
 
 /// Removes the worker's row on a clean exit.

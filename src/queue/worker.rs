@@ -101,10 +101,7 @@ impl Worker {
         // heartbeats and the cancel watch must go on while jobs finish.
         let background = CancellationToken::new();
         let listener = Listener {
-            options: self
-                .listen_options
-                .clone()
-                .application_name(&format!("plan-worker listener {id}")),
+            options: self.listen_options.clone(),
             db: self.db.clone(),
             worker: self.info(&id),
             running: running.clone(),
@@ -178,6 +175,7 @@ impl Worker {
             version: env!("CARGO_PKG_VERSION").to_owned(),
             kinds: self.registry.kinds(),
             concurrency: self.settings.max_concurrent_jobs as i32,
+            heartbeat: self.settings.heartbeat_interval(),
         }
     }
 }

@@ -8,5 +8,6 @@ mod common;
 mod handlers;
 mod recovery;
 mod retries;
+mod review;
 mod sql_api;
 mod wakeups;

@@ -59,7 +59,10 @@ async fn a_dead_workers_job_is_taken_over_within_one_tick_long_before_its_lease_
     let (dropped_tx, _dropped) = mpsc::unbounded_channel();
     let (doomed_registry, mut doomed_starts) = blocking(dropped_tx);
     let mut s = settings("doomed");
-    s.lease_seconds = 60.0;
+    // Dead means: lock free and no heartbeat for two intervals (2 s here);
+    // the lease (30 s) would take far longer.
+    s.lease_seconds = 30.0;
+    s.heartbeat_seconds = Some(1.0);
     let doomed = start(&pool, doomed_registry, s).await;
     let job = enqueue(&pool, 3).await;
     next_start(&mut doomed_starts, Duration::from_secs(2)).await;
@@ -74,11 +77,13 @@ async fn a_dead_workers_job_is_taken_over_within_one_tick_long_before_its_lease_
     let died = Instant::now();
     doomed.kill().await;
     terminate_backends_of(&pool, "doomed").await;
-    let (started, attempt) = next_start(&mut starts, Duration::from_secs(3)).await;
+    // Two silent heartbeats (2 s) and a tick (0.5 s), with room for a
+    // loaded machine: far from the 30 s lease.
+    let (started, attempt) = next_start(&mut starts, Duration::from_secs(6)).await;
     assert_eq!((started, attempt), (job, 2));
     assert!(
-        died.elapsed() < Duration::from_secs(3),
-        "taken over in {:?}, lease is 60 s",
+        died.elapsed() < Duration::from_secs(6),
+        "taken over in {:?}, lease is 30 s",
         died.elapsed()
     );
     events.wait_status(job, "completed", WAIT).await;

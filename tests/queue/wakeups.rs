@@ -10,15 +10,18 @@ use crate::common::*;
 use crate::handlers::instant;
 
 #[sqlx::test]
-async fn an_inserted_job_starts_in_under_a_second_with_a_60s_tick(pool: PgPool) {
+async fn an_inserted_job_starts_at_once_by_notify_not_at_the_60s_tick(pool: PgPool) {
     let (registry, mut starts) = instant();
     let worker = start(&pool, registry, settings("w-a")).await;
     let mut events = JobEvents::open(&pool).await;
 
     let inserted = Instant::now();
     let job = enqueue(&pool, 3).await;
-    let (started, attempt) = next_start(&mut starts, Duration::from_secs(1)).await;
-    assert!(inserted.elapsed() < Duration::from_secs(1));
+    // Well under a second on a quiet server (see BENCHMARKS.md); the bound
+    // leaves room for the other tests' NOTIFYing commits, which share the
+    // cluster-wide notify lock, and still proves it was not the tick.
+    let (started, attempt) = next_start(&mut starts, Duration::from_secs(5)).await;
+    assert!(inserted.elapsed() < Duration::from_secs(5));
     assert_eq!((started, attempt), (job, 1));
 
     events.wait_status(job, "completed", WAIT).await;

@@ -105,6 +105,11 @@ impl JobEvents {
             .unwrap_or_else(|e| panic!("job {job} did not become {status}: {e}"))
     }
 
+    /// The events of the next notification.
+    pub async fn next(&mut self, within: Duration) -> Vec<JobEvent> {
+        self.inner.next(within).await.expect("a job event in time")
+    }
+
     /// Waits for the first event that `matches`.
     pub async fn wait_for(
         &mut self,

@@ -1,0 +1,221 @@
+//! The queue review's defects, each as a deterministic test: live workers
+//! are never reaped for a dropped LISTEN connection, worker ids are unique,
+//! creation under REPEATABLE READ returns at once, NOTIFY payloads stay
+//! under the limit, and asynchronous commit never leaks into a caller's
+//! transaction.
+
+use std::time::{Duration, Instant};
+
+use plan_worker::queue::store::{self, StoreError, WorkerInfo};
+use sqlx::{Connection, PgConnection, PgPool};
+use tokio::sync::mpsc;
+use uuid::Uuid;
+
+use crate::common::*;
+use crate::handlers::{blocking, instant};
+
+#[sqlx::test]
+async fn a_live_worker_whose_listen_connection_drops_keeps_its_jobs(pool: PgPool) {
+    let (dropped_tx, _dropped) = mpsc::unbounded_channel();
+    let (registry, mut starts) = blocking(dropped_tx);
+    let mut s = settings("survives-restarts");
+    s.lease_seconds = 3.0; // heartbeat every second
+    let worker = start(&pool, registry, s).await;
+    let job = enqueue(&pool, 3).await;
+    next_start(&mut starts, Duration::from_secs(2)).await;
+
+    // A server restart, a proxy or a blip: the LISTEN connection (and with
+    // it the presence lock) is gone, the process and its heartbeats are not.
+    let mut rx = worker.listener.connected.subscribe();
+    assert_eq!(terminate_backends_of(&pool, "survives-restarts").await, 1);
+    let reaped = store::reap(&pool).await.unwrap();
+    assert!(reaped.is_empty(), "reaped a live worker's job: {reaped:?}");
+    tokio::time::timeout(Duration::from_secs(5), rx.wait_for(|up| !*up))
+        .await
+        .expect("the listener noticed")
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(10), rx.wait_for(|up| *up))
+        .await
+        .expect("the listener came back")
+        .unwrap();
+    assert!(store::reap(&pool).await.unwrap().is_empty());
+    let row = job_row(&pool, job).await;
+    assert_eq!((row.status.as_str(), row.attempt_count), ("processing", 1));
+    assert_eq!(outcomes(&attempts(&pool, job).await), ["running"]);
+    worker.kill().await;
+}
+
+#[sqlx::test]
+async fn a_dead_worker_is_taken_over_within_two_heartbeats_and_a_tick_as_worker_dead(pool: PgPool) {
+    let (dropped_tx, _dropped) = mpsc::unbounded_channel();
+    let (doomed_registry, mut doomed_starts) = blocking(dropped_tx);
+    let mut s = settings("doomed-2");
+    s.lease_seconds = 30.0;
+    s.heartbeat_seconds = Some(1.0); // dead 2 s after its last heartbeat
+    let doomed = start(&pool, doomed_registry, s).await;
+    let job = enqueue(&pool, 3).await;
+    next_start(&mut doomed_starts, Duration::from_secs(2)).await;
+    let (registry, mut starts) = instant();
+    let mut s = settings("survivor-2");
+    s.poll_interval_seconds = 0.5;
+    let survivor = start(&pool, registry, s).await;
+
+    let died = Instant::now();
+    doomed.kill().await;
+    terminate_backends_of(&pool, "doomed-2").await;
+    let (started, attempt) = next_start(&mut starts, Duration::from_secs(8)).await;
+    assert_eq!((started, attempt), (job, 2));
+    assert!(
+        died.elapsed() < Duration::from_secs(8),
+        "taken over after {:?}, the lease is 30 s",
+        died.elapsed()
+    );
+    let detail: String = sqlx::query_scalar(
+        "select error_detail from plan_job_attempts where job_id = $1 and attempt = 1",
+    )
+    .bind(job)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(detail, "worker_dead", "found dead, not by its lease");
+    survivor.shutdown().await;
+}
+
+fn info(id: &str) -> WorkerInfo {
+    WorkerInfo {
+        id: id.into(),
+        host: "test".into(),
+        pid: 1,
+        version: "test".into(),
+        kinds: vec![KIND.into()],
+        concurrency: 1,
+        heartbeat: Duration::from_secs(1),
+    }
+}
+
+#[sqlx::test]
+async fn an_id_held_by_a_live_process_is_refused_and_freed_when_that_process_is_gone(pool: PgPool) {
+    let options = pool.connect_options().as_ref().clone();
+    let mut first = PgConnection::connect_with(&options).await.unwrap();
+    let mut second = PgConnection::connect_with(&options).await.unwrap();
+    store::register_worker(&mut first, &info("twin"))
+        .await
+        .unwrap();
+    match store::register_worker(&mut second, &info("twin")).await {
+        Err(StoreError::InvalidInput { field, message }) => {
+            assert_eq!(field, "worker_id");
+            assert!(message.contains("live process"), "{message}");
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    first.close().await.unwrap();
+    store::register_worker(&mut second, &info("twin"))
+        .await
+        .unwrap();
+    let defaults = (
+        settings("x").worker_id.is_some(),
+        plan_worker::config::WorkerSettings::default(),
+    );
+    assert!(defaults.0);
+    assert_ne!(
+        defaults.1.worker_id(),
+        plan_worker::config::WorkerSettings::default().worker_id(),
+        "two processes on one host with one pid still get two ids"
+    );
+}
+
+#[sqlx::test]
+async fn creating_a_job_under_repeatable_read_after_another_session_did_fails_at_once_with_40001(
+    pool: PgPool,
+) {
+    let job = new_job(3);
+    let mut tx = pool.begin().await.unwrap();
+    sqlx::query("set transaction isolation level repeatable read")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    sqlx::query("select 1").execute(&mut *tx).await.unwrap(); // the snapshot
+    store::create_job(&pool, &job).await.unwrap();
+    let started = Instant::now();
+    let err = tokio::time::timeout(Duration::from_secs(5), store::create_job(&mut *tx, &job))
+        .await
+        .expect("returned instead of looping")
+        .unwrap_err();
+    match err {
+        StoreError::Db(sqlx::Error::Database(db)) => {
+            assert_eq!(db.code().as_deref(), Some("40001"))
+        }
+        other => panic!("expected a serialization failure, got {other:?}"),
+    }
+    assert!(started.elapsed() < Duration::from_secs(1));
+}
+
+#[sqlx::test]
+async fn sixty_rows_with_the_longest_progress_and_error_code_update_in_one_statement(pool: PgPool) {
+    let mut events = JobEvents::open(&pool).await;
+    sqlx::query(
+        "insert into plan_generation_jobs (user_id, kind, profile_snapshot) \
+         select gen_random_uuid(), $1, '{}'::jsonb from generate_series(1, 60)",
+    )
+    .bind(KIND)
+    .execute(&pool)
+    .await
+    .unwrap();
+    let progress = "p".repeat(64);
+    let code = format!("A{}", "B".repeat(63));
+    sqlx::query("update plan_generation_jobs set progress = $1, error_code = $2")
+        .bind(&progress)
+        .bind(&code)
+        .execute(&pool)
+        .await
+        .expect("the notifications fit");
+    let mut seen = std::collections::HashSet::new();
+    while seen.len() < 60 {
+        for ev in events.next(WAIT).await {
+            if ev.progress.as_deref() == Some(progress.as_str()) {
+                assert_eq!(ev.error_code.as_deref(), Some(code.as_str()));
+                seen.insert(ev.id);
+            }
+        }
+    }
+}
+
+async fn synchronous_commit_after(tx: &mut PgConnection, call: &str) -> String {
+    sqlx::query(sqlx::AssertSqlSafe(call.to_owned()))
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    sqlx::query_scalar("show synchronous_commit")
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap()
+}
+
+#[sqlx::test]
+async fn a_claim_or_heartbeat_inside_a_callers_transaction_keeps_its_commit_durable(pool: PgPool) {
+    enqueue(&pool, 3).await;
+    let nil = Uuid::nil();
+    for call in [
+        format!("select * from claim_plan_jobs('client', array['{KIND}'], 1, 30)"),
+        format!(
+            "select * from heartbeat_plan_jobs(array['{nil}']::uuid[], array['{nil}']::uuid[], 30)"
+        ),
+        format!("select * from heartbeat_plan_job('{nil}', '{nil}', 30)"),
+    ] {
+        let mut tx = pool.begin().await.unwrap();
+        assert_eq!(
+            synchronous_commit_after(&mut tx, &call).await,
+            "on",
+            "{call}"
+        );
+        tx.rollback().await.unwrap();
+    }
+    let mut tx = pool.begin().await.unwrap();
+    let asked = format!("select * from claim_plan_jobs('worker', array['{KIND}'], 1, 30, true)");
+    assert_eq!(
+        synchronous_commit_after(&mut tx, &asked).await,
+        "off",
+        "the worker asks for it"
+    );
+    tx.rollback().await.unwrap();
+}
