@@ -9,7 +9,7 @@ use super::mock_llm::{MockChatRequest, MockLlmOptions, Script};
 use crate::plan::foods::catalogue;
 use crate::plan::model::{DayOutline, Ingredient, WeekStructure};
 use crate::plan::prompt::for_model;
-use crate::plan::{Targets, WeeklyPlan, extract_tagged_json, generate_offline, parse_profile};
+use crate::plan::{Targets, WeeklyPlan, extract_tagged_json, parse_profile};
 
 /// The named responder whose first plan breaks a vegan or vegetarian diet
 /// (the repair round then gets a good plan).
@@ -56,7 +56,8 @@ fn plan_for(text: &str) -> Option<WeeklyPlan> {
     let profile = parse_profile(&extract_tagged_json(text, "profile_json")?).ok()?;
     let targets: Targets =
         serde_json::from_value(extract_tagged_json(text, "targets_json")?).ok()?;
-    Some(generate_offline(&profile, &targets))
+    // A model sends ids and approximate grams: the unsolved week is that.
+    Some(crate::plan::offline::sketch(&profile, &targets))
 }
 
 /// A correct answer to any plan prompt (stage 1, stage 2 or repair).

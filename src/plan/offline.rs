@@ -42,6 +42,16 @@ pub fn split(training_days: u8) -> &'static [Focus] {
 }
 
 pub fn generate(p: &Profile, t: &Targets) -> WeeklyPlan {
+    build(p, t, true)
+}
+
+/// The same week with the recipes' grams unsolved and no numbers: the shape
+/// a prompt's example needs, at a fraction of the cost (no portion solving).
+pub fn sketch(p: &Profile, t: &Targets) -> WeeklyPlan {
+    build(p, t, false)
+}
+
+fn build(p: &Profile, t: &Targets, solve: bool) -> WeeklyPlan {
     let weekdays = training_weekdays(p.training_days);
     let foci = split(p.training_days);
     let mut days = Vec::with_capacity(7);
@@ -53,9 +63,9 @@ pub fn generate(p: &Profile, t: &Targets) -> WeeklyPlan {
                 let focus = foci[i];
                 let occurrence = foci[..i].iter().filter(|f| **f == focus).count();
                 last_focus = Some(focus);
-                training_day(p, t, &dishes, n, (focus, occurrence))
+                training_day(p, t, &dishes, n, (focus, occurrence), solve)
             }
-            None => rest_day_after(p, t, &dishes, n, last_focus),
+            None => rest_day_after(p, t, &dishes, n, last_focus, solve),
         };
         days.push(day);
     }
@@ -64,7 +74,9 @@ pub fn generate(p: &Profile, t: &Targets) -> WeeklyPlan {
         notes: Some(plan_notes(p, t)),
         grocery_list: Vec::new(),
     };
-    plan.grocery_list = grocery_list(&plan, catalogue());
+    if solve {
+        plan.grocery_list = grocery_list(&plan, catalogue());
+    }
     plan
 }
 
@@ -74,6 +86,7 @@ fn training_day(
     dishes: &[&Dish],
     n: u8,
     (focus, occurrence): (Focus, usize),
+    solve: bool,
 ) -> Day {
     let workout = workout(focus, occurrence, p);
     let groups = distinct_groups(&workout.exercises);
@@ -91,7 +104,7 @@ fn training_day(
         name: weekday_name(n).to_owned(),
         is_training_day: true,
         workout: Some(workout),
-        nutrition: nutrition_from(dishes, p, t, n),
+        nutrition: day_nutrition(dishes, p, t, n, solve),
         recovery: recovery(p, Some(focus)),
         reason,
     }
@@ -99,10 +112,17 @@ fn training_day(
 
 /// The rest-day template, also used by the fixer to fill a missing day.
 pub fn rest_day(p: &Profile, t: &Targets, n: u8) -> Day {
-    rest_day_after(p, t, &suitable(p), n, None)
+    rest_day_after(p, t, &suitable(p), n, None, true)
 }
 
-fn rest_day_after(p: &Profile, t: &Targets, dishes: &[&Dish], n: u8, after: Option<Focus>) -> Day {
+fn rest_day_after(
+    p: &Profile,
+    t: &Targets,
+    dishes: &[&Dish],
+    n: u8,
+    after: Option<Focus>,
+    solve: bool,
+) -> Day {
     let after = after.map_or(String::new(), |f| {
         format!(" after the {} session", f.label())
     });
@@ -118,7 +138,7 @@ fn rest_day_after(p: &Profile, t: &Targets, dishes: &[&Dish], n: u8, after: Opti
         name: weekday_name(n).to_owned(),
         is_training_day: false,
         workout: None,
-        nutrition: nutrition_from(dishes, p, t, n),
+        nutrition: day_nutrition(dishes, p, t, n, solve),
         recovery: recovery(p, None),
         reason,
     }
@@ -127,6 +147,19 @@ fn rest_day_after(p: &Profile, t: &Targets, dishes: &[&Dish], n: u8, after: Opti
 /// The day's meals, their portions solved to the targets.
 pub fn nutrition(p: &Profile, t: &Targets, n: u8) -> Nutrition {
     nutrition_from(&suitable(p), p, t, n)
+}
+
+fn day_nutrition(dishes: &[&Dish], p: &Profile, t: &Targets, n: u8, solve: bool) -> Nutrition {
+    if solve {
+        return nutrition_from(dishes, p, t, n);
+    }
+    Nutrition {
+        kcal: t.kcal,
+        protein_g: t.protein_g,
+        fat_g: t.fat_g,
+        carbs_g: t.carbs_g,
+        meals: day_meals_from(dishes, p, usize::from(n.saturating_sub(1))),
+    }
 }
 
 /// The recipes of the day, solved; when they cannot reach the targets even

@@ -15,7 +15,7 @@ use super::exercises::exercise_count;
 use super::foods::{FoodFilter, catalogue};
 use super::model::{DayOutline, WeekStructure, WeeklyPlan};
 use super::nutrition::Targets;
-use super::offline::generate;
+use super::offline::sketch;
 use super::profile::Profile;
 use super::supplements::{declined, relevant};
 use super::validate::Violation;
@@ -254,7 +254,9 @@ fn details_task(p: &Profile, t: &Targets) -> String {
 /// Two days of the offline plan for this user: the first training day and
 /// the first rest day, with at most two exercises shown.
 fn example_plan(p: &Profile, t: &Targets) -> WeeklyPlan {
-    let plan = generate(p, t);
+    // The example shows ids and approximate grams only (`for_model`): no
+    // need to solve portions for it.
+    let plan = sketch(p, t);
     let training = plan.days.iter().find(|d| d.is_training_day);
     let rest = plan.days.iter().find(|d| !d.is_training_day);
     let mut days: Vec<_> = training.into_iter().chain(rest).cloned().collect();
@@ -273,7 +275,7 @@ fn example_plan(p: &Profile, t: &Targets) -> WeeklyPlan {
 
 fn example_outline(p: &Profile, t: &Targets) -> Vec<DayOutline> {
     // Offline days carry the targets exactly, as the model must.
-    generate(p, t)
+    sketch(p, t)
         .days
         .iter()
         .take(2)

@@ -115,21 +115,15 @@ struct Report {
 
 impl Report {
     fn print(&self, json_out: bool) {
-        let Report {
-            jobs,
-            llm_in_flight,
-            http,
-            completed,
-            failed,
-            latency_ms,
-            elapsed,
-            peak_kb,
-            rss_before,
-        } = self;
+        let (jobs, completed, failed, latency_ms) =
+            (self.jobs, self.completed, self.failed, self.latency_ms);
+        let (elapsed, peak_kb) = (self.elapsed, self.peak_kb);
         let out = json!({
-            "jobs": jobs, "llm_max_in_flight": llm_in_flight, "llm_http": format!("{http:?}").to_lowercase(), "completed": completed, "failed": failed, "mock_latency_ms": latency_ms,
-            "seconds": elapsed.as_secs_f64(), "jobs_per_second": *jobs as f64 / elapsed.as_secs_f64(),
-            "peak_rss_mb": *peak_kb as f64 / 1024.0, "rss_before_jobs_mb": *rss_before as f64 / 1024.0,
+            "jobs": jobs, "llm_max_in_flight": self.llm_in_flight,
+            "llm_http": format!("{:?}", self.http).to_lowercase(), "completed": completed,
+            "failed": failed, "mock_latency_ms": latency_ms,
+            "seconds": elapsed.as_secs_f64(), "jobs_per_second": jobs as f64 / elapsed.as_secs_f64(),
+            "peak_rss_mb": peak_kb as f64 / 1024.0, "rss_before_jobs_mb": self.rss_before as f64 / 1024.0,
             "run_id": Uuid::new_v4(),
         });
         if json_out {
@@ -138,7 +132,7 @@ impl Report {
             println!(
                 "pipeline: {jobs} jobs ({completed} completed, {failed} failed) with {latency_ms} ms mock latency in {:.2} s; peak RSS {:.1} MB",
                 elapsed.as_secs_f64(),
-                *peak_kb as f64 / 1024.0
+                peak_kb as f64 / 1024.0
             );
         }
     }
