@@ -98,7 +98,7 @@ fn with_unknown_food(mut plan: WeeklyPlan) -> WeeklyPlan {
     for day in &mut plan.days {
         if let Some(meal) = day.nutrition.meals.first_mut() {
             meal.ingredients.push(Ingredient {
-                id: MADE_UP_FOOD_ID.to_owned(),
+                id: MADE_UP_FOOD_ID.into(),
                 grams: 100.0,
                 ..Ingredient::default()
             });
@@ -117,7 +117,7 @@ fn with_chicken(mut plan: WeeklyPlan) -> WeeklyPlan {
         for meal in &mut day.nutrition.meals {
             meal.name = format!("Grilled chicken with {}", meal.name);
             meal.ingredients.push(Ingredient {
-                id: chicken.id.clone(),
+                id: chicken.id.as_str().into(),
                 grams: 120.0,
                 ..Ingredient::default()
             });

@@ -190,7 +190,7 @@ mod tests {
                 slot: ["breakfast", "lunch", "dinner", "snack", ""][rng.random_range(0..5)].into(),
                 ingredients: (0..rng.random_range(1..6))
                     .map(|_| crate::plan::model::Ingredient {
-                        id: foods[rng.random_range(0..foods.len())].id.clone(),
+                        id: foods[rng.random_range(0..foods.len())].id.clone().into(),
                         grams: random_grams(rng),
                         kcal: random_grams(rng),
                         ..Default::default()

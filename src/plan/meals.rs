@@ -150,14 +150,15 @@ pub fn day_meals(p: &Profile, day_index: usize) -> Vec<Meal> {
 }
 
 /// `day_meals` from an already filtered list (the week's planner filters once).
-pub fn day_meals_from(dishes: &[&Dish], p: &Profile, day_index: usize) -> Vec<Meal> {
+pub fn day_meals_from(dishes: &[&'static Dish], p: &Profile, day_index: usize) -> Vec<Meal> {
     let slots = day_slots(p.meals_per_day);
     let mut meals: Vec<Meal> = Vec::with_capacity(slots.len());
     for (i, (label, slot)) in slots.iter().enumerate() {
-        let of_slot: Vec<&Dish> = dishes.iter().copied().filter(|d| d.slot == *slot).collect();
+        let of_slot: Vec<&'static Dish> =
+            dishes.iter().copied().filter(|d| d.slot == *slot).collect();
         let used = |d: &&Dish| meals.iter().any(|m| m.name.ends_with(&d.name));
         // Prefer a dish not yet eaten today (two snacks should differ).
-        let fresh: Vec<&Dish> = of_slot.iter().copied().filter(|d| !used(d)).collect();
+        let fresh: Vec<&'static Dish> = of_slot.iter().copied().filter(|d| !used(d)).collect();
         let pool = if fresh.is_empty() {
             &of_slot[..]
         } else {
@@ -171,7 +172,7 @@ pub fn day_meals_from(dishes: &[&Dish], p: &Profile, day_index: usize) -> Vec<Me
                     .ingredients
                     .iter()
                     .map(|r| Ingredient {
-                        id: r.id.clone(),
+                        id: std::borrow::Cow::Borrowed(r.id.as_str()),
                         grams: r.grams,
                         ..Ingredient::default()
                     })
@@ -204,9 +205,9 @@ fn roles(slot: Slot) -> &'static [Role] {
 pub fn compose(p: &Profile, slot: Slot, label: &str, seed: usize) -> Meal {
     let cat = catalogue();
     let filter = FoodFilter::new(p);
-    let mut picked: Vec<&Food> = Vec::new();
+    let mut picked: Vec<&'static Food> = Vec::new();
     for (k, role) in roles(slot).iter().enumerate() {
-        let pool: Vec<&Food> = cat
+        let pool: Vec<&'static Food> = cat
             .all()
             .iter()
             .filter(|f| f.role == *role && filter.allows(f) && !picked.contains(f))
@@ -227,7 +228,7 @@ pub fn compose(p: &Profile, slot: Slot, label: &str, seed: usize) -> Meal {
         ingredients: picked
             .iter()
             .map(|f| Ingredient {
-                id: f.id.clone(),
+                id: std::borrow::Cow::Borrowed(f.id.as_str()),
                 grams: (f.min_g + f.max_g) / 2.0,
                 ..Ingredient::default()
             })

@@ -5,6 +5,7 @@
 //! cannot place is repaired with another food of the right kind, never
 //! fudged; the week's grocery list is the sum of its ingredients.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use super::foods::{Catalogue, Food, FoodFilter, Macros, Role};
@@ -49,8 +50,8 @@ pub fn slot_share(slot: &str) -> f64 {
 pub fn unknown_ids(cat: &Catalogue, meals: &[Meal]) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for i in meals.iter().flat_map(|m| &m.ingredients) {
-        if cat.get(&i.id).is_none() && !out.contains(&i.id) {
-            out.push(i.id.clone());
+        if cat.get(&i.id).is_none() && !out.iter().any(|o| *o == i.id) {
+            out.push(i.id.to_string());
         }
     }
     out
@@ -61,7 +62,7 @@ pub fn unknown_ids(cat: &Catalogue, meals: &[Meal]) -> Vec<String> {
 /// targets. On error the day is left as it was.
 pub fn cook_day(
     n: &mut Nutrition,
-    cat: &Catalogue,
+    cat: &'static Catalogue,
     filter: &FoodFilter,
     t: &DayTargets,
 ) -> Result<(), CookError> {
@@ -98,7 +99,7 @@ pub fn cook_day(
 
 /// Whether the day already states exactly what its grams give, inside the
 /// bounds and the tolerance.
-fn is_cooked(n: &Nutrition, cat: &Catalogue, t: &DayTargets) -> bool {
+fn is_cooked(n: &Nutrition, cat: &'static Catalogue, t: &DayTargets) -> bool {
     let Some(meals) = n
         .meals
         .iter()
@@ -132,7 +133,7 @@ fn is_cooked(n: &Nutrition, cat: &Catalogue, t: &DayTargets) -> bool {
         && portions::misses(&items, &grams, t, &portions::ACCEPTED).is_empty()
 }
 
-fn items_of<'a>(cat: &'a Catalogue, meals: &[Meal]) -> Vec<Item<'a>> {
+fn items_of(cat: &'static Catalogue, meals: &[Meal]) -> Vec<Item<'static>> {
     meals
         .iter()
         .enumerate()
@@ -154,25 +155,29 @@ fn items_of<'a>(cat: &'a Catalogue, meals: &[Meal]) -> Vec<Item<'a>> {
 }
 
 /// Grams and composition into each ingredient, in `items`' order.
-fn write_back(meals: &mut [Meal], items: &[Item<'_>], grams: &[f64]) {
+fn write_back(meals: &mut [Meal], items: &[Item<'static>], grams: &[f64]) {
     let mut k = 0;
     for meal in meals.iter_mut() {
         for ing in &mut meal.ingredients {
             *ing = ingredient(items[k].food, grams[k]);
             k += 1;
         }
-        meal.items = meal.ingredients.iter().map(|i| i.name.clone()).collect();
+        meal.items = meal
+            .ingredients
+            .iter()
+            .map(|i| i.name.to_string())
+            .collect();
     }
 }
 
 /// `grams` of `food`, with its composition rounded to 0.1.
-pub fn ingredient(food: &Food, grams: f64) -> Ingredient {
+pub fn ingredient(food: &'static Food, grams: f64) -> Ingredient {
     let m = food.macros(grams);
     Ingredient {
-        id: food.id.clone(),
-        name: food.name.clone(),
-        source: food.source.as_str().to_owned(),
-        code: food.code.clone(),
+        id: Cow::Borrowed(&food.id),
+        name: Cow::Borrowed(&food.name),
+        source: Cow::Borrowed(food.source.as_str()),
+        code: Cow::Borrowed(&food.code),
         grams,
         kcal: round1(m.kcal),
         protein_g: round1(m.protein_g),
@@ -221,7 +226,7 @@ pub fn round1(v: f64) -> f64 {
 /// left to try.
 fn repair(
     meals: &mut [Meal],
-    cat: &Catalogue,
+    cat: &'static Catalogue,
     filter: &FoodFilter,
     err: &Unsolvable,
     dropped: &mut Vec<String>,
@@ -256,14 +261,14 @@ fn role_for(what: Macro) -> Role {
 /// main meal with the fewest ingredients, so that additions spread.
 fn add_booster(
     meals: &mut [Meal],
-    cat: &Catalogue,
+    cat: &'static Catalogue,
     filter: &FoodFilter,
     what: Macro,
     dropped: &[String],
 ) -> bool {
     let used: Vec<&str> = meals
         .iter()
-        .flat_map(|m| m.ingredients.iter().map(|i| i.id.as_str()))
+        .flat_map(|m| m.ingredients.iter().map(|i| i.id.as_ref()))
         .chain(dropped.iter().map(String::as_str))
         .collect();
     let role = role_for(what);
@@ -293,7 +298,7 @@ fn add_booster(
         return false;
     };
     meal.ingredients.push(Ingredient {
-        id: food.id.clone(),
+        id: Cow::Borrowed(&food.id),
         grams: food.min_g,
         ..Ingredient::default()
     });
@@ -302,7 +307,7 @@ fn add_booster(
 
 /// Drops the ingredient that brings most of `what`, from a meal that keeps
 /// at least two; returns its id.
-fn drop_richest(meals: &mut [Meal], cat: &Catalogue, what: Macro) -> Option<String> {
+fn drop_richest(meals: &mut [Meal], cat: &'static Catalogue, what: Macro) -> Option<String> {
     let mut best: Option<(usize, usize, f64)> = None;
     for (mi, m) in meals.iter().enumerate() {
         if m.ingredients.len() <= 2 {
@@ -322,11 +327,11 @@ fn drop_richest(meals: &mut [Meal], cat: &Catalogue, what: Macro) -> Option<Stri
         }
     }
     let (mi, ii, _) = best?;
-    Some(meals[mi].ingredients.remove(ii).id)
+    Some(meals[mi].ingredients.remove(ii).id.into_owned())
 }
 
 /// The week's ingredients summed per food, by aisle then name.
-pub fn grocery_list(plan: &WeeklyPlan, cat: &Catalogue) -> Vec<GroceryItem> {
+pub fn grocery_list(plan: &WeeklyPlan, cat: &'static Catalogue) -> Vec<GroceryItem> {
     let mut grams: BTreeMap<&str, f64> = BTreeMap::new();
     for i in plan
         .days
@@ -334,18 +339,18 @@ pub fn grocery_list(plan: &WeeklyPlan, cat: &Catalogue) -> Vec<GroceryItem> {
         .flat_map(|d| &d.nutrition.meals)
         .flat_map(|m| &m.ingredients)
     {
-        *grams.entry(i.id.as_str()).or_default() += i.grams;
+        *grams.entry(i.id.as_ref()).or_default() += i.grams;
     }
     let mut list: Vec<GroceryItem> = grams
         .into_iter()
         .filter_map(|(id, g)| {
             let f = cat.get(id)?;
             Some(GroceryItem {
-                id: f.id.clone(),
-                name: f.name.clone(),
-                source: f.source.as_str().to_owned(),
-                code: f.code.clone(),
-                group: f.group.clone(),
+                id: Cow::Borrowed(&f.id),
+                name: Cow::Borrowed(&f.name),
+                source: Cow::Borrowed(f.source.as_str()),
+                code: Cow::Borrowed(&f.code),
+                group: Cow::Borrowed(&f.group),
                 grams: g,
                 household: f.household(g),
             })
@@ -379,7 +384,7 @@ mod tests {
             ingredients: ids
                 .iter()
                 .map(|id| Ingredient {
-                    id: (*id).into(),
+                    id: id.to_string().into(),
                     ..Ingredient::default()
                 })
                 .collect(),

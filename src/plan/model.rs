@@ -8,8 +8,15 @@
 //! midpoint, a fair single value for a prescription that was a range.
 //! Rest days carry `"workout": null`; the fixer turns an empty workout into null.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+
+/// Text that usually comes from the compiled-in food table: borrowed from
+/// it (no copy per ingredient of every plan in flight), owned when it came
+/// from outside (a model's answer, a saved plan read back).
+pub type TableText = Cow<'static, str>;
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct WeeklyPlan {
@@ -25,12 +32,12 @@ pub struct WeeklyPlan {
 /// One food of the week's shopping, with the week's total grams.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct GroceryItem {
-    pub id: String,
-    pub name: String,
-    pub source: String,
-    pub code: String,
+    pub id: TableText,
+    pub name: TableText,
+    pub source: TableText,
+    pub code: TableText,
     /// Food group, for the aisle.
-    pub group: String,
+    pub group: TableText,
     pub grams: f64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub household: Option<String>,
@@ -126,14 +133,14 @@ pub struct Meal {
 /// everything else is filled in from the table.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Ingredient {
-    #[serde(default, alias = "food_id", deserialize_with = "lenient::string")]
-    pub id: String,
-    #[serde(default, deserialize_with = "lenient::string")]
-    pub name: String,
-    #[serde(default, deserialize_with = "lenient::string")]
-    pub source: String,
-    #[serde(default, deserialize_with = "lenient::string")]
-    pub code: String,
+    #[serde(default, alias = "food_id", deserialize_with = "lenient::text")]
+    pub id: TableText,
+    #[serde(default, deserialize_with = "lenient::text")]
+    pub name: TableText,
+    #[serde(default, deserialize_with = "lenient::text")]
+    pub source: TableText,
+    #[serde(default, deserialize_with = "lenient::text")]
+    pub code: TableText,
     #[serde(default, deserialize_with = "lenient::decimal")]
     pub grams: f64,
     #[serde(default, deserialize_with = "lenient::decimal")]
@@ -372,6 +379,11 @@ mod lenient {
     }
 
     /// Sleep: 8, "7.5 hours", or a range "7-9" (its midpoint).
+    /// `string`, as owned table text.
+    pub fn text<'de, D: Deserializer<'de>>(d: D) -> Result<super::TableText, D::Error> {
+        string(d).map(std::borrow::Cow::Owned)
+    }
+
     /// A non-negative quantity that may have decimals ("120 g", "12.5").
     pub fn decimal<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
         let v = Value::deserialize(d)?;

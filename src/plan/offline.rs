@@ -83,7 +83,7 @@ fn build(p: &Profile, t: &Targets, solve: bool) -> WeeklyPlan {
 fn training_day(
     p: &Profile,
     t: &Targets,
-    dishes: &[&Dish],
+    dishes: &[&'static Dish],
     n: u8,
     (focus, occurrence): (Focus, usize),
     solve: bool,
@@ -118,7 +118,7 @@ pub fn rest_day(p: &Profile, t: &Targets, n: u8) -> Day {
 fn rest_day_after(
     p: &Profile,
     t: &Targets,
-    dishes: &[&Dish],
+    dishes: &[&'static Dish],
     n: u8,
     after: Option<Focus>,
     solve: bool,
@@ -149,7 +149,13 @@ pub fn nutrition(p: &Profile, t: &Targets, n: u8) -> Nutrition {
     nutrition_from(&suitable(p), p, t, n)
 }
 
-fn day_nutrition(dishes: &[&Dish], p: &Profile, t: &Targets, n: u8, solve: bool) -> Nutrition {
+fn day_nutrition(
+    dishes: &[&'static Dish],
+    p: &Profile,
+    t: &Targets,
+    n: u8,
+    solve: bool,
+) -> Nutrition {
     if solve {
         return nutrition_from(dishes, p, t, n);
     }
@@ -166,7 +172,7 @@ fn day_nutrition(dishes: &[&Dish], p: &Profile, t: &Targets, n: u8, solve: bool)
 /// with repairs, dishes composed from the allowed foods by role. A day that
 /// still cannot be solved keeps its unsolved meals, and the validator says
 /// which targets it misses.
-fn nutrition_from(dishes: &[&Dish], p: &Profile, t: &Targets, n: u8) -> Nutrition {
+fn nutrition_from(dishes: &[&'static Dish], p: &Profile, t: &Targets, n: u8) -> Nutrition {
     let day = usize::from(n.saturating_sub(1));
     let (cat, filter, targets) = (catalogue(), FoodFilter::new(p), day_targets(t));
     let mut first = Nutrition {

@@ -1,6 +1,7 @@
 use super::*;
 use crate::plan::model::parse_structure;
 use crate::plan::nutrition::targets;
+use crate::plan::offline::generate;
 use crate::plan::profile::parse_profile;
 use crate::plan::validate::{Rule, validate};
 use serde_json::json;

@@ -37,7 +37,7 @@ fn meals(t: &Targets) -> Nutrition {
         ingredients: foods
             .iter()
             .map(|(id, grams)| Ingredient {
-                id: (*id).into(),
+                id: id.to_string().into(),
                 grams: *grams,
                 ..Ingredient::default()
             })
