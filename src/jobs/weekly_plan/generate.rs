@@ -22,6 +22,9 @@ pub const STAGE_VALIDATING: &str = "validating";
 #[derive(Debug)]
 pub struct Generated {
     pub plan: WeeklyPlan,
+    /// A place among the plans being solved and saved (see `Gate`): held
+    /// until the plan is saved.
+    pub place: tokio::sync::OwnedSemaphorePermit,
     pub model: String,
     pub usage: UsageTotals,
     /// Whether the repair round was needed.
@@ -53,6 +56,7 @@ impl UsageTotals {
 #[tracing::instrument(name = "plan.generate", skip_all)]
 pub async fn with_llm(
     ctx: &JobContext,
+    gate: &Gate,
     client: &LlmClient,
     p: &Profile,
     t: &Targets,
@@ -81,11 +85,13 @@ pub async fn with_llm(
     let plan = parse_plan(raw).map_err(|e| invalid_output("details", &e, &usage))?;
 
     ctx.progress(STAGE_VALIDATING).await?;
+    let place = gate.enter().await;
     let plan = fix(plan, p, t);
     let violations = validate(&plan, p, t);
     if violations.is_empty() {
         return Ok(Generated {
             plan,
+            place,
             model,
             usage,
             repaired: false,
@@ -98,8 +104,33 @@ pub async fn with_llm(
     );
     let prompt = repair_prompt(p, t, &plan, &violations);
     drop(plan);
+    drop(place);
     let (raw, _) = call(client, prompt, &user_tag, &mut usage).await?;
-    repaired(raw, p, t, model, usage)
+    let place = gate.enter().await;
+    repaired(raw, p, t, model, usage, place)
+}
+
+/// Bounds how many plans are being solved and saved at once. A thousand
+/// answers can land together; a solved plan is several times the size of
+/// the answer, and without a bound every one of them would wait for its
+/// turn at the database fully solved.
+#[derive(Clone)]
+pub struct Gate(std::sync::Arc<tokio::sync::Semaphore>);
+
+impl Gate {
+    pub fn new(places: usize) -> Self {
+        Gate(std::sync::Arc::new(tokio::sync::Semaphore::new(
+            places.max(1),
+        )))
+    }
+
+    pub async fn enter(&self) -> tokio::sync::OwnedSemaphorePermit {
+        self.0
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the gate is never closed")
+    }
 }
 
 /// The repair round's answer, fixed and checked: the plan, or the rules it
@@ -110,6 +141,7 @@ fn repaired(
     t: &Targets,
     model: String,
     usage: UsageTotals,
+    place: tokio::sync::OwnedSemaphorePermit,
 ) -> Result<Generated, JobError> {
     let plan = fix(
         parse_plan(raw).map_err(|e| invalid_output("repair", &e, &usage))?,
@@ -120,6 +152,7 @@ fn repaired(
     if violations.is_empty() {
         return Ok(Generated {
             plan,
+            place,
             model,
             usage,
             repaired: true,

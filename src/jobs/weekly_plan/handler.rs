@@ -23,7 +23,11 @@ pub struct PlanHandler {
 struct Inner {
     llm: Option<LlmClient>,
     fallback_to_offline: bool,
+    gate: generate::Gate,
 }
+
+/// Plans solved and saved at once (the pool's connections are the other bound).
+const PLACES: usize = 8;
 
 impl PlanHandler {
     pub fn new(llm: Option<LlmClient>, fallback_to_offline: bool) -> Self {
@@ -35,6 +39,7 @@ impl PlanHandler {
             inner: Arc::new(Inner {
                 llm,
                 fallback_to_offline,
+                gate: generate::Gate::new(PLACES),
             }),
         }
     }
@@ -53,9 +58,13 @@ impl Inner {
             .map_err(|e| JobError::new(ErrorCode::InvalidProfile, e.to_string()))?;
         let targets = targets(&profile);
         let Some(client) = &self.llm else {
-            return offline(&ctx, &profile, &targets, None).await;
+            return offline(&ctx, &self.gate, &profile, &targets, None).await;
         };
-        match Box::pin(generate::with_llm(&ctx, client, &profile, &targets)).await {
+        match Box::pin(generate::with_llm(
+            &ctx, &self.gate, client, &profile, &targets,
+        ))
+        .await
+        {
             Ok(g) => {
                 ctx.progress(STAGE_SAVING).await?;
                 let new = NewPlan {
@@ -71,7 +80,7 @@ impl Inner {
             }
             Err(err) if self.fallback_to_offline && fails_for_good(&ctx, &err) => {
                 tracing::warn!(error_code = %err.code, detail = %err.detail, "LLM failed for good; using the offline generator");
-                offline(&ctx, &profile, &targets, err.llm_usage).await
+                offline(&ctx, &self.gate, &profile, &targets, err.llm_usage).await
             }
             Err(err) => Err(err),
         }
@@ -88,11 +97,13 @@ fn fails_for_good(ctx: &JobContext, err: &JobError) -> bool {
 
 async fn offline(
     ctx: &JobContext,
+    gate: &generate::Gate,
     profile: &Profile,
     targets: &Targets,
     usage: Option<serde_json::Value>,
 ) -> Result<Done, JobError> {
     ctx.progress(STAGE_OFFLINE).await?;
+    let _place = gate.enter().await;
     let plan = generate_offline(profile, targets);
     ctx.progress(STAGE_VALIDATING).await?;
     let violations = validate(&plan, profile, targets);
