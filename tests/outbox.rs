@@ -270,3 +270,37 @@ async fn without_push_settings_rows_are_kept_and_marked_skipped(pool: PgPool) {
         [("plan_ready".to_owned(), "skipped".to_owned(), 1)]
     );
 }
+
+#[sqlx::test]
+async fn a_sender_whose_hold_ran_out_cannot_overwrite_the_row_another_sender_sent(pool: PgPool) {
+    let (_mock, url) = mock_expo(vec![(200, ok_ticket("t-3"))]).await;
+    let (job, _) = finished_job(&pool, "ExponentPushToken[a]", true).await;
+    // A slow sender takes the row; its pass outlasts its hold.
+    let slow = store::claim_due(&pool, 100, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(slow.len(), 1);
+    sqlx::query("update notification_outbox set locked_until = now() - interval '1 second' where job_id = $1")
+        .bind(job)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let d = delivery(&pool, Some(url));
+    assert_eq!(
+        d.deliver_once().await.unwrap(),
+        1,
+        "another sender took it over"
+    );
+    assert_eq!(outbox_rows(&pool, job).await[0].1, "sent");
+
+    let late = store::mark_ended(&pool, &slow[0], "failed", "late")
+        .await
+        .unwrap();
+    assert!(!late, "the stale hold writes nothing");
+    assert!(
+        !store::retry_later(&pool, &slow[0], Duration::from_secs(1), "late")
+            .await
+            .unwrap()
+    );
+    assert_eq!(outbox_rows(&pool, job).await[0].1, "sent");
+}

@@ -52,22 +52,23 @@ impl Delivery {
         let taken = rows.len();
         let Some(expo) = &self.expo else {
             for row in &rows {
-                store::mark_ended(
+                let held = store::mark_ended(
                     &self.db,
-                    row.id,
+                    row,
                     "skipped",
                     "no push settings (EXPO_PUSH_URL unset)",
                 )
                 .await?;
-                count("skipped", "");
+                written(held, row, "skipped", "");
             }
             return Ok(taken);
         };
         let (with_tokens, without): (Vec<OutboxRow>, Vec<OutboxRow>) =
             rows.into_iter().partition(|r| !r.tokens.is_empty());
         for row in &without {
-            store::mark_ended(&self.db, row.id, "skipped", "no push token for this user").await?;
-            count("skipped", "");
+            let held =
+                store::mark_ended(&self.db, row, "skipped", "no push token for this user").await?;
+            written(held, row, "skipped", "");
         }
         for batch in batches(with_tokens) {
             let messages: Vec<Message> = batch.iter().flat_map(messages_of).collect();
@@ -107,14 +108,14 @@ impl Delivery {
                 }
             }
             if !ids.is_empty() {
-                store::mark_sent(&self.db, row.id, &ids).await?;
-                count("sent", "");
+                let held = store::mark_sent(&self.db, row, &ids).await?;
+                written(held, row, "sent", "");
             } else if rate_limited {
                 self.retry_or_fail(row, true, "MessageRateExceeded").await?;
             } else {
                 let first = errors.first().cloned().unwrap_or_default();
-                store::mark_ended(&self.db, row.id, "failed", &errors.join(", ")).await?;
-                count("failed", &first);
+                let held = store::mark_ended(&self.db, row, "failed", &errors.join(", ")).await?;
+                written(held, row, "failed", &first);
             }
         }
         Ok(())
@@ -127,13 +128,27 @@ impl Delivery {
         reason: &str,
     ) -> sqlx::Result<()> {
         if retryable && row.attempts < MAX_ATTEMPTS {
-            store::retry_later(&self.db, row.id, backoff(row.attempts), reason).await?;
-            count("retry", "");
+            let held = store::retry_later(&self.db, row, backoff(row.attempts), reason).await?;
+            written(held, row, "retry", "");
         } else {
-            store::mark_ended(&self.db, row.id, "failed", reason).await?;
-            count("failed", "request");
+            let held = store::mark_ended(&self.db, row, "failed", reason).await?;
+            written(held, row, "failed", "request");
         }
         Ok(())
+    }
+}
+
+/// Counts a status write, or says that another sender holds the row now
+/// (this pass outlasted its hold) and nothing was written.
+fn written(held: bool, row: &OutboxRow, outcome: &'static str, error: &str) {
+    if held {
+        count(outcome, error);
+    } else {
+        tracing::warn!(
+            outbox_id = row.id,
+            outcome,
+            "outbox row taken over by another sender; nothing written"
+        );
     }
 }
 

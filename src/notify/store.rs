@@ -14,6 +14,8 @@ pub struct OutboxRow {
     pub error_code: Option<String>,
     pub attempts: i32,
     pub tokens: Vec<String>,
+    /// This take of the row; status writes under another token do nothing.
+    pub hold_token: Uuid,
 }
 
 /// Takes up to `limit` due rows for `lease`; the tokens are the snapshot's
@@ -28,11 +30,12 @@ pub async fn claim_due(db: &PgPool, limit: i64, lease: Duration) -> sqlx::Result
               for update skip locked
           ), taken as (
               update notification_outbox o
-              set locked_until = now() + make_interval(secs => $2), attempts = o.attempts + 1
+              set locked_until = now() + make_interval(secs => $2), attempts = o.attempts + 1,
+                  hold_token = gen_random_uuid()
               from due where o.id = due.id
               returning o.*
           )
-          select t.id, t.job_id, t.event, t.error_code, t.attempts,
+          select t.id, t.job_id, t.event, t.error_code, t.attempts, t.hold_token,
                  array(select distinct tok from (
                      select t.snapshot_token as tok where t.snapshot_token is not null
                      union all
@@ -45,45 +48,63 @@ pub async fn claim_due(db: &PgPool, limit: i64, lease: Duration) -> sqlx::Result
     .await
 }
 
-/// The row was delivered to Expo (tickets received).
-pub async fn mark_sent(db: &PgPool, id: i64, tickets: &[String]) -> sqlx::Result<()> {
-    sqlx::query(
-        r"update notification_outbox set status = 'sent', ticket_ids = $2, finished_at = now(),
-                 locked_until = null, last_error = null where id = $1",
+/// The row was delivered to Expo (tickets received). False: the hold was
+/// lost to another sender and nothing was written.
+pub async fn mark_sent(db: &PgPool, row: &OutboxRow, tickets: &[String]) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        r"update notification_outbox set status = 'sent', ticket_ids = $3, finished_at = now(),
+                 locked_until = null, last_error = null
+          where id = $1 and hold_token = $2 and status = 'pending'",
     )
-    .bind(id)
+    .bind(row.id)
+    .bind(row.hold_token)
     .bind(tickets)
     .execute(db)
     .await?;
-    Ok(())
+    Ok(done.rows_affected() == 1)
 }
 
-/// The row ends without delivery: `failed`, or `skipped` (nothing to send with).
-pub async fn mark_ended(db: &PgPool, id: i64, status: &str, error: &str) -> sqlx::Result<()> {
-    sqlx::query(
-        r"update notification_outbox set status = $2, last_error = left($3, 2000), finished_at = now(),
-                 locked_until = null where id = $1",
+/// The row ends without delivery: `failed`, or `skipped` (nothing to send
+/// with). False: the hold was lost and nothing was written.
+pub async fn mark_ended(
+    db: &PgPool,
+    row: &OutboxRow,
+    status: &str,
+    error: &str,
+) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        r"update notification_outbox set status = $3, last_error = left($4, 2000), finished_at = now(),
+                 locked_until = null
+          where id = $1 and hold_token = $2 and status = 'pending'",
     )
-    .bind(id)
+    .bind(row.id)
+    .bind(row.hold_token)
     .bind(status)
     .bind(error)
     .execute(db)
     .await?;
-    Ok(())
+    Ok(done.rows_affected() == 1)
 }
 
-/// Tries the row again after `delay`.
-pub async fn retry_later(db: &PgPool, id: i64, delay: Duration, error: &str) -> sqlx::Result<()> {
-    sqlx::query(
-        r"update notification_outbox set next_attempt_at = now() + make_interval(secs => $2),
-                 locked_until = null, last_error = left($3, 2000) where id = $1",
+/// Tries the row again after `delay`. False: the hold was lost.
+pub async fn retry_later(
+    db: &PgPool,
+    row: &OutboxRow,
+    delay: Duration,
+    error: &str,
+) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        r"update notification_outbox set next_attempt_at = now() + make_interval(secs => $3),
+                 locked_until = null, last_error = left($4, 2000)
+          where id = $1 and hold_token = $2 and status = 'pending'",
     )
-    .bind(id)
+    .bind(row.id)
+    .bind(row.hold_token)
     .bind(delay.as_secs_f64())
     .bind(error)
     .execute(db)
     .await?;
-    Ok(())
+    Ok(done.rows_affected() == 1)
 }
 
 /// Expo said the device is gone: stop sending to this token.
