@@ -11,8 +11,9 @@ COPY Cargo.toml Cargo.lock ./
 RUN mkdir -p src && echo 'fn main() {}' > src/main.rs && touch src/lib.rs \
     && cargo build --release --locked --no-default-features \
     && rm -rf src
-# Everything the crate compiles in: sources, migrations (sqlx::migrate!),
+# Everything the crate compiles in: build script, sources, migrations (sqlx::migrate!),
 # data and example profiles (include_str!).
+COPY build.rs ./
 COPY src ./src
 COPY migrations ./migrations
 COPY data ./data

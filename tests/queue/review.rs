@@ -219,3 +219,33 @@ async fn a_claim_or_heartbeat_inside_a_callers_transaction_keeps_its_commit_dura
     );
     tx.rollback().await.unwrap();
 }
+
+/// The claim's `enable_sort = off` reached its UPDATE trigger, whose one sort
+/// then cost enough for JIT: every claim compiled the trigger's query for
+/// ~750 ms. A later `create or replace` of any of these functions drops its
+/// settings, so they are checked in the catalogue.
+#[sqlx::test]
+async fn the_queues_hot_functions_never_compile_with_jit_and_the_triggers_keep_their_sorts(
+    pool: PgPool,
+) {
+    let rows: Vec<(String, Vec<String>)> = sqlx::query_as(
+        r"select p.proname::text, coalesce(p.proconfig, '{}') from pg_proc p
+          where p.proname = any (array['claim_plan_jobs', 'heartbeat_plan_jobs', 'complete_plan_jobs',
+                                       'reap_expired_plan_jobs', 'plan_jobs_notify_insert',
+                                       'plan_jobs_notify_update'])
+          order by 1",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(rows.len(), 6, "one version of each: {rows:?}");
+    for (name, config) in rows {
+        assert!(config.contains(&"jit=off".to_owned()), "{name}: {config:?}");
+        if name.starts_with("plan_jobs_notify") {
+            assert!(
+                config.contains(&"enable_sort=on".to_owned()),
+                "{name}: {config:?}"
+            );
+        }
+    }
+}
