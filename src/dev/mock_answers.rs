@@ -7,6 +7,8 @@ use serde_json::{Value, json};
 
 use super::mock_llm::{MockChatRequest, MockLlmOptions, Script};
 use crate::plan::foods::catalogue;
+use crate::plan::meal_plan;
+use crate::plan::meal_plan::prompt::{MEAL_PLAN_TAG, SWAP_TAG};
 use crate::plan::model::{DayOutline, Ingredient, WeekStructure};
 use crate::plan::prompt::for_model;
 use crate::plan::{Targets, WeeklyPlan, extract_tagged_json, parse_profile};
@@ -39,10 +41,16 @@ enum Stage {
     Structure,
     Details,
     Repair,
+    MealPlan,
+    MealSwap,
 }
 
 fn stage(text: &str) -> Stage {
-    if text.contains("The plan below breaks these rules") {
+    if text.contains(&format!("<{SWAP_TAG}>")) {
+        Stage::MealSwap
+    } else if text.contains(&format!("<{MEAL_PLAN_TAG}>")) {
+        Stage::MealPlan
+    } else if text.contains("The plan below breaks these rules") {
         Stage::Repair
     } else if text.contains("<structure_json>") {
         Stage::Details
@@ -69,7 +77,31 @@ pub fn good_answer(req: &MockChatRequest) -> Value {
     match stage(text) {
         Stage::Structure => json!(structure_of(&plan)),
         Stage::Details | Stage::Repair => for_model(&plan),
+        Stage::MealPlan | Stage::MealSwap => meal_answer(text),
     }
+}
+
+/// A meal plan answer (the offline week, unsolved), or a swap's new dish: a
+/// recipe of the slot that the week does not have.
+fn meal_answer(text: &str) -> Value {
+    let (Some(profile), Some(targets)) = (
+        extract_tagged_json(text, "profile_json").and_then(|v| parse_profile(&v).ok()),
+        extract_tagged_json(text, "targets_json")
+            .and_then(|v| serde_json::from_value::<Targets>(v).ok()),
+    ) else {
+        return json!({"error": "the mock found no <profile_json>/<targets_json> in the prompt"});
+    };
+    let Some(swap) = extract_tagged_json(text, SWAP_TAG) else {
+        return meal_plan::for_model(&meal_plan::offline::sketch(&profile, &targets));
+    };
+    let avoid: Vec<String> = serde_json::from_value(swap["avoid"].clone()).unwrap_or_default();
+    meal_plan::offline::dishes_for(&profile)
+        .into_iter()
+        .find(|d| swap["slot"] == d.slot.as_str() && !avoid.contains(&d.name))
+        .map_or_else(
+            || json!({"error": "no other dish of the slot"}),
+            |d| meal_plan::meal_for_model(&meal_plan::offline::from_dish(d)),
+        )
 }
 
 /// Like `good_answer`, but stage 2 (and with `always`, the repair too) puts
@@ -77,6 +109,7 @@ pub fn good_answer(req: &MockChatRequest) -> Value {
 fn broken_answer(req: &MockChatRequest, always: bool) -> Value {
     let text = req.last_user_message().unwrap_or_default();
     match (stage(text), plan_for(text)) {
+        (Stage::MealPlan, _) => broken_meal_answer(text, always),
         (Stage::Details, Some(plan)) => for_model(&with_chicken(plan)),
         (Stage::Repair, Some(plan)) if always => for_model(&with_chicken(plan)),
         _ => good_answer(req),
@@ -92,6 +125,28 @@ fn unknown_food_answer(req: &MockChatRequest, always: bool) -> Value {
         (Stage::Repair, Some(plan)) if always => for_model(&with_unknown_food(plan)),
         _ => good_answer(req),
     }
+}
+
+/// A meal plan with chicken in every meal; only the repair (unless
+/// `always`) is right.
+fn broken_meal_answer(text: &str, always: bool) -> Value {
+    let mut answer = meal_answer(text);
+    if text.contains("The meal plan below breaks these rules") && !always {
+        return answer;
+    }
+    let chicken = catalogue()
+        .all()
+        .iter()
+        .find(|f| f.group == "poultry")
+        .expect("the food table has poultry");
+    for day in answer["days"].as_array_mut().into_iter().flatten() {
+        for meal in day["meals"].as_array_mut().into_iter().flatten() {
+            if let Some(list) = meal["ingredients"].as_array_mut() {
+                list.push(json!({"id": chicken.id, "grams": 120}));
+            }
+        }
+    }
+    answer
 }
 
 fn with_unknown_food(mut plan: WeeklyPlan) -> WeeklyPlan {

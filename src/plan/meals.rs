@@ -47,6 +47,13 @@ pub struct Dish {
     pub name: String,
     #[serde(default)]
     pub cuisine: Option<String>,
+    /// Hands-on minutes, then minutes on the heat (or in the oven).
+    #[serde(default)]
+    pub prep_minutes: u32,
+    #[serde(default)]
+    pub cook_minutes: u32,
+    #[serde(default)]
+    pub steps: Vec<String>,
     pub ingredients: Vec<RecipeItem>,
 }
 
@@ -187,7 +194,7 @@ pub fn day_meals_from(dishes: &[&'static Dish], p: &Profile, day_index: usize) -
 }
 
 /// The roles a composed dish of `slot` is made of.
-fn roles(slot: Slot) -> &'static [Role] {
+pub fn roles(slot: Slot) -> &'static [Role] {
     match slot {
         Slot::Breakfast => &[Role::Carb, Role::Protein, Role::Fruit, Role::Fat],
         Slot::Lunch | Slot::Dinner => &[

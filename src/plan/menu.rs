@@ -332,13 +332,16 @@ fn drop_richest(meals: &mut [Meal], cat: &'static Catalogue, what: Macro) -> Opt
 
 /// The week's ingredients summed per food, by aisle then name.
 pub fn grocery_list(plan: &WeeklyPlan, cat: &'static Catalogue) -> Vec<GroceryItem> {
+    grocery_list_of(plan.days.iter().flat_map(|d| &d.nutrition.meals), cat)
+}
+
+/// The ingredients of `meals` summed per food, by aisle then name.
+pub fn grocery_list_of<'a>(
+    meals: impl Iterator<Item = &'a Meal>,
+    cat: &'static Catalogue,
+) -> Vec<GroceryItem> {
     let mut grams: BTreeMap<&str, f64> = BTreeMap::new();
-    for i in plan
-        .days
-        .iter()
-        .flat_map(|d| &d.nutrition.meals)
-        .flat_map(|m| &m.ingredients)
-    {
+    for i in meals.flat_map(|m| &m.ingredients) {
         *grams.entry(i.id.as_ref()).or_default() += i.grams;
     }
     let mut list: Vec<GroceryItem> = grams

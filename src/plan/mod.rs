@@ -11,6 +11,7 @@
 //! - `fix`         orders and completes the week, solves portions, fills gaps
 //! - `validate`    the rules a plan must meet before it is saved
 //! - `offline`     the deterministic rule-based planner (no LLM needed)
+//! - `meal_plan`   the meal plan: dishes with steps and photos, its planner, prompts and rules
 //!
 //! The job handler that drives these (LLM stages, saving) lives in
 //! `jobs::weekly_plan`.
@@ -25,6 +26,7 @@ pub mod diet;
 pub mod exercises;
 pub mod fix;
 pub mod foods;
+pub mod meal_plan;
 pub mod meals;
 pub mod menu;
 pub mod model;

@@ -114,11 +114,22 @@ pub struct Meal {
     /// breakfast, lunch, dinner or snack.
     #[serde(default, deserialize_with = "lenient::string")]
     pub slot: String,
+    /// A meal plan's dish: its cuisine (snake_case, e.g. "middle_eastern").
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "lenient::opt_string")]
+    pub cuisine: Option<String>,
     #[serde(default, deserialize_with = "lenient::or_default")]
     pub ingredients: Vec<Ingredient>,
-    /// The ingredients' names (kept for readers of the old shape).
-    #[serde(default, deserialize_with = "lenient::string_list")]
+    /// The ingredients' names (kept for readers of the weekly plan's old
+    /// shape; meal plans have none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "lenient::string_list")]
     pub items: Vec<String>,
+    /// A meal plan's dish: how to cook it, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "lenient::string_list")]
+    pub steps: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "lenient::opt_minutes")]
+    pub prep_minutes: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "lenient::opt_minutes")]
+    pub cook_minutes: Option<u32>,
     #[serde(default, deserialize_with = "lenient::decimal")]
     pub kcal: f64,
     #[serde(default, deserialize_with = "lenient::decimal")]
@@ -127,6 +138,51 @@ pub struct Meal {
     pub fat_g: f64,
     #[serde(default, deserialize_with = "lenient::decimal")]
     pub carbs_g: f64,
+    /// A meal plan's photo (Unsplash, with attribution): `null` until the
+    /// images job found one, absent on weekly plans.
+    #[serde(default, skip_serializing_if = "MealImage::is_absent")]
+    pub image: MealImage,
+}
+
+/// A meal's photo slot. Weekly plans' meals have none (`Absent`, not
+/// written); a meal plan's meals always carry the key, `null` until found.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum MealImage {
+    #[default]
+    Absent,
+    Missing,
+    Photo(Value),
+}
+
+impl MealImage {
+    pub fn is_absent(&self) -> bool {
+        matches!(self, MealImage::Absent)
+    }
+    pub fn photo(&self) -> Option<&Value> {
+        match self {
+            MealImage::Photo(v) => Some(v),
+            _ => None,
+        }
+    }
+}
+
+impl Serialize for MealImage {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            MealImage::Photo(v) => v.serialize(s),
+            MealImage::Absent | MealImage::Missing => s.serialize_none(),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for MealImage {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(match Value::deserialize(d)? {
+            Value::Object(m) => MealImage::Photo(Value::Object(m)),
+            // A model may invent an image: the images job finds real ones.
+            _ => MealImage::Missing,
+        })
+    }
 }
 
 /// An amount of one food of the table. The model sends `id` and `grams`;
@@ -379,6 +435,21 @@ mod lenient {
     }
 
     /// Sleep: 8, "7.5 hours", or a range "7-9" (its midpoint).
+    pub fn opt_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+        let s = string(d)?;
+        Ok((!s.trim().is_empty()).then(|| s.trim().to_owned()))
+    }
+
+    pub fn opt_minutes<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+        let v = Value::deserialize(d)?;
+        if v.is_null() {
+            return Ok(None);
+        }
+        quantity(&v, &["", "min", "mins", "minutes"])
+            .map(Some)
+            .map_err(D::Error::custom)
+    }
+
     /// `string`, as owned table text.
     pub fn text<'de, D: Deserializer<'de>>(d: D) -> Result<super::TableText, D::Error> {
         string(d).map(std::borrow::Cow::Owned)

@@ -96,6 +96,13 @@ pub struct Profile {
     pub avoided_exercises: Vec<String>,
     pub injuries: Vec<String>,
     pub meals_per_day: u8,
+    /// Meal plans: cuisines the user likes (snake_case, from [`CUISINES`]);
+    /// empty means any. Neutral dishes ("international") always fit.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cuisine_preferences: Vec<String>,
+    /// Meal plans: the most hands-on preparation a dish may take.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_prep_minutes: Option<u32>,
     pub supplements: Vec<String>,
     pub locale: String,
     #[serde(skip)]
@@ -329,6 +336,8 @@ const FIELDS: &[(&str, &str)] = &[
     ("avoided_exercises", "avoidedExercises"),
     ("injuries", "injuries"),
     ("meals_per_day", "mealsPerDay"),
+    ("cuisine_preferences", "cuisinePreferences"),
+    ("max_prep_minutes", "maxPrepMinutes"),
     ("supplements", "supplements"),
     ("locale", "locale"),
     ("push_token", "pushToken"),
@@ -435,6 +444,8 @@ pub fn parse_profile(value: &Value) -> Result<Profile, ProfileError> {
     let avoided = w.optional("avoided_exercises", Vec::new(), string_list);
     let injuries = w.optional("injuries", Vec::new(), string_list);
     let meals_per_day = w.optional("meals_per_day", 4, |v| whole_in(v, 2, 6));
+    let cuisines = w.optional("cuisine_preferences", Vec::new(), cuisine_list);
+    let max_prep = w.optional("max_prep_minutes", None, |v| whole_in(v, 5, 240).map(Some));
     let supplements = w.optional("supplements", Vec::new(), string_list);
     let locale = w.optional("locale", "en".to_owned(), parse_locale);
     let push_token = w.optional("push_token", None, |v| parse_push_token(v).map(Some));
@@ -458,6 +469,8 @@ pub fn parse_profile(value: &Value) -> Result<Profile, ProfileError> {
             avoided_exercises: avoided?,
             injuries: injuries?,
             meals_per_day: meals_per_day? as u8,
+            cuisine_preferences: cuisines?,
+            max_prep_minutes: max_prep?.map(|m| m as u32),
             supplements: supplements?,
             locale: locale?,
             push_token: push_token?,
@@ -514,6 +527,36 @@ fn number_in(v: &Value, lo: f64, hi: f64) -> Result<f64, String> {
     } else {
         Err(format!("must be between {lo} and {hi}, got {n}"))
     }
+}
+
+/// The cuisines of the recipe library; "international" is the neutral one.
+pub const CUISINES: &[&str] = &[
+    "american",
+    "asian",
+    "indian",
+    "international",
+    "italian",
+    "mediterranean",
+    "mexican",
+    "middle_eastern",
+];
+
+/// A list of known cuisines ("Middle Eastern" and "middle-eastern" too).
+fn cuisine_list(v: &Value) -> Result<Vec<String>, String> {
+    let mut out: Vec<String> = Vec::new();
+    for s in string_list(v)? {
+        let key = normalize_token(&s);
+        if !CUISINES.contains(&key.as_str()) {
+            return Err(format!(
+                "unknown cuisine {s:?} (expected any of: {})",
+                CUISINES.join(", ")
+            ));
+        }
+        if !out.contains(&key) {
+            out.push(key);
+        }
+    }
+    Ok(out)
 }
 
 fn whole_in(v: &Value, lo: i64, hi: i64) -> Result<i64, String> {

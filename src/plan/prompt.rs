@@ -67,7 +67,7 @@ pub fn details_prompt(p: &Profile, t: &Targets, s: &WeekStructure) -> (String, S
 
 /// The foods the person may eat, by group, as ids: the only ingredients a
 /// meal may use. Compact on purpose (hundreds of ids).
-fn food_section(p: &Profile) -> String {
+pub(crate) fn food_section(p: &Profile) -> String {
     let filter = FoodFilter::new(p);
     let mut groups: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
     for f in catalogue().all().iter().filter(|f| filter.allows(f)) {
@@ -284,7 +284,7 @@ fn example_outline(p: &Profile, t: &Targets) -> Vec<DayOutline> {
 }
 
 /// The machine-readable tail of a user prompt.
-fn tags(p: &Profile, t: &Targets, s: Option<&WeekStructure>) -> String {
+pub(crate) fn tags(p: &Profile, t: &Targets, s: Option<&WeekStructure>) -> String {
     let mut out = format!(
         "\n<profile_json>{}</profile_json>\n<targets_json>{}</targets_json>",
         tag_json(p),
@@ -300,23 +300,23 @@ fn tags(p: &Profile, t: &Targets, s: Option<&WeekStructure>) -> String {
 }
 
 /// Compact JSON with `<` escaped, so a user's text can never close a tag early.
-fn tag_json<T: Serialize>(value: &T) -> String {
+pub(crate) fn tag_json<T: Serialize>(value: &T) -> String {
     let json = serde_json::to_string(value).expect("plan types serialize to JSON");
     json.replace('<', "\\u003c")
 }
 
 /// Whole plans and structures go in compact: they can be long, and tokens cost.
-fn compact<T: Serialize>(value: &T) -> String {
+pub(crate) fn compact<T: Serialize>(value: &T) -> String {
     serde_json::to_string(value).expect("plan types serialize to JSON")
 }
 
 /// Examples are indented so the model sees the shape clearly.
-fn pretty<T: Serialize>(value: &T) -> String {
+pub(crate) fn pretty<T: Serialize>(value: &T) -> String {
     serde_json::to_string_pretty(value).expect("plan types serialize to JSON")
 }
 
 /// Lists are shown as JSON arrays, so the model sees quoted data, not prose.
-fn json_list<S: AsRef<str>>(items: &[S]) -> String {
+pub(crate) fn json_list<S: AsRef<str>>(items: &[S]) -> String {
     if items.is_empty() {
         return "none".to_owned();
     }

@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::diet::{AllergyMatcher, diet_violation};
 use super::foods::{Catalogue, FoodFilter, Macros, catalogue};
 use super::menu::round1;
-use super::model::{Day, Meal, WeeklyPlan};
+use super::model::{Day, Meal, Nutrition, WeeklyPlan};
 use super::nutrition::Targets;
 use super::portions::TOLERANCE;
 use super::profile::{Equipment, Profile};
@@ -32,10 +32,13 @@ pub enum Rule {
     CarbsTarget,
     Portion,
     Numbers,
+    DishRepeated,
+    PrepTime,
+    Cuisine,
 }
 
 impl Rule {
-    pub const ALL: [Rule; 14] = [
+    pub const ALL: [Rule; 17] = [
         Rule::SevenDays,
         Rule::DayIncomplete,
         Rule::TrainingDaysMismatch,
@@ -50,6 +53,9 @@ impl Rule {
         Rule::CarbsTarget,
         Rule::Portion,
         Rule::Numbers,
+        Rule::DishRepeated,
+        Rule::PrepTime,
+        Rule::Cuisine,
     ];
 
     /// Stable names: they go into attempt details and repair prompts.
@@ -69,6 +75,9 @@ impl Rule {
             Rule::CarbsTarget => "carbs_target",
             Rule::Portion => "portion",
             Rule::Numbers => "numbers",
+            Rule::DishRepeated => "dish_repeated",
+            Rule::PrepTime => "prep_time",
+            Rule::Cuisine => "cuisine",
         }
     }
 }
@@ -111,12 +120,26 @@ pub fn validate(plan: &WeeklyPlan, p: &Profile, t: &Targets) -> Vec<Violation> {
         };
         check_complete(day, &mut v);
         check_exercises(day, p, &mut v);
-        check_food(day, p, &allergies, &mut v);
-        check_ingredients(day, cat, &filter, &mut v);
-        check_numbers(day, cat, &mut v);
-        check_targets(day, t, &mut v);
+        check_food(&day.nutrition, p, &allergies, &mut v);
+        check_ingredients(&day.nutrition, cat, &filter, &mut v);
+        check_numbers(&day.nutrition, cat, &mut v);
+        check_targets(&day.nutrition, t, &mut v);
     }
     out
+}
+
+/// The food rules of one day, for other plans made of the same meals (the
+/// meal plan): diet and allergy words, foods of the table the profile may
+/// eat in bounded servings, numbers that recompute, targets met.
+pub fn check_day_food(day: u8, n: &Nutrition, p: &Profile, t: &Targets, out: &mut Vec<Violation>) {
+    let allergies = AllergyMatcher::new(&p.allergies);
+    let filter = FoodFilter::new(p);
+    let cat = catalogue();
+    let mut v = DayViolations { day, out };
+    check_food(n, p, &allergies, &mut v);
+    check_ingredients(n, cat, &filter, &mut v);
+    check_numbers(n, cat, &mut v);
+    check_targets(n, t, &mut v);
 }
 
 /// Collects violations of one day.
@@ -210,10 +233,19 @@ fn check_exercises(day: &Day, p: &Profile, v: &mut DayViolations) {
 
 /// Keywords on what the reader sees (meal names and item names): a second
 /// check behind the foods' own diet classes and allergen tags.
-fn check_food(day: &Day, p: &Profile, allergies: &AllergyMatcher, v: &mut DayViolations) {
+fn check_food(n: &Nutrition, p: &Profile, allergies: &AllergyMatcher, v: &mut DayViolations) {
     let diet = p.dietary_preference;
-    for meal in &day.nutrition.meals {
-        for text in std::iter::once(&meal.name).chain(&meal.items) {
+    for meal in &n.meals {
+        // Meal plans have no `items`: their ingredients' names are read instead.
+        let names = meal
+            .ingredients
+            .iter()
+            .map(|i| i.name.as_ref())
+            .filter(|n| !meal.items.iter().any(|i| i == n));
+        let texts = std::iter::once(meal.name.as_str())
+            .chain(meal.items.iter().map(String::as_str))
+            .chain(names);
+        for text in texts {
             if let Some(hit) = diet_violation(text, diet) {
                 let detail = format!(
                     "{text:?} contains {:?} ({}), not allowed for {}",
@@ -236,8 +268,8 @@ fn check_food(day: &Day, p: &Profile, allergies: &AllergyMatcher, v: &mut DayVio
 
 /// Every ingredient is a food of the table that the profile may eat, in a
 /// serving inside the food's bounds.
-fn check_ingredients(day: &Day, cat: &Catalogue, filter: &FoodFilter, v: &mut DayViolations) {
-    for meal in &day.nutrition.meals {
+fn check_ingredients(n: &Nutrition, cat: &Catalogue, filter: &FoodFilter, v: &mut DayViolations) {
+    for meal in &n.meals {
         if meal.ingredients.is_empty() {
             v.push(
                 Rule::DayIncomplete,
@@ -272,9 +304,9 @@ fn check_ingredients(day: &Day, cat: &Catalogue, filter: &FoodFilter, v: &mut Da
 
 /// The numbers recompute: each ingredient from the table and its grams,
 /// each meal within 3 % of its ingredients, the day within 2 % of its meals.
-fn check_numbers(day: &Day, cat: &Catalogue, v: &mut DayViolations) {
+fn check_numbers(n: &Nutrition, cat: &Catalogue, v: &mut DayViolations) {
     let mut day_sum = Macros::default();
-    for meal in &day.nutrition.meals {
+    for meal in &n.meals {
         // Unknown foods are reported as such; their numbers cannot be checked.
         if meal.ingredients.iter().any(|i| cat.get(&i.id).is_none()) {
             day_sum.add(meal_macros(meal));
@@ -313,7 +345,6 @@ fn check_numbers(day: &Day, cat: &Catalogue, v: &mut DayViolations) {
         }
         day_sum.add(meal_macros(meal));
     }
-    let n = &day.nutrition;
     let stated = Macros {
         kcal: f64::from(n.kcal),
         protein_g: f64::from(n.protein_g),
@@ -348,8 +379,7 @@ fn close(a: Macros, b: Macros, rel: f64) -> bool {
 }
 
 /// The day inside the tolerance of its targets.
-fn check_targets(day: &Day, t: &Targets, v: &mut DayViolations) {
-    let n = &day.nutrition;
+fn check_targets(n: &Nutrition, t: &Targets, v: &mut DayViolations) {
     let checks = [
         (Rule::KcalTarget, "kcal", n.kcal, t.kcal, TOLERANCE.kcal),
         (

@@ -1,0 +1,227 @@
+//! The meal plan: seven days of dishes with ingredients in grams from the
+//! food table, steps, times and a photo per dish, and the week's grocery
+//! list. A day is the weekly plan's `Nutrition` (its meals, their sums), so
+//! the same portion solver, numbers and food rules apply to both kinds.
+//!
+//! - `offline`  the recipe library's week for a profile (no LLM)
+//! - `prompt`   the LLM prompt, the repair prompt, the swap prompt
+//! - `validate` the meal plan's rules on top of the food rules
+
+pub mod offline;
+pub mod prompt;
+pub mod validate;
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::foods::{FoodFilter, catalogue};
+use super::menu::{cook_day, day_targets, grocery_list_of};
+use super::model::{GroceryItem, Meal, MealImage, Nutrition};
+use super::nutrition::Targets;
+use super::profile::Profile;
+
+pub use validate::validate;
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct MealPlan {
+    #[serde(default)]
+    pub days: Vec<MealDay>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notes: Option<String>,
+    /// The week's ingredients summed per food (computed, never the model's).
+    #[serde(default)]
+    pub grocery_list: Vec<GroceryItem>,
+}
+
+/// One day: its number (1 = Monday) and its meals with their sums.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MealDay {
+    pub day: u8,
+    #[serde(flatten)]
+    pub food: Nutrition,
+}
+
+impl MealPlan {
+    pub fn meals(&self) -> impl Iterator<Item = &Meal> {
+        self.days.iter().flat_map(|d| &d.food.meals)
+    }
+
+    /// Distinct dish names, in the order they first appear (the images
+    /// job's searches).
+    pub fn dish_names(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for m in self.meals() {
+            if !out.contains(&m.name) {
+                out.push(m.name.clone());
+            }
+        }
+        out
+    }
+
+    /// Sets every meal's photo from `photos` (by dish name); dishes without
+    /// one keep `null`.
+    pub fn set_images(&mut self, photos: &HashMap<String, Value>) {
+        for day in &mut self.days {
+            for m in &mut day.food.meals {
+                if let Some(p) = photos.get(&m.name) {
+                    m.image = MealImage::Photo(p.clone());
+                } else if m.image.is_absent() {
+                    m.image = MealImage::Missing;
+                }
+            }
+        }
+    }
+}
+
+/// Parses a model's meal-plan answer, unwrapping `{"meal_plan": {...}}` or a
+/// bare list of days. Day numbers may be names ("Monday").
+pub fn parse_meal_plan(value: Value) -> Result<MealPlan, serde_json::Error> {
+    let value = match value {
+        Value::Array(days) => serde_json::json!({ "days": days }),
+        Value::Object(mut map) if !map.contains_key("days") && map.len() == 1 => {
+            let (_, inner) = map.iter_mut().next().expect("one entry");
+            if inner.get("days").is_some() {
+                inner.take()
+            } else {
+                Value::Object(map)
+            }
+        }
+        other => other,
+    };
+    let mut raw: RawPlan = serde_json::from_value(value)?;
+    let days = raw
+        .days
+        .drain(..)
+        .map(|d| {
+            let day = day_number(&d.day).ok_or_else(|| {
+                serde::de::Error::custom(format!("day: expected 1-7 or a weekday, got {}", d.day))
+            })?;
+            Ok(MealDay {
+                day,
+                food: Nutrition {
+                    meals: d.meals,
+                    ..Nutrition::default()
+                },
+            })
+        })
+        .collect::<Result<Vec<_>, serde_json::Error>>()?;
+    Ok(MealPlan {
+        days,
+        notes: raw.notes,
+        grocery_list: Vec::new(),
+    })
+}
+
+/// What a model sends: days of meals; every number is the server's.
+#[derive(Deserialize)]
+struct RawPlan {
+    #[serde(default)]
+    days: Vec<RawDay>,
+    #[serde(default)]
+    notes: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RawDay {
+    day: Value,
+    #[serde(default)]
+    meals: Vec<Meal>,
+}
+
+fn day_number(v: &Value) -> Option<u8> {
+    if let Some(n) = v.as_u64() {
+        return (1..=7).contains(&n).then_some(n as u8);
+    }
+    let s = v.as_str()?.trim().to_ascii_lowercase();
+    if let Ok(n) = s.parse::<u8>() {
+        return (1..=7).contains(&n).then_some(n);
+    }
+    super::model::WEEKDAYS
+        .iter()
+        .position(|w| s.len() >= 3 && w.to_ascii_lowercase().starts_with(&s))
+        .map(|i| i as u8 + 1)
+}
+
+/// Orders and completes the week (a missing day comes from the offline
+/// planner), tidies each meal (slot spelling, names), solves every day's
+/// portions, marks every photo `null` and sums the grocery list. A day the
+/// solver cannot place is left for the validator to report.
+pub fn fix(plan: MealPlan, p: &Profile, t: &Targets) -> MealPlan {
+    let mut slots: [Option<MealDay>; 7] = Default::default();
+    for day in plan.days {
+        if let Some(slot @ None) = slots.get_mut(usize::from(day.day).wrapping_sub(1)) {
+            *slot = Some(day);
+        }
+    }
+    let mut offline_week: Option<MealPlan> = None;
+    let mut days = Vec::with_capacity(7);
+    for (i, slot) in slots.into_iter().enumerate() {
+        let day = match slot {
+            Some(d) if !d.food.meals.is_empty() => d,
+            _ => {
+                let week = offline_week.get_or_insert_with(|| offline::generate(p, t));
+                week.days[i].clone()
+            }
+        };
+        days.push(day);
+    }
+    let (cat, filter, target) = (catalogue(), FoodFilter::new(p), day_targets(t));
+    for day in &mut days {
+        for m in &mut day.food.meals {
+            m.name = m.name.trim().to_owned();
+            m.slot = m.slot.trim().to_ascii_lowercase();
+            m.cuisine = m.cuisine.take().map(|c| c.to_ascii_lowercase().replace([' ', '-'], "_"));
+            m.steps.retain(|s| !s.trim().is_empty());
+            if m.image.is_absent() {
+                m.image = MealImage::Missing;
+            }
+        }
+        // An unsolvable day stays as sent; the validator names what it misses.
+        let _ = cook_day(&mut day.food, cat, &filter, &target);
+        for m in &mut day.food.meals {
+            m.items.clear();
+        }
+    }
+    let grocery_list = grocery_list_of(days.iter().flat_map(|d| &d.food.meals), cat);
+    MealPlan {
+        days,
+        notes: plan.notes,
+        grocery_list,
+    }
+}
+
+/// A plan as the model writes it: dishes with ingredient ids and
+/// approximate grams, steps and times; none of the server's numbers.
+pub fn for_model(plan: &MealPlan) -> Value {
+    let days: Vec<Value> = plan
+        .days
+        .iter()
+        .map(|d| {
+            let meals: Vec<Value> = d.food.meals.iter().map(meal_for_model).collect();
+            serde_json::json!({"day": d.day, "meals": meals})
+        })
+        .collect();
+    serde_json::json!({ "days": days })
+}
+
+pub fn meal_for_model(m: &Meal) -> Value {
+    let ingredients: Vec<Value> = m
+        .ingredients
+        .iter()
+        .map(|i| serde_json::json!({"id": i.id, "grams": i.grams}))
+        .collect();
+    serde_json::json!({
+        "name": m.name,
+        "slot": m.slot,
+        "cuisine": m.cuisine,
+        "ingredients": ingredients,
+        "steps": m.steps,
+        "prep_minutes": m.prep_minutes,
+        "cook_minutes": m.cook_minutes,
+    })
+}
+
+#[cfg(test)]
+mod tests;
