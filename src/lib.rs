@@ -29,6 +29,7 @@
 //! - `db`         the pool, migrations, and the one LISTEN session type
 //! - `dev`        (feature `dev-tools`) mock LLM, bench, demo, token
 //! - `error_code` the stable error codes of failed attempts
+//! - `images`     meal photos from Unsplash: cached searches, a shared hourly limit, attribution
 //! - `jobs`       one room per job kind (handler, LLM stages, save, its store); `registry()`
 //! - `llm`        OpenAI-compatible client, error mapping, rate and in-flight limits
 //! - `notify`     push notifications from the outbox to Expo
@@ -46,6 +47,7 @@ pub mod db;
 #[cfg(feature = "dev-tools")]
 pub mod dev;
 pub mod error_code;
+pub mod images;
 pub mod jobs;
 pub mod llm;
 pub mod notify;

@@ -34,6 +34,9 @@ pub const LAST_SUCCESS: &str = "plan_worker_last_success_timestamp_seconds";
 pub const API_RESPONSES: &str = "plan_api_responses_total";
 pub const API_AUTH_FAILURES: &str = "plan_api_auth_failures_total";
 pub const API_EVENT_STREAMS: &str = "plan_api_event_streams";
+pub const UNSPLASH_REQUESTS: &str = "plan_unsplash_requests_total";
+pub const UNSPLASH_REQUEST_DURATION: &str = "plan_unsplash_request_duration_seconds";
+pub const MEAL_IMAGES: &str = "plan_meal_images_total";
 
 /// Every metric name this service exports (dashboards and alert rules may
 /// use only these; a test checks it).
@@ -68,6 +71,9 @@ pub const CATALOGUE: &[&str] = &[
     API_RESPONSES,
     API_AUTH_FAILURES,
     API_EVENT_STREAMS,
+    UNSPLASH_REQUESTS,
+    UNSPLASH_REQUEST_DURATION,
+    MEAL_IMAGES,
     crate::llm::metrics::REQUESTS_TOTAL,
     crate::llm::metrics::REQUEST_DURATION_SECONDS,
     crate::llm::metrics::TOKENS_TOTAL,
@@ -177,6 +183,19 @@ pub fn describe() {
         "API requests refused by authentication, by reason."
     );
     describe_gauge!(API_EVENT_STREAMS, "Open SSE streams of job events.");
+    describe_counter!(
+        UNSPLASH_REQUESTS,
+        "Requests to Unsplash by endpoint (search, download) and outcome (ok, rate_limited, error)."
+    );
+    describe_histogram!(
+        UNSPLASH_REQUEST_DURATION,
+        Unit::Seconds,
+        "Duration of one Unsplash request, by endpoint."
+    );
+    describe_counter!(
+        MEAL_IMAGES,
+        "Dishes looked up for meal images, by outcome: attached (found by a search), cached, none (no photo), deferred (hourly limit), error."
+    );
     crate::llm::describe_metrics();
 }
 
@@ -224,6 +243,8 @@ pub fn api_auth_failure(reason: &'static str) {
     metrics::counter!(API_AUTH_FAILURES, "reason" => reason).increment(1);
 }
 
+const UNSPLASH_ENDPOINTS: [&str; 2] = ["search", "download"];
+const MEAL_IMAGE_OUTCOMES: [&str; 5] = ["attached", "cached", "none", "deferred", "error"];
 const OUTCOMES: [&str; 3] = ["completed", "failed", "cancelled"];
 const WAKE_SOURCES: [&str; 6] = ["start", "notify", "schedule", "slot", "tick", "reconnect"];
 
@@ -251,6 +272,17 @@ pub fn register_zeros(kinds: &[String]) {
         metrics::counter!(API_AUTH_FAILURES, "reason" => *reason).absolute(0);
     }
     metrics::gauge!(API_EVENT_STREAMS).set(0.0);
+    for endpoint in UNSPLASH_ENDPOINTS {
+        for outcome in ["ok", "rate_limited", "error"] {
+            metrics::counter!(UNSPLASH_REQUESTS, "endpoint" => endpoint, "outcome" => outcome)
+                .absolute(0);
+        }
+        // Registering the handle is enough for an empty histogram to render.
+        let _ = metrics::histogram!(UNSPLASH_REQUEST_DURATION, "endpoint" => endpoint);
+    }
+    for outcome in MEAL_IMAGE_OUTCOMES {
+        metrics::counter!(MEAL_IMAGES, "outcome" => outcome).absolute(0);
+    }
     for c in [LEASES_LOST, LISTENER_RECONNECTS, JOBS_EXPIRED] {
         metrics::counter!(c).absolute(0);
     }
