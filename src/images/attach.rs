@@ -143,60 +143,33 @@ pub async fn find_photos(
         }
     }
 
-    let (mut ok, mut failed, mut last_error) = (0, 0, None);
-    let mut key_refused = false;
-    let mut misses = misses.into_iter();
-    for (key, names) in misses.by_ref() {
+    let mut pass = Pass {
+        found,
+        ..Pass::default()
+    };
+    // Misses up to `reached` have been dealt with; the rest was not reached.
+    let mut reached = 0;
+    for (i, (key, names)) in misses.iter().enumerate() {
+        reached = i + 1;
         let window = match store::take_call(db, per_hour).await? {
             Admit::Admitted { window } => window,
             Admit::Wait(until) => {
-                found.deferred_until = Some(until);
+                pass.found.deferred_until = Some(until);
                 Outcome::Deferred.count(names.len());
                 break;
             }
         };
-        found.searched += 1;
-        match client.search(key).await {
-            Ok(reply) => {
-                ok += 1;
-                store::store_search(db, key, reply.value.as_ref()).await?;
-                let outcome = if reply.value.is_some() {
-                    Outcome::Attached
-                } else {
-                    Outcome::None
-                };
-                settle(&mut found.photos, names, reply.value, outcome);
-                if reply.window_spent {
-                    // That was the hour's last request: close the window for
-                    // every worker; the rest (if any) waits for the next hour.
-                    store::close_window(db, window).await?;
-                    if misses.len() > 0 {
-                        found.deferred_until = Some(window + chrono::Duration::hours(1));
-                    }
-                    break;
-                }
-            }
-            Err(UnsplashError::RateLimited) => {
-                store::close_window(db, window).await?;
-                found.deferred_until = Some(window + chrono::Duration::hours(1));
-                Outcome::Deferred.count(names.len());
-                break;
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "Unsplash search failed; the dish is left for a later attempt");
-                Outcome::Error.count(names.len());
-                failed += 1;
-                key_refused = e.is_permanent();
-                last_error = Some(e);
-                // A refused key is refused for every dish.
-                if key_refused {
-                    break;
-                }
-            }
+        let more = reached < misses.len();
+        if !pass.search(db, client, window, key, names, more).await? {
+            break;
         }
     }
     // Whatever the loop did not reach is deferred, or failed with the key.
-    let rest: usize = misses.map(|(_, names)| names.len()).sum();
+    let key_refused = pass
+        .last_error
+        .as_ref()
+        .is_some_and(UnsplashError::is_permanent);
+    let rest: usize = misses[reached..].iter().map(|(_, names)| names.len()).sum();
     if rest > 0 {
         let outcome = if key_refused {
             Outcome::Error
@@ -206,6 +179,12 @@ pub async fn find_photos(
         outcome.count(rest);
     }
 
+    let Pass {
+        found,
+        ok,
+        failed,
+        last_error,
+    } = pass;
     if let Some(last) = last_error
         && ok == 0
         && found.deferred_until.is_none()
@@ -213,6 +192,74 @@ pub async fn find_photos(
         return Err(ImagesError::SearchesFailed { failed, last });
     }
     Ok(found)
+}
+
+/// A pass over the cache misses.
+#[derive(Default)]
+struct Pass {
+    found: Found,
+    /// Searches answered.
+    ok: usize,
+    /// Searches that failed, and the last failure.
+    failed: usize,
+    last_error: Option<UnsplashError>,
+}
+
+impl Pass {
+    /// Searches one miss with a request admitted in `window`, caches and
+    /// settles the answer. False: stop here (the hour is spent, or the key
+    /// is refused); `more` says whether misses are left to defer.
+    async fn search(
+        &mut self,
+        db: &PgPool,
+        client: &Unsplash,
+        window: DateTime<Utc>,
+        key: &str,
+        names: &[&String],
+        more: bool,
+    ) -> sqlx::Result<bool> {
+        let next_hour = window + chrono::Duration::hours(1);
+        self.found.searched += 1;
+        // The first spelling seen is the query (and the alt text when the
+        // photo has none); its answer serves every spelling of the key.
+        match client.search(names[0].trim()).await {
+            Ok(reply) => {
+                self.ok += 1;
+                store::store_search(db, key, reply.value.as_ref()).await?;
+                let outcome = if reply.value.is_some() {
+                    Outcome::Attached
+                } else {
+                    Outcome::None
+                };
+                settle(&mut self.found.photos, names, reply.value, outcome);
+                if !reply.window_spent {
+                    return Ok(true);
+                }
+                // That was the hour's last request: close the window for
+                // every worker; the rest (if any) waits for the next hour.
+                store::close_window(db, window).await?;
+                if more {
+                    self.found.deferred_until = Some(next_hour);
+                }
+                Ok(false)
+            }
+            Err(UnsplashError::RateLimited) => {
+                store::close_window(db, window).await?;
+                self.found.deferred_until = Some(next_hour);
+                Outcome::Deferred.count(names.len());
+                Ok(false)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "Unsplash search failed; the dish is left for a later attempt");
+                Outcome::Error.count(names.len());
+                self.failed += 1;
+                // A refused key is refused for every dish.
+                let go_on = !e.is_permanent();
+                self.last_error = Some(e);
+                Ok(go_on)
+            }
+        }
+    }
 }
 
 /// What [`track_download`] did.
@@ -224,6 +271,10 @@ pub enum Tracked {
     AlreadySent,
     /// The hour's requests are spent: try again after this time.
     Deferred(DateTime<Utc>),
+    /// Never sent: its download_location is not on the configured API
+    /// host (a photo cached before UNSPLASH_API_URL changed, say). Retrying
+    /// will not help; the photo may still be shown.
+    Refused,
 }
 
 /// Sends the download event of a photo a plan uses, once per plan and
@@ -238,6 +289,11 @@ pub async fn track_download(
     plan_id: Uuid,
     photo: &Photo,
 ) -> Result<Tracked, ImagesError> {
+    // Checked before the mark and the window: a refused URL spends neither.
+    if !client.is_api_url(&photo.download_location) {
+        tracing::warn!("download_location outside the Unsplash API; not sent");
+        return Ok(Tracked::Refused);
+    }
     if !store::mark_download(db, plan_id, &photo.id).await? {
         return Ok(Tracked::AlreadySent);
     }
@@ -257,11 +313,14 @@ pub async fn track_download(
         }
         Err(e) => {
             store::unmark_download(db, plan_id, &photo.id).await?;
-            if e == UnsplashError::RateLimited {
-                store::close_window(db, window).await?;
-                return Ok(Tracked::Deferred(window + chrono::Duration::hours(1)));
+            match e {
+                UnsplashError::RateLimited => {
+                    store::close_window(db, window).await?;
+                    Ok(Tracked::Deferred(window + chrono::Duration::hours(1)))
+                }
+                UnsplashError::ForeignUrl(_) => Ok(Tracked::Refused),
+                e => Err(ImagesError::Download(e)),
             }
-            Err(ImagesError::Download(e))
         }
     }
 }

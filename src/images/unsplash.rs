@@ -193,6 +193,12 @@ impl Unsplash {
         })
     }
 
+    /// Whether `location` is on the configured API's scheme, host and port,
+    /// the only place [`Unsplash::track_download`] sends a request to.
+    pub fn is_api_url(&self, location: &str) -> bool {
+        self.inner.own_url(location).is_ok()
+    }
+
     /// Sends the download event of a used photo to its `download_location`,
     /// which must be on the configured API host.
     #[tracing::instrument(skip_all)]
