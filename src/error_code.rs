@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 pub enum ErrorCode {
     AiTimeout,
     AiRateLimit,
+    ImagesRateLimit,
     AiUnavailable,
     NetworkError,
     JsonParseError,
@@ -27,9 +28,10 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 15] = [
+    pub const ALL: [ErrorCode; 16] = [
         ErrorCode::AiTimeout,
         ErrorCode::AiRateLimit,
+        ErrorCode::ImagesRateLimit,
         ErrorCode::AiUnavailable,
         ErrorCode::NetworkError,
         ErrorCode::JsonParseError,
@@ -49,6 +51,7 @@ impl ErrorCode {
         match self {
             ErrorCode::AiTimeout => "AI_TIMEOUT",
             ErrorCode::AiRateLimit => "AI_RATE_LIMIT",
+            ErrorCode::ImagesRateLimit => "IMAGES_RATE_LIMIT",
             ErrorCode::AiUnavailable => "AI_UNAVAILABLE",
             ErrorCode::NetworkError => "NETWORK_ERROR",
             ErrorCode::JsonParseError => "JSON_PARSE_ERROR",
@@ -71,6 +74,7 @@ impl ErrorCode {
             self,
             ErrorCode::AiTimeout
                 | ErrorCode::AiRateLimit
+                | ErrorCode::ImagesRateLimit
                 | ErrorCode::AiUnavailable
                 | ErrorCode::NetworkError
                 | ErrorCode::JsonParseError
@@ -87,6 +91,7 @@ impl ErrorCode {
             ErrorCode::AiTimeout => {
                 "Generating your plan is taking longer than usual. We will keep trying."
             }
+            ErrorCode::ImagesRateLimit => "Photos for your meal plan are on their way.",
             ErrorCode::AiRateLimit | ErrorCode::AiUnavailable => {
                 "Our AI service is busy. Your plan will be ready soon."
             }
@@ -184,7 +189,11 @@ mod tests {
             .into_iter()
             .filter(|c| c.is_retryable())
             .collect();
-        assert_eq!(retryable.len(), 9);
+        assert_eq!(
+            retryable.len(),
+            10,
+            "the nine of DESIGN.md and IMAGES_RATE_LIMIT"
+        );
         assert!(!ErrorCode::ValidationFailed.is_retryable());
         assert!(!ErrorCode::AiQuotaExceeded.is_retryable());
         assert!(ErrorCode::UnexpectedError.is_retryable());

@@ -256,7 +256,7 @@ async fn create_unless_active(
         });
     }
     limits::check_rate(tx, user, state.limits.create).await?;
-    limits::check_cooldown(tx, user, state.limits.cooldown).await?;
+    limits::check_cooldown(tx, user, kind, state.limits.cooldown).await?;
     let mut job = intake::weekly_plan_job(user, profile);
     intake::normalize_snapshot(&mut job.profile_snapshot);
     job.kind = kind.to_owned();

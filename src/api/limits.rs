@@ -54,12 +54,18 @@ pub async fn check_rate(
 pub async fn check_cooldown(
     tx: &mut PgConnection,
     user: Uuid,
+    kind: &str,
     cooldown: Duration,
 ) -> Result<(), ApiError> {
     if cooldown.is_zero() {
         return Ok(());
     }
-    let wait = crate::jobs::weekly_plan::store::cooldown_wait(tx, user, cooldown).await?;
+    // Each kind's cool-down runs from that kind's newest plan.
+    let wait = if kind == crate::jobs::meal_plan::KIND {
+        crate::jobs::meal_plan::store::cooldown_wait(tx, user, cooldown).await?
+    } else {
+        crate::jobs::weekly_plan::store::cooldown_wait(tx, user, cooldown).await?
+    };
     match wait.filter(|s| *s > 0.0) {
         Some(secs) => Err(ApiError::too_many(
             "REGENERATION_COOLDOWN",

@@ -10,6 +10,7 @@ pub mod events;
 pub mod extract;
 pub mod jobs;
 pub mod limits;
+pub mod meal_plans;
 pub mod plans;
 pub mod store;
 
@@ -50,6 +51,15 @@ pub struct ApiState {
     pub keepalive: Duration,
     /// Fired at shutdown: event streams say goodbye and end.
     pub shutdown: CancellationToken,
+    /// The image source, for download tracking; None without a key.
+    pub images: Option<ImageSource>,
+}
+
+/// Unsplash and its hourly request budget (shared with the workers).
+#[derive(Clone)]
+pub struct ImageSource {
+    pub client: crate::images::unsplash::Unsplash,
+    pub per_hour: u32,
 }
 
 impl ApiState {
@@ -76,6 +86,7 @@ impl ApiState {
             keepalive: Duration::from_secs_f64(settings.sse_keepalive_seconds),
             db,
             shutdown,
+            images: None,
         })
     }
 }
@@ -91,6 +102,21 @@ pub fn router(state: ApiState, request_timeout: Duration) -> Router {
         .route("/v1/plan-jobs/{id}/events", get(events::stream))
         .route("/v1/plans", get(plans::list))
         .route("/v1/plans/active", get(plans::active))
+        .route("/v1/meal-plans", get(meal_plans::list))
+        .route("/v1/meal-plans/active", get(meal_plans::active))
+        .route("/v1/meal-plans/{id}", get(meal_plans::get))
+        .route(
+            "/v1/meal-plans/{id}/grocery-list",
+            get(meal_plans::grocery_list),
+        )
+        .route(
+            "/v1/meal-plans/{id}/days/{day}/meals/{index}/swap",
+            post(meal_plans::swap),
+        )
+        .route(
+            "/v1/meal-plans/{id}/images/{photo_id}/used",
+            post(meal_plans::photo_used),
+        )
         .route(
             "/v1/targets",
             get(plans::active_targets).post(plans::targets),

@@ -33,6 +33,7 @@ pub async fn rate_window_wait(
         r"select extract(epoch from created_at + make_interval(secs => $2) - now())::float8
           from plan_generation_jobs
           where user_id = $1 and created_at > now() - make_interval(secs => $2)
+            and kind <> 'meal_images' -- the service's own follow-up, not the user's
           order by created_at desc
           offset $3 - 1 limit 1",
     )

@@ -99,6 +99,9 @@ pub struct RunArgs {
     pub llm: LlmSettings,
 
     #[command(flatten)]
+    pub images: crate::images::settings::UnsplashSettings,
+
+    #[command(flatten)]
     pub api: ApiSettings,
 
     #[command(flatten)]

@@ -93,7 +93,7 @@ fn start_worker(
         tracing::info!("NO_WORKER: serving the API only; jobs are run by other workers");
         return Ok(None);
     }
-    let registry = crate::jobs::registry(&args.llm)?;
+    let registry = crate::jobs::registry(&args.llm, &args.images)?;
     let worker = Worker::new(pool.clone(), listen.clone(), registry, args.worker.clone())?;
     Ok(Some(worker.spawn_under(root)))
 }
@@ -134,7 +134,15 @@ async fn start_api(
     root: &CancellationToken,
 ) -> anyhow::Result<Part> {
     let stop = root.child_token();
-    let state = ApiState::new(pool.clone(), listen.clone(), &args.api, stop.clone())?;
+    let mut state = ApiState::new(pool.clone(), listen.clone(), &args.api, stop.clone())?;
+    state.images = args
+        .images
+        .client()
+        .map_err(|e| anyhow::anyhow!("{}: {}", e.field, e.message))?
+        .map(|client| crate::api::ImageSource {
+            client,
+            per_hour: args.images.unsplash_requests_per_hour,
+        });
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("API_ADDR: cannot listen on {addr}"))?;

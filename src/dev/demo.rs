@@ -27,6 +27,8 @@ pub struct DemoArgs {
     pub metrics_addr: String,
     #[command(flatten)]
     pub llm: LlmSettings,
+    #[command(flatten)]
+    pub images: crate::images::settings::UnsplashSettings,
 }
 
 /// The sample profiles shipped in examples/profiles (valid ones).
@@ -70,7 +72,13 @@ pub async fn demo(db: &DbSettings, args: DemoArgs) -> anyhow::Result<()> {
         worker_id: Some(format!("demo-{}", std::process::id())),
         ..WorkerSettings::default()
     };
-    let worker = Worker::new(pool.clone(), listen.clone(), registry(&args.llm)?, settings)?.spawn();
+    let worker = Worker::new(
+        pool.clone(),
+        listen.clone(),
+        registry(&args.llm, &args.images)?,
+        settings,
+    )?
+    .spawn();
     let ops = ops::router(OpsState {
         db: pool.clone(),
         metrics,

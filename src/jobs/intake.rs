@@ -18,7 +18,7 @@ pub enum IntakeError {
 /// Validates the profile of a kind this build knows, then creates the job
 /// (or returns the user's active one).
 pub async fn create_job(db: &PgPool, job: &NewJob) -> Result<Created, IntakeError> {
-    if job.kind == super::weekly_plan::KIND {
+    if super::KINDS.contains(&job.kind.as_str()) {
         parse_profile(&job.profile_snapshot)?;
     }
     let mut job = job.clone();
@@ -34,6 +34,14 @@ pub fn normalize_snapshot(snapshot: &mut serde_json::Value) {
         && let Some(token) = obj.get("pushToken").cloned()
     {
         obj.insert("push_token".to_owned(), token);
+    }
+}
+
+/// Shorthand for a meal plan with the defaults.
+pub fn meal_plan_job(user_id: Uuid, profile: serde_json::Value) -> NewJob {
+    NewJob {
+        kind: super::meal_plan::KIND.to_owned(),
+        ..weekly_plan_job(user_id, profile)
     }
 }
 

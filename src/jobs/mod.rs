@@ -4,22 +4,25 @@
 //! is written.
 //!
 //! - `weekly_plan` the `weekly_base_plan` kind
+//! - `meal_plan`   the `meal_plan` kind, its photos (`meal_images`) and swaps (`meal_swap`)
 //! - `intake`      validated job creation for the CLI and the API
 
 pub mod intake;
+pub mod meal_plan;
 pub mod weekly_plan;
 
 use crate::config::LlmSettings;
+use crate::images::settings::UnsplashSettings;
 use crate::llm::LlmClient;
 use crate::queue::Registry;
 
-/// Kinds this build has a handler for (the API refuses others: they would
-/// wait and expire).
-pub const KINDS: &[&str] = &[weekly_plan::KIND];
+/// Kinds an app creates with a profile (the API refuses others: they would
+/// wait and expire). `meal_images` and `meal_swap` are made by the service.
+pub const KINDS: &[&str] = &[weekly_plan::KIND, meal_plan::KIND];
 
 /// The job handlers of this build: plans through the LLM when a key is set,
-/// else through the offline planner.
-pub fn registry(llm: &LlmSettings) -> anyhow::Result<Registry> {
+/// else through the offline planners; meal photos when an image source is.
+pub fn registry(llm: &LlmSettings, images: &UnsplashSettings) -> anyhow::Result<Registry> {
     let client = match llm.client_config() {
         Some(cfg) => {
             let client = LlmClient::new(cfg)
@@ -38,6 +41,26 @@ pub fn registry(llm: &LlmSettings) -> anyhow::Result<Registry> {
             None
         }
     };
-    let handler = weekly_plan::PlanHandler::new(client, llm.fallback_to_offline);
-    Ok(Registry::new().register(weekly_plan::KIND, handler))
+    let unsplash = images
+        .client()
+        .map_err(|e| anyhow::anyhow!("{}: {}", e.field, e.message))?;
+    if unsplash.is_none() {
+        tracing::info!("UNSPLASH_ACCESS_KEY is not set: meal plans carry no photos");
+    }
+    let weekly = weekly_plan::PlanHandler::new(client.clone(), llm.fallback_to_offline);
+    let meals =
+        meal_plan::MealPlanHandler::new(client, llm.fallback_to_offline, unsplash.is_some());
+    let swaps = meal_plan::swap::MealSwapHandler::new(&meals);
+    let mut registry = Registry::new()
+        .register(weekly_plan::KIND, weekly)
+        .register(meal_plan::KIND, meals)
+        .register(meal_plan::SWAP_KIND, swaps);
+    if let Some(u) = unsplash {
+        let per_hour = images.unsplash_requests_per_hour;
+        registry = registry.register(
+            meal_plan::IMAGES_KIND,
+            meal_plan::images::MealImagesHandler::new(u, per_hour),
+        );
+    }
+    Ok(registry)
 }

@@ -115,20 +115,40 @@ pub struct Meal {
     #[serde(default, deserialize_with = "lenient::string")]
     pub slot: String,
     /// A meal plan's dish: its cuisine (snake_case, e.g. "middle_eastern").
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "lenient::opt_string")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient::opt_string"
+    )]
     pub cuisine: Option<String>,
     #[serde(default, deserialize_with = "lenient::or_default")]
     pub ingredients: Vec<Ingredient>,
     /// The ingredients' names (kept for readers of the weekly plan's old
     /// shape; meal plans have none).
-    #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "lenient::string_list")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "lenient::string_list"
+    )]
     pub items: Vec<String>,
     /// A meal plan's dish: how to cook it, in order.
-    #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "lenient::string_list")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "lenient::string_list"
+    )]
     pub steps: Vec<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "lenient::opt_minutes")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient::opt_minutes"
+    )]
     pub prep_minutes: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "lenient::opt_minutes")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient::opt_minutes"
+    )]
     pub cook_minutes: Option<u32>,
     #[serde(default, deserialize_with = "lenient::decimal")]
     pub kcal: f64,

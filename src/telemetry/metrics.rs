@@ -209,6 +209,12 @@ pub const API_ROUTES: &[&str] = &[
     "/v1/plan-jobs/{id}/events",
     "/v1/plans",
     "/v1/plans/active",
+    "/v1/meal-plans",
+    "/v1/meal-plans/active",
+    "/v1/meal-plans/{id}",
+    "/v1/meal-plans/{id}/grocery-list",
+    "/v1/meal-plans/{id}/days/{day}/meals/{index}/swap",
+    "/v1/meal-plans/{id}/images/{photo_id}/used",
     "/v1/targets",
     "/v1/openapi.json",
 ];

@@ -4,10 +4,13 @@
 
 #[path = "../support/mod.rs"]
 mod support;
+#[path = "../support/unsplash.rs"]
+mod unsplash;
 
 mod auth;
 mod common;
 mod events;
 mod jobs;
+mod meal_plans;
 mod openapi;
 mod process;

@@ -4,7 +4,11 @@
 
 #[path = "../support/mod.rs"]
 mod support;
+#[path = "../support/unsplash.rs"]
+mod unsplash;
 
+mod meal_images;
+mod meal_plans;
 mod nutrition;
 
 use std::time::Duration;

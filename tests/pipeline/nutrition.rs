@@ -30,13 +30,23 @@ fn num(v: &Value) -> f64 {
 /// numbers from its (source, code) and grams, each meal within 3 % of its
 /// ingredients, each day within 2 % of its meals and within tolerance of
 /// the targets.
-fn assert_recomputes(plan: &Value, raw: &HashMap<(String, String), Per100g>, t: &Value) {
+pub fn assert_recomputes(plan: &Value, raw: &HashMap<(String, String), Per100g>, t: &Value) {
+    assert_days_recompute(plan, |d| &d["nutrition"], raw, t)
+}
+
+/// `assert_recomputes` for days whose meals and sums sit at `food(day)`.
+pub fn assert_days_recompute(
+    plan: &Value,
+    food: fn(&Value) -> &Value,
+    raw: &HashMap<(String, String), Per100g>,
+    t: &Value,
+) {
     let near = |stated: f64, real: f64, rel: f64| (stated - real).abs() <= (rel * real).max(1.0);
     let days = plan["days"].as_array().unwrap();
     assert_eq!(days.len(), 7);
     for day in days {
         let mut day_sum = [0.0; 4];
-        for meal in day["nutrition"]["meals"].as_array().unwrap() {
+        for meal in food(day)["meals"].as_array().unwrap() {
             let mut sum = [0.0; 4];
             for ing in meal["ingredients"].as_array().unwrap() {
                 let key = (
@@ -66,7 +76,7 @@ fn assert_recomputes(plan: &Value, raw: &HashMap<(String, String), Per100g>, t: 
                 day_sum[k] += num(&meal[field]);
             }
         }
-        let n = &day["nutrition"];
+        let n = food(day);
         let tol = [
             TOLERANCE.kcal,
             TOLERANCE.protein,
@@ -91,13 +101,17 @@ fn assert_recomputes(plan: &Value, raw: &HashMap<(String, String), Per100g>, t: 
 }
 
 /// The grocery list is the week's ingredients summed per food.
-fn assert_grocery_list_sums(plan: &Value) {
+pub fn assert_grocery_list_sums(plan: &Value) {
+    assert_grocery_list_sums_of(plan, |d| &d["nutrition"])
+}
+
+pub fn assert_grocery_list_sums_of(plan: &Value, food: fn(&Value) -> &Value) {
     let mut want: HashMap<String, f64> = HashMap::new();
     for ing in plan["days"]
         .as_array()
         .unwrap()
         .iter()
-        .flat_map(|d| d["nutrition"]["meals"].as_array().unwrap())
+        .flat_map(|d| food(d)["meals"].as_array().unwrap())
         .flat_map(|m| m["ingredients"].as_array().unwrap())
     {
         *want

@@ -59,6 +59,31 @@ pub async fn plan_worker(
     start_worker(pool, registry, settings).await
 }
 
+/// A worker running every plan kind: weekly plans, meal plans and swaps,
+/// and, given an image source, the meal photos.
+pub async fn all_kinds_worker(
+    pool: &PgPool,
+    llm: Option<LlmClient>,
+    images: Option<(plan_worker::images::unsplash::Unsplash, u32)>,
+    settings: WorkerSettings,
+) -> WorkerHandle {
+    use plan_worker::jobs::meal_plan::{
+        self, MealPlanHandler, images::MealImagesHandler, swap::MealSwapHandler,
+    };
+    let meals = MealPlanHandler::new(llm.clone(), false, images.is_some());
+    let mut registry = Registry::new()
+        .register(KIND, PlanHandler::new(llm, false))
+        .register(meal_plan::SWAP_KIND, MealSwapHandler::new(&meals))
+        .register(meal_plan::KIND, meals);
+    if let Some((client, per_hour)) = images {
+        registry = registry.register(
+            meal_plan::IMAGES_KIND,
+            MealImagesHandler::new(client, per_hour),
+        );
+    }
+    start_worker(pool, registry, settings).await
+}
+
 /// A worker with `registry`, listening before it returns.
 pub async fn start_worker(
     pool: &PgPool,

@@ -172,7 +172,7 @@ fn repaired(
 /// minutes, and a thousand waiting jobs must not each keep a copy), and the
 /// call's future is boxed so that the job's own future stays small.
 #[tracing::instrument(name = "llm.call", skip_all)]
-async fn call(
+pub(crate) async fn call(
     client: &LlmClient,
     (system, user): (String, String),
     user_tag: &str,
@@ -200,7 +200,11 @@ fn llm_error(err: &LlmError, usage: &UsageTotals) -> JobError {
         .with_usage(Some(usage.to_json()))
 }
 
-fn invalid_output(stage: &str, err: &serde_json::Error, usage: &UsageTotals) -> JobError {
+pub(crate) fn invalid_output(
+    stage: &str,
+    err: &serde_json::Error,
+    usage: &UsageTotals,
+) -> JobError {
     JobError::new(
         ErrorCode::JsonParseError,
         format!("{stage}: the model's json is not a plan: {err}"),
@@ -208,7 +212,7 @@ fn invalid_output(stage: &str, err: &serde_json::Error, usage: &UsageTotals) -> 
     .with_usage(Some(usage.to_json()))
 }
 
-fn record_violations(violations: &[Violation]) {
+pub(crate) fn record_violations(violations: &[Violation]) {
     for v in violations {
         metrics::counter!(crate::telemetry::metrics::VALIDATION_FAILURES, "rule" => v.rule.as_str()).increment(1);
     }

@@ -89,7 +89,7 @@ impl Inner {
 
 /// Whether this failure would end the job (no retry left or not retryable).
 /// A rate-limit deferral spends no retry, so it never counts.
-fn fails_for_good(ctx: &JobContext, err: &JobError) -> bool {
+pub(crate) fn fails_for_good(ctx: &JobContext, err: &JobError) -> bool {
     err.code != ErrorCode::AiRateLimit
         && err.code != ErrorCode::WorkerLost
         && (!err.retryable() || ctx.job.retry_count >= ctx.job.max_retries)

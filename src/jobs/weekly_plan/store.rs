@@ -135,3 +135,12 @@ pub async fn versions(db: &PgPool, user: Uuid, limit: i64) -> sqlx::Result<Vec<P
     .fetch_all(db)
     .await
 }
+
+/// The targets of the user's active weekly plan: a meal plan follows them
+/// when there is one.
+pub async fn active_targets(db: &PgPool, user: Uuid) -> sqlx::Result<Option<Json<Targets>>> {
+    sqlx::query_scalar("select targets from weekly_base_plans where user_id = $1 and is_active")
+        .bind(user)
+        .fetch_optional(db)
+        .await
+}

@@ -172,7 +172,10 @@ pub fn fix(plan: MealPlan, p: &Profile, t: &Targets) -> MealPlan {
         for m in &mut day.food.meals {
             m.name = m.name.trim().to_owned();
             m.slot = m.slot.trim().to_ascii_lowercase();
-            m.cuisine = m.cuisine.take().map(|c| c.to_ascii_lowercase().replace([' ', '-'], "_"));
+            m.cuisine = m
+                .cuisine
+                .take()
+                .map(|c| c.to_ascii_lowercase().replace([' ', '-'], "_"));
             m.steps.retain(|s| !s.trim().is_empty());
             if m.image.is_absent() {
                 m.image = MealImage::Missing;

@@ -249,7 +249,11 @@ fn composed_steps(meal: &Meal, slot: Slot) -> Vec<String> {
         .into_iter()
         .flat_map(names)
         .collect();
-    let verb = if slot == Slot::Snack { "Serve" } else { "Plate everything" };
+    let verb = if slot == Slot::Snack {
+        "Serve"
+    } else {
+        "Plate everything"
+    };
     if rest.is_empty() {
         steps.push(format!("{verb} together and eat while fresh."));
     } else {
@@ -262,7 +266,10 @@ fn composed_steps(meal: &Meal, slot: Slot) -> Vec<String> {
 /// its steps: say how to serve it.
 fn finish_steps(m: &mut Meal) {
     let cat = catalogue();
-    let Some(dish) = crate::plan::meals::library().iter().find(|d| d.name == m.name) else {
+    let Some(dish) = crate::plan::meals::library()
+        .iter()
+        .find(|d| d.name == m.name)
+    else {
         return;
     };
     for i in &m.ingredients {
@@ -270,8 +277,10 @@ fn finish_steps(m: &mut Meal) {
             continue;
         }
         if let Some(f) = cat.get(&i.id) {
-            m.steps
-                .push(format!("Serve with the {} on the side.", f.name.to_lowercase()));
+            m.steps.push(format!(
+                "Serve with the {} on the side.",
+                f.name.to_lowercase()
+            ));
         }
     }
 }
@@ -282,4 +291,46 @@ fn notes(p: &Profile, t: &Targets) -> String {
          amount is solved from the food table, each dish at most twice a week.",
         p.meals_per_day, t.kcal, t.protein_g, t.fat_g, t.carbs_g
     )
+}
+
+/// Another dish for `old`'s slot: a recipe the week does not have yet,
+/// else one it has once (never `old` itself), nearest in energy to `old`;
+/// else a dish composed from the allowed foods.
+pub fn alternative(p: &Profile, plan: &MealPlan, old: &Meal) -> Meal {
+    let mut uses: HashMap<String, usize> = HashMap::new();
+    for m in plan.meals() {
+        *uses.entry(m.name.clone()).or_default() += 1;
+    }
+    let cat = catalogue();
+    let kcal_of = |d: &Dish| -> f64 {
+        d.ingredients
+            .iter()
+            .filter_map(|i| cat.get(&i.id).map(|f| f.macros(i.grams).kcal))
+            .sum()
+    };
+    let slot_dishes: Vec<&'static Dish> = dishes_for(p)
+        .into_iter()
+        .filter(|d| d.slot.as_str() == old.slot && d.name != old.name)
+        .collect();
+    for allowed in 0..MAX_PER_WEEK {
+        let best = slot_dishes
+            .iter()
+            .filter(|d| uses.get(&d.name).copied().unwrap_or(0) == allowed)
+            .min_by(|a, b| {
+                (kcal_of(a) - old.kcal)
+                    .abs()
+                    .total_cmp(&(kcal_of(b) - old.kcal).abs())
+            });
+        if let Some(d) = best {
+            return from_dish(d);
+        }
+    }
+    let slot = match old.slot.as_str() {
+        "breakfast" => Slot::Breakfast,
+        "snack" => Slot::Snack,
+        "dinner" => Slot::Dinner,
+        _ => Slot::Lunch,
+    };
+    uses.insert(old.name.clone(), MAX_PER_WEEK);
+    composed(p, slot, "", uses.len(), &uses, &[])
 }

@@ -92,7 +92,12 @@ pub fn meal_repair_prompt(
 
 /// One meal replaced by another dish of the same slot with about the same
 /// energy and protein, not already in the week.
-pub fn swap_prompt(p: &Profile, t: &Targets, old: &Meal, week_dishes: &[String]) -> (String, String) {
+pub fn swap_prompt(
+    p: &Profile,
+    t: &Targets,
+    old: &Meal,
+    week_dishes: &[String],
+) -> (String, String) {
     let swap = json!({
         "slot": old.slot,
         "replace": old.name,

@@ -34,7 +34,10 @@ fn every_diet_and_meal_count_gets_a_valid_offline_meal_plan() {
             let plan = generate(&p, &t);
             assert_eq!(validate(&plan, &p, &t), vec![], "{diet:?} x {meals}");
             assert_eq!(plan.days.len(), 7);
-            assert!(plan.meals().all(|m| !m.steps.is_empty() && m.image == MealImage::Missing));
+            assert!(
+                plan.meals()
+                    .all(|m| !m.steps.is_empty() && m.image == MealImage::Missing)
+            );
         }
     }
 }
@@ -52,7 +55,10 @@ fn cuisines_time_and_allergies_are_kept() {
         assert!(m.prep_minutes.unwrap() <= 15, "{}", m.name);
         let c = m.cuisine.as_deref();
         assert!(
-            matches!(c, None | Some("indian" | "middle_eastern" | "international")),
+            matches!(
+                c,
+                None | Some("indian" | "middle_eastern" | "international")
+            ),
             "{}: {c:?}",
             m.name
         );
@@ -61,7 +67,9 @@ fn cuisines_time_and_allergies_are_kept() {
 
 #[test]
 fn no_dish_appears_more_than_twice_a_week() {
-    let p = profile(json!({"meals_per_day": 6, "dietary_preference": "vegan", "allergies": ["soy", "tree nuts"]}));
+    let p = profile(
+        json!({"meals_per_day": 6, "dietary_preference": "vegan", "allergies": ["soy", "tree nuts"]}),
+    );
     let plan = generate(&p, &targets(&p));
     let mut counts = std::collections::HashMap::new();
     for m in plan.meals() {
@@ -88,7 +96,12 @@ fn a_model_answer_is_fixed_into_a_valid_plan_and_its_breaches_are_named() {
     bad["days"][3]["meals"][0]["name"] = bad["days"][1]["meals"][1]["name"].clone();
     let plan = fix(parse_meal_plan(bad).unwrap(), &p, &t);
     let broken = rules(&plan, &p);
-    for r in [Rule::PrepTime, Rule::Cuisine, Rule::DayIncomplete, Rule::DishRepeated] {
+    for r in [
+        Rule::PrepTime,
+        Rule::Cuisine,
+        Rule::DayIncomplete,
+        Rule::DishRepeated,
+    ] {
         assert!(broken.contains(&r), "{r:?} in {broken:?}");
     }
 }
@@ -100,7 +113,11 @@ fn a_missing_day_is_filled_and_weekday_names_are_read() {
     let mut answer = for_model(&sketch(&p, &t));
     answer["days"][0]["day"] = json!("Monday");
     answer["days"].as_array_mut().unwrap().remove(4);
-    let plan = fix(parse_meal_plan(json!({"meal_plan": answer})).unwrap(), &p, &t);
+    let plan = fix(
+        parse_meal_plan(json!({"meal_plan": answer})).unwrap(),
+        &p,
+        &t,
+    );
     let days: Vec<u8> = plan.days.iter().map(|d| d.day).collect();
     assert_eq!(days, [1, 2, 3, 4, 5, 6, 7]);
     assert_eq!(validate(&plan, &p, &t), vec![]);
@@ -117,8 +134,18 @@ fn the_saved_shape_has_the_documented_fields() {
     }
     let meal = &day["meals"][0];
     for k in [
-        "name", "slot", "cuisine", "ingredients", "steps", "prep_minutes", "cook_minutes", "kcal",
-        "protein_g", "fat_g", "carbs_g", "image",
+        "name",
+        "slot",
+        "cuisine",
+        "ingredients",
+        "steps",
+        "prep_minutes",
+        "cook_minutes",
+        "kcal",
+        "protein_g",
+        "fat_g",
+        "carbs_g",
+        "image",
     ] {
         assert!(meal.get(k).is_some(), "meal.{k}: {meal}");
     }
