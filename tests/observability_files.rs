@@ -159,6 +159,7 @@ const HISTOGRAMS: &[&str] = &[
     m::STAGE_DURATION,
     m::SAVE_DURATION,
     llm_metrics::REQUEST_DURATION_SECONDS,
+    m::UNSPLASH_REQUEST_DURATION,
 ];
 
 /// The catalogue name a queried series name belongs to, if any.

@@ -94,11 +94,18 @@ async fn show(pool: &sqlx::PgPool, id: uuid::Uuid, json: bool) -> anyhow::Result
         .await?
         .unwrap_or(Value::Null);
     let attempts = store::attempts(pool, id).await?;
+    let meal_plan = meal_plan_summary(pool, &row).await?;
     if json {
-        let out = serde_json::json!({"job": job, "attempts": attempts});
+        let out = serde_json::json!({"job": job, "attempts": attempts, "meal_plan": meal_plan});
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
         println!("{}", serde_json::to_string_pretty(&job)?);
+        if let Some(m) = &meal_plan {
+            println!(
+                "\nmeal plan {} v{} ({}): {} dishes, photos {}",
+                m["meal_plan_id"], m["version"], m["source"], m["dishes"], m["images"]
+            );
+        }
         println!("\nattempts:");
         for a in attempts {
             println!(
@@ -118,6 +125,29 @@ async fn show(pool: &sqlx::PgPool, id: uuid::Uuid, json: bool) -> anyhow::Result
         }
     }
     Ok(())
+}
+
+/// The meal plan a meal_plan or meal_swap job saved: version, source,
+/// dish count and the photos' state.
+async fn meal_plan_summary(pool: &sqlx::PgPool, row: &JobRow) -> anyhow::Result<Option<Value>> {
+    use crate::jobs::meal_plan::{KIND, SWAP_KIND, store as meals};
+    let Some(plan_id) = row
+        .plan_id
+        .filter(|_| [KIND, SWAP_KIND].contains(&row.kind.as_str()))
+    else {
+        return Ok(None);
+    };
+    Ok(meals::by_id(pool, plan_id).await?.map(|m| {
+        let dishes = m.plan["days"].as_array().map_or(0, |d| {
+            d.iter()
+                .map(|d| d["meals"].as_array().map_or(0, Vec::len))
+                .sum::<usize>()
+        });
+        serde_json::json!({
+            "meal_plan_id": m.meal_plan_id, "version": m.version, "source": m.source,
+            "dishes": dishes, "images": m.images, "images_job_id": m.images_job_id,
+        })
+    }))
 }
 
 fn print_table(jobs: &[JobRow]) {

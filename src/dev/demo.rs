@@ -56,7 +56,7 @@ const SAMPLES: [(&str, &str); 5] = [
 ];
 
 struct Row {
-    profile: &'static str,
+    profile: String,
     status: JobStatus,
     progress: String,
 }
@@ -115,13 +115,25 @@ pub async fn demo(db: &DbSettings, args: DemoArgs) -> anyhow::Result<()> {
 /// One job per sample profile, cycling, for `n` jobs.
 async fn enqueue_samples(pool: &sqlx::PgPool, n: usize) -> anyhow::Result<BTreeMap<Uuid, Row>> {
     let mut rows = BTreeMap::new();
-    for (name, text) in SAMPLES.iter().cycle().take(n) {
-        let job = intake::weekly_plan_job(Uuid::new_v4(), serde_json::from_str(text)?);
+    // Weekly plans and meal plans in turn.
+    for (i, (name, text)) in SAMPLES.iter().cycle().take(n).enumerate() {
+        let snapshot = serde_json::from_str(text)?;
+        let (job, label) = if i % 2 == 0 {
+            (
+                intake::weekly_plan_job(Uuid::new_v4(), snapshot),
+                (*name).to_owned(),
+            )
+        } else {
+            (
+                intake::meal_plan_job(Uuid::new_v4(), snapshot),
+                format!("{name} [meals]"),
+            )
+        };
         let created = intake::create_job(pool, &job).await?;
         rows.insert(
             created.job_id,
             Row {
-                profile: name,
+                profile: label,
                 status: JobStatus::Pending,
                 progress: String::new(),
             },
@@ -170,6 +182,7 @@ fn where_to_look(rows: &BTreeMap<Uuid, Row>, metrics_addr: &str) {
         println!("  plan-worker jobs show {id}   one job and its attempts");
     }
     println!("  psql: select user_id, version, source from weekly_base_plans;");
+    println!("  psql: select user_id, version, source, images from meal_plans;");
     println!(
         "  http://{}/metrics   (served while `plan-worker run` runs)",
         metrics_addr

@@ -4,6 +4,7 @@
 //!
 //! - `mock_llm`     a mock OpenAI-compatible server, scriptable per call (`plan-worker mock-llm`)
 //! - `mock_answers` its answers to plan prompts, built from the prompt's tagged JSON
+//! - `mock_unsplash` an Unsplash stand-in for the benches
 //! - `bench`        `plan-worker bench`: pickup latency, throughput, the pipeline's memory
 //! - `demo`         `plan-worker demo`: the sample profiles run live
 //! - `token`        `plan-worker token`: a Supabase-shaped user token for local tries
@@ -12,6 +13,7 @@ pub mod bench;
 pub mod demo;
 pub mod mock_answers;
 pub mod mock_llm;
+pub mod mock_unsplash;
 pub mod token;
 
 use clap::Args;

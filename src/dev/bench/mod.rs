@@ -3,6 +3,7 @@
 //! the pipeline's memory; the offline planner's speed and accuracy.
 
 mod latency;
+mod meals;
 pub mod nutrition;
 mod pipeline;
 mod scratch;
@@ -47,6 +48,9 @@ pub enum BenchCommand {
         /// Mock LLM latency per call, in milliseconds.
         #[arg(long, default_value_t = 2000)]
         latency_ms: u64,
+        /// weekly_base_plan or meal_plan.
+        #[arg(long, default_value = "weekly_base_plan", value_parser = ["weekly_base_plan", "meal_plan"])]
+        kind: String,
         /// LLM calls in flight at once (LLM_MAX_IN_FLIGHT); default: one per job.
         #[arg(long)]
         llm_max_in_flight: Option<usize>,
@@ -54,6 +58,20 @@ pub enum BenchCommand {
         /// when they offer HTTP/2) or http1 (a connection per call).
         #[arg(long, default_value = "http2", value_enum)]
         llm_http: HttpVersion,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Offline meal plans for the profile matrix (plans per second, share
+    /// valid), then photos from a local Unsplash stand-in through the real
+    /// jobs: Unsplash calls per plan with a cold and a warm cache.
+    Meals {
+        #[arg(long, default_value_t = 200)]
+        profiles: usize,
+        /// Meal plans per photo round (0: no photo rounds, no database).
+        #[arg(long, default_value_t = 20)]
+        image_plans: usize,
+        #[arg(long, default_value_t = 2026)]
+        seed: u64,
         #[arg(long)]
         json: bool,
     },
@@ -78,6 +96,15 @@ pub async fn execute(db: &DbSettings, cmd: BenchCommand) -> anyhow::Result<()> {
     {
         return nutrition::run(profiles, seed, json);
     }
+    if let BenchCommand::Meals {
+        profiles,
+        image_plans: 0,
+        seed,
+        json,
+    } = cmd
+    {
+        return meals::run(None, profiles, 0, seed, json).await;
+    }
     let scratch = scratch::Scratch::create(&db.database_url).await?;
     let result = match cmd {
         BenchCommand::Latency { jobs, json } => latency::run(&scratch, jobs, json).await,
@@ -90,13 +117,27 @@ pub async fn execute(db: &DbSettings, cmd: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Pipeline {
             jobs,
             latency_ms,
+            kind,
             llm_max_in_flight,
             llm_http,
             json,
         } => {
             let in_flight = llm_max_in_flight.unwrap_or(jobs).max(1);
-            pipeline::run(&scratch, jobs, latency_ms, in_flight, llm_http, json).await
+            let run = pipeline::Run {
+                jobs,
+                latency_ms,
+                kind,
+                llm_in_flight: in_flight,
+                http: llm_http,
+            };
+            pipeline::run(&scratch, run, json).await
         }
+        BenchCommand::Meals {
+            profiles,
+            image_plans,
+            seed,
+            json,
+        } => meals::run(Some(&scratch), profiles, image_plans, seed, json).await,
         BenchCommand::Nutrition { .. } => unreachable!("run without a database above"),
     };
     scratch.drop_database().await?;

@@ -1,4 +1,4 @@
-//! Pipeline mode: N `weekly_base_plan` jobs through the real handler against
+//! Pipeline mode: N `weekly_base_plan` (or `meal_plan`) jobs through the real handler against
 //! the mock LLM (a child process, so that this process's memory is the
 //! worker's alone) with a set latency, all in flight at once on one worker.
 //! Reports the drain time and this process's peak RSS.
@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 use super::scratch::Scratch;
 use crate::config::WorkerSettings;
+use crate::jobs::meal_plan;
 use crate::jobs::weekly_plan::{KIND, PlanHandler};
 use crate::llm::{HttpVersion, LlmClient, LlmConfig};
 use crate::queue::Registry;
@@ -20,14 +21,24 @@ use crate::queue::store::JobStatus;
 
 const PROFILE: &str = include_str!("../../../examples/profiles/muscle-gain-vegetarian-gym.json");
 
-pub async fn run(
-    scratch: &Scratch,
-    jobs: usize,
-    latency_ms: u64,
-    llm_in_flight: usize,
-    http: HttpVersion,
-    json_out: bool,
-) -> anyhow::Result<()> {
+/// What to run.
+pub struct Run {
+    pub jobs: usize,
+    pub latency_ms: u64,
+    /// weekly_base_plan or meal_plan.
+    pub kind: String,
+    pub llm_in_flight: usize,
+    pub http: HttpVersion,
+}
+
+pub async fn run(scratch: &Scratch, run: Run, json_out: bool) -> anyhow::Result<()> {
+    let Run {
+        jobs,
+        latency_ms,
+        kind,
+        llm_in_flight,
+        http,
+    } = run;
     let port = free_port()?;
     let mut mock = start_mock(port, latency_ms)?;
     wait_for_port(port).await?;
@@ -45,7 +56,14 @@ pub async fn run(
         max_concurrent_jobs: jobs.max(1) as u32,
         ..WorkerSettings::default()
     };
-    let registry = Registry::new().register(KIND, PlanHandler::new(Some(client), false));
+    let registry = if kind == meal_plan::KIND {
+        Registry::new().register(
+            meal_plan::KIND,
+            meal_plan::MealPlanHandler::new(Some(client), false, false),
+        )
+    } else {
+        Registry::new().register(KIND, PlanHandler::new(Some(client), false))
+    };
     let worker = scratch.start_worker(registry, settings).await?;
     let rss_before = peak_rss_kb();
 
@@ -56,7 +74,7 @@ pub async fn run(
         "insert into plan_generation_jobs (user_id, kind, profile_snapshot) \
          select gen_random_uuid(), $1, $2 from generate_series(1, $3)",
     )
-    .bind(KIND)
+    .bind(&kind)
     .bind(&profile)
     .bind(jobs as i32)
     .execute(&scratch.pool)
@@ -83,6 +101,7 @@ pub async fn run(
     let _ = mock.kill().await;
 
     let report = Report {
+        kind,
         jobs,
         llm_in_flight,
         http,
@@ -102,6 +121,7 @@ pub async fn run(
 
 /// What one pipeline run measured.
 struct Report {
+    kind: String,
     jobs: usize,
     llm_in_flight: usize,
     http: HttpVersion,
@@ -119,7 +139,7 @@ impl Report {
             (self.jobs, self.completed, self.failed, self.latency_ms);
         let (elapsed, peak_kb) = (self.elapsed, self.peak_kb);
         let out = json!({
-            "jobs": jobs, "llm_max_in_flight": self.llm_in_flight,
+            "kind": self.kind, "jobs": jobs, "llm_max_in_flight": self.llm_in_flight,
             "llm_http": format!("{:?}", self.http).to_lowercase(), "completed": completed,
             "failed": failed, "mock_latency_ms": latency_ms,
             "seconds": elapsed.as_secs_f64(), "jobs_per_second": jobs as f64 / elapsed.as_secs_f64(),
@@ -130,7 +150,8 @@ impl Report {
             println!("{out}");
         } else {
             println!(
-                "pipeline: {jobs} jobs ({completed} completed, {failed} failed) with {latency_ms} ms mock latency in {:.2} s; peak RSS {:.1} MB",
+                "pipeline: {jobs} {} jobs ({completed} completed, {failed} failed) with {latency_ms} ms mock latency in {:.2} s; peak RSS {:.1} MB",
+                self.kind,
                 elapsed.as_secs_f64(),
                 peak_kb as f64 / 1024.0
             );
