@@ -236,16 +236,8 @@ fn check_exercises(day: &Day, p: &Profile, v: &mut DayViolations) {
 fn check_food(n: &Nutrition, p: &Profile, allergies: &AllergyMatcher, v: &mut DayViolations) {
     let diet = p.dietary_preference;
     for meal in &n.meals {
-        // Meal plans have no `items`: their ingredients' names are read instead.
-        let names = meal
-            .ingredients
-            .iter()
-            .map(|i| i.name.as_ref())
-            .filter(|n| !meal.items.iter().any(|i| i == n));
-        let texts = std::iter::once(meal.name.as_str())
-            .chain(meal.items.iter().map(String::as_str))
-            .chain(names);
-        for text in texts {
+        for text in reader_texts(meal) {
+            let text = text.as_str();
             if let Some(hit) = diet_violation(text, diet) {
                 let detail = format!(
                     "{text:?} contains {:?} ({}), not allowed for {}",
@@ -264,6 +256,36 @@ fn check_food(n: &Nutrition, p: &Profile, allergies: &AllergyMatcher, v: &mut Da
             }
         }
     }
+}
+
+/// The words a reader sees that the food table does not already vouch
+/// for: the meal's name and its `items`, with the names of its table foods
+/// taken out. A table food's diet class and allergen tags are checked by
+/// `check_ingredients`; its name can hold a keyword that is no such thing
+/// ("Custard apple" is a fruit, not custard), and a dish composed from
+/// foods is named after them.
+fn reader_texts(meal: &Meal) -> Vec<String> {
+    let table_names: Vec<String> = meal
+        .ingredients
+        .iter()
+        .filter(|i| catalogue().get(&i.id).is_some_and(|f| f.name == i.name))
+        .map(|i| i.name.to_ascii_lowercase())
+        .collect();
+    // ASCII lowering keeps byte offsets, so the original's case survives.
+    let strip = |text: &str| {
+        let mut t = text.to_owned();
+        for name in &table_names {
+            while let Some(at) = t.to_ascii_lowercase().find(name.as_str()) {
+                t.replace_range(at..at + name.len(), " ");
+            }
+        }
+        t
+    };
+    std::iter::once(meal.name.as_str())
+        .chain(meal.items.iter().map(String::as_str))
+        .map(strip)
+        .filter(|t| t.chars().any(char::is_alphabetic))
+        .collect()
 }
 
 /// Every ingredient is a food of the table that the profile may eat, in a

@@ -80,7 +80,7 @@ impl Inner {
             }
             for row in pending {
                 let mut plan = row.plan.0;
-                let dishes = plan.dish_names();
+                let dishes = plan.photo_queries();
                 let found = find_photos(&ctx.db, &self.client, self.per_hour, &dishes)
                     .await
                     .map_err(|e| JobError::new(e.code(), e.to_string()))?;

@@ -48,8 +48,7 @@ impl MealPlan {
         self.days.iter().flat_map(|d| &d.food.meals)
     }
 
-    /// Distinct dish names, in the order they first appear (the images
-    /// job's searches).
+    /// Distinct dish names, in the order they first appear.
     pub fn dish_names(&self) -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
         for m in self.meals() {
@@ -60,12 +59,24 @@ impl MealPlan {
         out
     }
 
-    /// Sets every meal's photo from `photos` (by dish name); dishes without
-    /// one keep `null`.
+    /// Distinct photo searches of the week, in the order they first appear
+    /// (see [`photo_query`]).
+    pub fn photo_queries(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for q in self.meals().map(photo_query) {
+            if !out.contains(&q) {
+                out.push(q);
+            }
+        }
+        out
+    }
+
+    /// Sets every meal's photo from `photos` (by its photo query); meals
+    /// without one keep `null`.
     pub fn set_images(&mut self, photos: &HashMap<String, Value>) {
         for day in &mut self.days {
             for m in &mut day.food.meals {
-                if let Some(p) = photos.get(&m.name) {
+                if let Some(p) = photos.get(&photo_query(m)) {
                     m.image = MealImage::Photo(p.clone());
                 } else if m.image.is_absent() {
                     m.image = MealImage::Missing;
@@ -73,6 +84,32 @@ impl MealPlan {
             }
         }
     }
+}
+
+/// What to search a meal's photo by. A named dish (a recipe or the
+/// model's, with a cuisine) by its name. A dish composed from foods is named
+/// after all of them, a name no one else's week has: it is searched by its
+/// main food and the kind of meal ("tofu bowl"), which many weeks share and
+/// the search cache then answers.
+pub fn photo_query(m: &Meal) -> String {
+    if m.cuisine.is_some() {
+        return m.name.clone();
+    }
+    let main = m
+        .ingredients
+        .first()
+        .map(|i| {
+            let name = i.name.split(',').next().unwrap_or(&i.name);
+            name.split('(').next().unwrap_or(name).trim().to_lowercase()
+        })
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| m.name.to_lowercase());
+    let kind = match m.slot.as_str() {
+        "breakfast" => "breakfast",
+        "snack" => "snack",
+        _ => "bowl",
+    };
+    format!("{main} {kind}")
 }
 
 /// Parses a model's meal-plan answer, unwrapping `{"meal_plan": {...}}` or a

@@ -19,6 +19,9 @@ pub const MAX_PER_WEEK: usize = 2;
 /// Days tried with other dishes before a day is composed from foods.
 const ATTEMPTS: usize = 6;
 
+/// Composed days tried before a day is left for the validator to report.
+const COMPOSED_ATTEMPTS: usize = 12;
+
 pub fn generate(p: &Profile, t: &Targets) -> MealPlan {
     build(p, t, true)
 }
@@ -137,7 +140,7 @@ fn composed_day(
 ) -> Nutrition {
     let (cat, filter, target) = (catalogue(), FoodFilter::new(p), day_targets(t));
     let mut last = Nutrition::default();
-    for attempt in 0..8 {
+    for attempt in 0..COMPOSED_ATTEMPTS {
         let mut meals: Vec<Meal> = Vec::new();
         for (i, (label, slot)) in day_slots(p.meals_per_day).iter().enumerate() {
             let m = composed(p, *slot, label, day * 5 + attempt * 7 + i, uses, &meals);

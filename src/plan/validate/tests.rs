@@ -312,3 +312,31 @@ fn equipment_must_be_owned_with_alternatives_and_combinations_understood() {
     );
     assert!(equipment_problem("", &gym).is_some());
 }
+
+#[test]
+fn a_table_foods_name_is_no_diet_keyword_but_a_dish_name_still_is() {
+    let p = profile(json!({"dietary_preference": "vegan"}));
+    let cat = catalogue();
+    let apple = crate::plan::menu::ingredient(cat.get("custard_apple").unwrap(), 150.0);
+    let meal = |name: &str| Meal {
+        name: name.into(),
+        slot: "snack".into(),
+        ingredients: vec![apple.clone()],
+        ..Meal::default()
+    };
+    let diet_hits = |name: &str| {
+        let n = Nutrition {
+            meals: vec![meal(name)],
+            ..Nutrition::default()
+        };
+        let mut out = Vec::new();
+        check_day_food(1, &n, &p, &targets(&p), &mut out);
+        out.into_iter().filter(|v| v.rule == Rule::Diet).count()
+    };
+    assert_eq!(diet_hits("Custard apple (sitaphal) with lime"), 0);
+    assert_eq!(
+        diet_hits("Custard apple (sitaphal) custard"),
+        1,
+        "custard outside the food's name"
+    );
+}
