@@ -31,6 +31,22 @@ insert into plan_job_kinds (kind, description, notify_on_finish) values
     ('meal_swap', 'one meal of a saved meal plan replaced, saved as the next version', false);
 
 
+-- A deferral's delay: the provider's Retry-After (cut to a day, whatever it
+-- says; the worker cuts it to RETRY_AFTER_MAX_SECONDS first), at least the
+-- backoff of this many deferrals (base * 2^n up to the max), plus up to a
+-- quarter more at random, so that jobs told the same Retry-After do not all
+-- return at the same instant.
+create function plan_job_deferral(
+    p_deferrals integer, p_base_seconds double precision, p_max_seconds double precision,
+    p_retry_after_seconds double precision
+) returns double precision
+language sql volatile as $$
+    select greatest(
+               least(coalesce(p_retry_after_seconds, 0), 86400),
+               least(p_max_seconds, p_base_seconds * power(2, least(p_deferrals, 30)))
+           ) * (1 + 0.25 * random())
+$$;
+
 -- IMAGES_RATE_LIMIT: a meal_images job that met the image source's hourly
 -- limit waits for the next window without spending a retry, however many
 -- windows that takes (photos never fail a plan, and a backlog of dishes at
@@ -58,7 +74,8 @@ begin
         v_outcome := 'deferred';
         update plan_generation_jobs
         set status = 'pending', rate_limit_deferrals = rate_limit_deferrals + 1,
-            run_after = now() + make_interval(secs => greatest(coalesce(p_retry_after_seconds, p_retry_base_seconds), 0)),
+            run_after = now() + make_interval(secs => plan_job_deferral(j.rate_limit_deferrals,
+                p_retry_base_seconds, p_retry_max_seconds, p_retry_after_seconds)),
             lease_token = null, locked_until = null, worker_id = null, progress = null,
             error_code = p_error_code, error_message = left(p_error_message, 1000), updated_at = now()
         where id = p_job_id;

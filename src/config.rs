@@ -108,6 +108,16 @@ pub struct WorkerSettings {
     #[arg(long, env = "MAX_RATE_LIMIT_DEFERRALS", default_value_t = 10)]
     pub max_rate_limit_deferrals: i32,
 
+    /// Seconds a pending job of a kind that no live worker handles waits
+    /// (room for a rolling deploy) before it fails as CONFIG_ERROR.
+    #[arg(long, env = "UNHANDLED_KIND_GRACE_SECONDS", default_value_t = 300.0)]
+    pub unhandled_kind_grace_seconds: f64,
+
+    /// The longest Retry-After a provider may impose, in seconds; longer
+    /// ones are cut to this.
+    #[arg(long, env = "RETRY_AFTER_MAX_SECONDS", default_value_t = 3600.0)]
+    pub retry_after_max_seconds: f64,
+
     /// Pending jobs older than this many hours fail as STALE_JOB.
     #[arg(long, env = "STALE_PENDING_HOURS", default_value_t = 24.0)]
     pub stale_pending_hours: f64,
@@ -180,6 +190,11 @@ impl WorkerSettings {
         positive("retry_base_seconds", self.retry_base_seconds)?;
         positive("retry_max_seconds", self.retry_max_seconds)?;
         positive("stale_pending_hours", self.stale_pending_hours)?;
+        positive("retry_after_max_seconds", self.retry_after_max_seconds)?;
+        positive(
+            "unhandled_kind_grace_seconds",
+            self.unhandled_kind_grace_seconds,
+        )?;
         positive("notify_self_test_seconds", self.notify_self_test_seconds)?;
         if let Some(h) = self.heartbeat_seconds {
             positive("heartbeat_seconds", h)?;

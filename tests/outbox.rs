@@ -110,6 +110,7 @@ async fn finished_job(pool: &PgPool, token: &str, complete: bool) -> (Uuid, Uuid
             base: Duration::from_secs(1),
             max: Duration::from_secs(1),
             max_rate_limit_deferrals: 0,
+            max_retry_after: Duration::from_secs(3600),
         };
         queue::fail(pool, job, token_of_lease, &failure, policy)
             .await

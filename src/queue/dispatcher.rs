@@ -239,8 +239,9 @@ impl Dispatcher {
         self.next_maintenance = now + self.settings.poll_interval();
         let db = self.env.db.clone();
         let stale_hours = self.settings.stale_pending_hours;
+        let grace = Duration::from_secs_f64(self.settings.unhandled_kind_grace_seconds);
         self.maintenance = Some(AbortOnDropHandle::new(tokio::spawn(async move {
-            super::reaper::run_once(&db, stale_hours).await;
+            super::reaper::run_once(&db, stale_hours, grace).await;
         })));
     }
 

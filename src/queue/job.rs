@@ -85,6 +85,8 @@ pub struct JobContext {
     /// The stage being run and since when: each `progress` call ends the
     /// previous stage, so every stage is timed without code in handlers.
     pub(crate) stage: Arc<Mutex<Option<(String, Instant)>>>,
+    /// Rate-limit deferrals a job may take before a 429 spends retries.
+    pub max_rate_limit_deferrals: i32,
 }
 
 impl JobContext {
@@ -235,6 +237,7 @@ mod tests {
             db: PgPool::connect_lazy("postgres://127.0.0.1:1/none").unwrap(),
             db_gate: Arc::new(tokio::sync::Semaphore::new(1)),
             stage: Arc::default(),
+            max_rate_limit_deferrals: 10,
         }
     }
 

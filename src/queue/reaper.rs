@@ -10,7 +10,7 @@ use super::store;
 use crate::telemetry::metrics as m;
 
 /// One maintenance pass; failures are logged and retried at the next tick.
-pub async fn run_once(db: &PgPool, stale_pending_hours: f64) {
+pub async fn run_once(db: &PgPool, stale_pending_hours: f64, unhandled_grace: Duration) {
     match store::reap(db).await {
         Ok(reaped) => {
             for r in &reaped {
@@ -40,6 +40,20 @@ pub async fn run_once(db: &PgPool, stale_pending_hours: f64) {
         }
         Ok(_) => {}
         Err(err) => tracing::warn!(error = %err, "expiring stale jobs failed"),
+    }
+    match store::fail_unhandled(db, unhandled_grace).await {
+        Ok(failed) => {
+            for u in &failed {
+                tracing::error!(
+                    job_id = %u.job_id, kind = %u.kind, error_code = "CONFIG_ERROR",
+                    "no live worker handles this kind; the job failed"
+                );
+                metrics::counter!(m::JOBS_FINISHED, "kind" => u.kind.clone(), "outcome" => "failed", "error_code" => "CONFIG_ERROR")
+                    .increment(1);
+                metrics::counter!(m::JOBS_UNHANDLED, "kind" => u.kind.clone()).increment(1);
+            }
+        }
+        Err(err) => tracing::warn!(error = %err, "failing jobs of unhandled kinds failed"),
     }
     sample_queue(db).await;
 }

@@ -54,6 +54,7 @@ pub async fn run_attempt(env: Arc<AttemptEnv>, handler: Arc<dyn JobHandler>, job
             db: env.db.clone(),
             db_gate: env.db_gate.clone(),
             stage: Default::default(),
+            max_rate_limit_deferrals: env.policy.max_rate_limit_deferrals,
         };
         let stages = ctx.clone();
         let started = Instant::now();
@@ -131,7 +132,8 @@ async fn fail(env: &AttemptEnv, job: &ClaimedJob, err: JobError) -> &'static str
         error_code: err.code.as_str(),
         user_message: err.code.user_message(),
         retryable: err.retryable(),
-        retry_after: err.retry_after,
+        // A provider's Retry-After may be anything (1e12 s was seen).
+        retry_after: err.retry_after.map(|d| d.min(env.policy.max_retry_after)),
         detail: Some(&err.detail),
         llm_usage: err.llm_usage.as_ref(),
     };

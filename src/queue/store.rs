@@ -272,6 +272,8 @@ pub struct RetryPolicy {
     pub base: Duration,
     pub max: Duration,
     pub max_rate_limit_deferrals: i32,
+    /// Retry-After beyond this is cut to it.
+    pub max_retry_after: Duration,
 }
 
 /// Inserts a job, or returns the user's active job of that kind.
@@ -470,6 +472,24 @@ pub async fn expire_stale(db: &PgPool, max_age: Duration) -> Result<Vec<Uuid>> {
         r"select job_id from expire_stale_plan_jobs(make_interval(secs => $1))",
     )
     .bind(max_age.as_secs_f64())
+    .fetch_all(db)
+    .await?)
+}
+
+/// A pending job failed because no live worker handles its kind.
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct Unhandled {
+    pub job_id: Uuid,
+    pub kind: String,
+}
+
+/// Fails pending jobs older than `grace` whose kind no live worker handles
+/// (none while no worker is alive), as CONFIG_ERROR.
+pub async fn fail_unhandled(db: &PgPool, grace: Duration) -> Result<Vec<Unhandled>> {
+    Ok(sqlx::query_as::<_, Unhandled>(
+        r"select job_id, kind from fail_unhandled_plan_jobs(make_interval(secs => $1))",
+    )
+    .bind(grace.as_secs_f64())
     .fetch_all(db)
     .await?)
 }

@@ -156,6 +156,7 @@ impl Worker {
                 base: Duration::from_secs_f64(s.retry_base_seconds),
                 max: Duration::from_secs_f64(s.retry_max_seconds),
                 max_rate_limit_deferrals: s.max_rate_limit_deferrals,
+                max_retry_after: Duration::from_secs_f64(s.retry_after_max_seconds),
             },
             // Two connections stay free of job statements, for the claims,
             // heartbeats and completions that keep leases alive.

@@ -10,6 +10,7 @@ pub const JOBS_RETRIED: &str = "plan_jobs_retried_total";
 pub const JOBS_RELEASED: &str = "plan_jobs_released_total";
 pub const JOBS_REAPED: &str = "plan_jobs_reaped_total";
 pub const JOBS_EXPIRED: &str = "plan_jobs_expired_total";
+pub const JOBS_UNHANDLED: &str = "plan_jobs_unhandled_total";
 pub const LEASES_LOST: &str = "plan_worker_leases_lost_total";
 pub const WAKEUPS: &str = "plan_worker_wakeups_total";
 pub const LISTENER_RECONNECTS: &str = "plan_worker_listener_reconnects_total";
@@ -47,6 +48,7 @@ pub const CATALOGUE: &[&str] = &[
     JOBS_RELEASED,
     JOBS_REAPED,
     JOBS_EXPIRED,
+    JOBS_UNHANDLED,
     LEASES_LOST,
     WAKEUPS,
     LISTENER_RECONNECTS,
@@ -101,6 +103,10 @@ pub fn describe() {
         "Jobs taken back from a dead worker or an expired lease."
     );
     describe_counter!(JOBS_EXPIRED, "Pending jobs failed as STALE_JOB.");
+    describe_counter!(
+        JOBS_UNHANDLED,
+        "Pending jobs failed as CONFIG_ERROR because no live worker handles their kind, by kind."
+    );
     describe_counter!(LEASES_LOST, "Running jobs whose lease this worker lost.");
     describe_counter!(WAKEUPS, "Dispatcher wake-ups by source.");
     describe_counter!(LISTENER_RECONNECTS, "Reconnects of the LISTEN connection.");

@@ -299,6 +299,39 @@ async fn with_fallback_on_a_final_llm_failure_the_offline_plan_is_saved(pool: Pg
 }
 
 #[sqlx::test]
+async fn with_fallback_persistent_429s_that_spend_deferrals_and_retries_end_in_the_offline_plan(
+    pool: PgPool,
+) {
+    let mock = mock("rate_limit:0").await;
+    let settings = WorkerSettings {
+        worker_id: Some(format!("pipeline-{}", Uuid::new_v4().simple())),
+        retry_base_seconds: 0.05,
+        retry_max_seconds: 0.1,
+        poll_interval_seconds: 60.0,
+        max_rate_limit_deferrals: 2,
+        ..WorkerSettings::default()
+    };
+    let w = plan_worker(&pool, Some(client(&mock, WAIT)), true, settings).await;
+    let mut job = intake::weekly_plan_job(Uuid::new_v4(), profile("fat-loss-vegan-home"));
+    job.max_retries = 1;
+    let mut events = support::JobEvents::open(&pool).await;
+    let id = intake::create_job(&pool, &job).await.unwrap().job_id;
+    events.wait_status(id, "completed", WAIT).await;
+    assert_eq!(
+        outcomes(&attempts(&pool, id).await),
+        pairs(&[
+            ("deferred", "AI_RATE_LIMIT"),
+            ("deferred", "AI_RATE_LIMIT"),
+            ("retry", "AI_RATE_LIMIT"),
+            ("completed", "")
+        ]),
+        "two deferrals, one retry, then the last 429 falls back"
+    );
+    assert_eq!(saved_plans(&pool, id).await[0].0, "offline");
+    w.shutdown().await;
+}
+
+#[sqlx::test]
 async fn without_an_llm_the_offline_generator_makes_the_plan_and_versions_count_up(pool: PgPool) {
     let w = worker(&pool, None, false).await;
     let user = Uuid::new_v4();

@@ -157,6 +157,49 @@ async fn meal_plans_offline_and_through_the_mock_llm_complete_and_recompute_from
     assert_good(&row.plan, &snapshot, &row.targets);
     let prompt = prompt_of(&mock, 0);
     assert!(prompt.contains("<meal_plan_json>") && prompt.contains("## Food catalogue"));
+    let photo_jobs: i64 =
+        sqlx::query_scalar("select count(*) from plan_generation_jobs where kind = 'meal_images'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(photo_jobs, 0, "no image source: no photo jobs, no calls");
+}
+
+#[sqlx::test]
+async fn a_swap_through_the_mock_llm_asks_for_a_dish_the_week_lacks_and_saves_it(pool: PgPool) {
+    let mock = mock("ok").await;
+    let w = worker(&pool, Some(client(&mock, WAIT))).await;
+    let snapshot = profile("muscle-gain-vegetarian-gym");
+    let (job, _) = run(
+        &pool,
+        intake::meal_plan_job(Uuid::new_v4(), snapshot.clone()),
+    )
+    .await;
+    let first = saved(&pool, job).await;
+    let swap = NewJob {
+        profile_snapshot: serde_json::to_value(SwapRequest {
+            meal_plan_id: first.id,
+            day: 5,
+            index: 0,
+        })
+        .unwrap(),
+        ..swap_job_for(first.user_id)
+    };
+    let (job, status) = run(&pool, swap).await;
+    assert_eq!(status, "completed");
+    let prompt = prompt_of(&mock, 1);
+    let old = &first.plan["days"][4]["meals"][0];
+    assert!(prompt.contains("<swap_json>") && prompt.contains(old["name"].as_str().unwrap()));
+    let second = saved(&pool, job).await;
+    assert_eq!(
+        (second.source.as_str(), second.swapped_from),
+        ("llm", Some(first.id))
+    );
+    let new = &second.plan["days"][4]["meals"][0];
+    assert_eq!(new["slot"], old["slot"]);
+    assert_ne!(new["name"], old["name"]);
+    assert_good(&second.plan, &snapshot, &second.targets);
+    w.shutdown().await;
 }
 
 #[sqlx::test]

@@ -212,3 +212,108 @@ async fn rate_limit_deferrals_spend_no_retry_until_their_cap(pool: PgPool) {
     );
     worker.shutdown().await;
 }
+
+/// Claims `job` and fails it with a 429 through the SQL interface; returns
+/// the deferral's delay in seconds.
+async fn defer_once(pool: &PgPool, job: uuid::Uuid, retry_after: Option<f64>) -> f64 {
+    sqlx::query("update plan_generation_jobs set run_after = now() where id = $1")
+        .bind(job)
+        .execute(pool)
+        .await
+        .unwrap();
+    let token: uuid::Uuid = sqlx::query_scalar(
+        "select lease_token from claim_plan_jobs('sql-client', array[$1], 1, 30)",
+    )
+    .bind(KIND)
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    let outcome: String = sqlx::query_scalar(
+        "select fail_plan_job($1, $2, 'AI_RATE_LIMIT', 'busy', true, $3, null, 1, 64, 100)",
+    )
+    .bind(job)
+    .bind(token)
+    .bind(retry_after)
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    assert_eq!(outcome, "deferred");
+    sqlx::query_scalar("select extract(epoch from run_after - now())::float8 from plan_generation_jobs where id = $1")
+        .bind(job)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+#[sqlx::test]
+async fn deferrals_grow_from_the_base_carry_jitter_and_cut_a_retry_after_of_1e12_seconds(
+    pool: PgPool,
+) {
+    let job = enqueue(&pool, 3).await;
+    // Without Retry-After: base 1 s doubling per deferral (up to 64 s),
+    // each with up to a quarter more.
+    let mut delays = Vec::new();
+    for _ in 0..5 {
+        delays.push(defer_once(&pool, job, None).await);
+    }
+    for (n, d) in delays.iter().enumerate() {
+        let floor = 2f64.powi(n as i32);
+        assert!(
+            *d >= floor - 0.05 && *d <= floor * 1.25 + 0.05,
+            "deferral {n}: {d} s ({delays:?})"
+        );
+    }
+    // A wild Retry-After is cut to a day by the SQL function itself.
+    let wild = defer_once(&pool, job, Some(1e12)).await;
+    assert!(
+        (86_400.0 - 1.0..=86_400.0 * 1.25 + 1.0).contains(&wild),
+        "{wild}"
+    );
+
+    // Twenty jobs told the same Retry-After do not all come back at once.
+    let mut same = Vec::new();
+    for _ in 0..20 {
+        let j = enqueue(&pool, 3).await;
+        sqlx::query("update plan_generation_jobs set run_after = now() + interval '1 day' where id <> $1 and status = 'pending'")
+            .bind(j)
+            .execute(&pool)
+            .await
+            .unwrap();
+        same.push(defer_once(&pool, j, Some(10.0)).await);
+    }
+    assert!(same.iter().all(|d| (9.9..=12.6).contains(d)), "{same:?}");
+    let spread = same.iter().copied().fold(f64::MIN, f64::max)
+        - same.iter().copied().fold(f64::MAX, f64::min);
+    assert!(spread > 0.5, "jittered: {same:?}");
+}
+
+#[sqlx::test]
+async fn the_worker_cuts_a_providers_retry_after_to_retry_after_max_seconds(pool: PgPool) {
+    let (registry, _starts) = probe(|_| async {
+        Err::<Done, _>(
+            JobError::new(ErrorCode::AiRateLimit, "429")
+                .with_retry_after(Some(Duration::from_secs(1_000_000_000_000))),
+        )
+    });
+    let mut s = settings("w-cap");
+    s.retry_after_max_seconds = 120.0;
+    let worker = start(&pool, registry, s).await;
+    let mut events = JobEvents::open(&pool).await;
+    let job = enqueue(&pool, 3).await;
+    events
+        .wait_for(
+            |e| e.id == job && e.error_code.as_deref() == Some("AI_RATE_LIMIT"),
+            WAIT,
+        )
+        .await;
+    let wait: f64 = sqlx::query_scalar("select extract(epoch from run_after - now())::float8 from plan_generation_jobs where id = $1")
+        .bind(job)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert!(
+        wait > 100.0 && wait <= 150.5,
+        "cut to 120 s plus jitter: {wait}"
+    );
+    worker.shutdown().await;
+}

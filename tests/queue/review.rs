@@ -249,3 +249,112 @@ async fn the_queues_hot_functions_never_compile_with_jit_and_the_triggers_keep_t
         }
     }
 }
+
+/// A pending job of `kind`, created `minutes` ago.
+async fn old_job_of(pool: &PgPool, kind: &str, minutes: i32) -> Uuid {
+    sqlx::query_scalar(
+        "insert into plan_generation_jobs (user_id, kind, profile_snapshot, created_at) \
+         values (gen_random_uuid(), $1, '{}', now() - make_interval(mins => $2)) returning id",
+    )
+    .bind(kind)
+    .bind(minutes)
+    .fetch_one(pool)
+    .await
+    .unwrap()
+}
+
+#[sqlx::test]
+async fn a_job_of_a_kind_no_live_worker_handles_fails_as_config_error_after_the_grace(
+    pool: PgPool,
+) {
+    // No live worker: nothing is failed (every job waits alike).
+    let orphan = old_job_of(&pool, "meal_plan", 10).await;
+    assert!(
+        store::fail_unhandled(&pool, Duration::from_secs(300))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let (registry, _starts) = blocking(mpsc::unbounded_channel().0);
+    let mut s = settings("handles-one-kind");
+    s.poll_interval_seconds = 0.2;
+    s.unhandled_kind_grace_seconds = 60.0;
+    let worker = start(&pool, registry, s).await;
+    let fresh = old_job_of(&pool, "meal_plan", 0).await;
+    let mut events = crate::common::JobEvents::open(&pool).await;
+    let ev = events.wait_status(orphan, "failed", WAIT).await;
+    assert_eq!(ev.error_code.as_deref(), Some("CONFIG_ERROR"));
+    let (message, outbox): (String, i64) = sqlx::query_as(
+        "select error_message, (select count(*) from notification_outbox o where o.job_id = j.id) \
+         from plan_generation_jobs j where id = $1",
+    )
+    .bind(orphan)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(message, "No live worker handles jobs of kind meal_plan.");
+    assert_eq!(outbox, 1, "the user is told (meal_plan notifies on finish)");
+    // Within its grace, and of a handled kind: untouched.
+    assert_eq!(job_row(&pool, fresh).await.status, "pending");
+    let handled = old_job_of(&pool, KIND, 10).await;
+    assert!(
+        store::fail_unhandled(&pool, Duration::from_secs(60))
+            .await
+            .unwrap()
+            .iter()
+            .all(|u| u.job_id != handled)
+    );
+    worker.shutdown().await;
+}
+
+#[sqlx::test]
+async fn heartbeats_are_hot_updates(pool: PgPool) {
+    for _ in 0..40 {
+        enqueue(&pool, 3).await;
+    }
+    let claimed: Vec<(Uuid, Uuid)> = sqlx::query_as(
+        "select id, lease_token from claim_plan_jobs('hot-worker', array[$1], 40, 30)",
+    )
+    .bind(KIND)
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(claimed.len(), 40);
+    let (ids, tokens): (Vec<Uuid>, Vec<Uuid>) = claimed.into_iter().unzip();
+    let mut conn = pool.acquire().await.unwrap();
+    let before = update_counts(&mut conn).await;
+    for _ in 0..20 {
+        sqlx::query("select * from heartbeat_plan_jobs($1, $2, 30)")
+            .bind(&ids)
+            .bind(&tokens)
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+    }
+    let after = update_counts(&mut conn).await;
+    let (updated, hot) = (after.0 - before.0, after.1 - before.1);
+    assert_eq!(updated, 800, "40 rows x 20 heartbeats");
+    let share = hot as f64 / updated as f64;
+    assert!(share >= 0.9, "HOT share {share:.2} ({hot} of {updated})");
+}
+
+/// The job table's (updates, HOT updates) with this connection's own
+/// pending statistics flushed first (the backend reports them when it goes
+/// idle after the forcing statement, before it answers).
+async fn update_counts(conn: &mut PgConnection) -> (i64, i64) {
+    sqlx::query("select pg_stat_force_next_flush()")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    sqlx::query("select pg_stat_clear_snapshot()")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    sqlx::query_as(
+        "select n_tup_upd, n_tup_hot_upd from pg_stat_user_tables where relname = 'plan_generation_jobs'",
+    )
+    .fetch_one(&mut *conn)
+    .await
+    .unwrap()
+}

@@ -2,6 +2,7 @@
 //! measured against DATABASE_URL's server in a throwaway database of its own;
 //! the pipeline's memory; the offline planner's speed and accuracy.
 
+mod heartbeats;
 mod latency;
 mod meals;
 pub mod nutrition;
@@ -37,6 +38,16 @@ pub enum BenchCommand {
         /// Slots per worker.
         #[arg(long, default_value_t = 500)]
         concurrency: u32,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Jobs held by one worker heartbeating every 0.5 s: the share of the
+    /// job table's row updates that are HOT.
+    Heartbeats {
+        #[arg(long, default_value_t = 200)]
+        jobs: usize,
+        #[arg(long, default_value_t = 10.0)]
+        seconds: f64,
         #[arg(long)]
         json: bool,
     },
@@ -132,6 +143,11 @@ pub async fn execute(db: &DbSettings, cmd: BenchCommand) -> anyhow::Result<()> {
             };
             pipeline::run(&scratch, run, json).await
         }
+        BenchCommand::Heartbeats {
+            jobs,
+            seconds,
+            json,
+        } => heartbeats::run(&scratch, jobs, seconds, json).await,
         BenchCommand::Meals {
             profiles,
             image_plans,

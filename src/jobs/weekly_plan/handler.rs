@@ -88,11 +88,17 @@ impl Inner {
 }
 
 /// Whether this failure would end the job (no retry left or not retryable).
-/// A rate-limit deferral spends no retry, so it never counts.
+/// A 429 first spends deferrals, then retries: it ends the job only when
+/// both are used up, and then the offline fallback is what it is for.
 pub(crate) fn fails_for_good(ctx: &JobContext, err: &JobError) -> bool {
-    err.code != ErrorCode::AiRateLimit
-        && err.code != ErrorCode::WorkerLost
-        && (!err.retryable() || ctx.job.retry_count >= ctx.job.max_retries)
+    let retries_spent = ctx.job.retry_count >= ctx.job.max_retries;
+    match err.code {
+        ErrorCode::WorkerLost => false,
+        ErrorCode::AiRateLimit => {
+            retries_spent && ctx.job.rate_limit_deferrals >= ctx.max_rate_limit_deferrals
+        }
+        _ => !err.retryable() || retries_spent,
+    }
 }
 
 async fn offline(
