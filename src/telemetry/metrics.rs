@@ -300,6 +300,7 @@ pub fn register_zeros(kinds: &[String]) {
     }
     for kind in kinds {
         metrics::counter!(JOBS_CLAIMED, "kind" => kind.clone()).absolute(0);
+        metrics::counter!(JOBS_UNHANDLED, "kind" => kind.clone()).absolute(0);
         metrics::counter!(JOBS_RELEASED, "kind" => kind.clone()).absolute(0);
         metrics::counter!(JOBS_FINISHED, "kind" => kind.clone(), "outcome" => "completed", "error_code" => "").absolute(0);
         for code in ErrorCode::ALL {
