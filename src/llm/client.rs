@@ -104,6 +104,14 @@ pub struct ChatResponse {
     pub latency: Duration,
 }
 
+impl ChatResponse {
+    /// The JSON object's text inside the content (a markdown fence around it
+    /// taken off): a few kilobytes, where `json` is several times that.
+    pub fn json_text(&self) -> &str {
+        strip_code_fence(self.raw.trim())
+    }
+}
+
 /// A client for one provider. Clones share the connection pool and limits.
 #[derive(Clone)]
 pub struct LlmClient {

@@ -8,7 +8,7 @@ use super::save::{NewMealPlan, save_meal_plan};
 use super::{STAGE_MEALS, STAGE_OFFLINE, STAGE_TARGETS, STAGE_VALIDATING};
 use crate::error_code::ErrorCode;
 use crate::jobs::weekly_plan::generate::{
-    Gate, UsageTotals, call, invalid_output, record_violations,
+    Gate, UsageTotals, call_text, invalid_output, record_violations,
 };
 use crate::jobs::weekly_plan::handler::fails_for_good;
 use crate::jobs::weekly_plan::save::Source;
@@ -163,11 +163,13 @@ async fn with_llm(
     let mut usage = UsageTotals::default();
     let user_tag = user_tag(ctx.job.user_id);
     ctx.progress(STAGE_MEALS).await?;
-    let (raw, model) = call(client, meal_plan_prompt(p, t), &user_tag, &mut usage).await?;
-    let sent = parse_meal_plan(raw).map_err(|e| invalid_output("meals", &e, &usage))?;
+    let (text, model) = call_text(client, meal_plan_prompt(p, t), &user_tag, &mut usage).await?;
     ctx.progress(STAGE_VALIDATING).await?;
+    // Answers wait for the gate as text; only those inside are parsed.
     let (plan, violations) = {
         let _place = gate.enter().await;
+        let sent = parse_text(&text).map_err(|e| invalid_output("meals", &e, &usage))?;
+        drop(text);
         let plan = fix(sent, p, t);
         let v = meal_plan::validate(&plan, p, t);
         (plan, v)
@@ -182,9 +184,9 @@ async fn with_llm(
     );
     let prompt = meal_repair_prompt(p, t, &plan, &violations);
     drop(plan);
-    let (raw, _) = call(client, prompt, &user_tag, &mut usage).await?;
-    let sent = parse_meal_plan(raw).map_err(|e| invalid_output("repair", &e, &usage))?;
+    let (text, _) = call_text(client, prompt, &user_tag, &mut usage).await?;
     let _place = gate.enter().await;
+    let sent = parse_text(&text).map_err(|e| invalid_output("repair", &e, &usage))?;
     let plan = fix(sent, p, t);
     let violations = meal_plan::validate(&plan, p, t);
     if violations.is_empty() {
@@ -197,6 +199,10 @@ async fn with_llm(
         format!("meal plan after repair: {}", detail.join("; ")),
     )
     .with_usage(Some(usage.to_json())))
+}
+
+fn parse_text(text: &str) -> Result<MealPlan, serde_json::Error> {
+    parse_meal_plan(serde_json::from_str(text)?)
 }
 
 fn made(plan: MealPlan, model: String, usage: &UsageTotals) -> Made {

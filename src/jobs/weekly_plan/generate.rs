@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::error_code::ErrorCode;
-use crate::llm::{ChatRequest, LlmClient, LlmError, Message, Usage};
+use crate::llm::{ChatRequest, ChatResponse, LlmClient, LlmError, Message, Usage};
 use crate::plan::model::{WeekStructure, WeeklyPlan, parse_plan, parse_structure};
 use crate::plan::prompt::{details_prompt, repair_prompt, structure_prompt};
 use crate::plan::validate::{Violation, validate};
@@ -74,7 +74,7 @@ pub async fn with_llm(
         parse_structure(raw).map_err(|e| invalid_output("structure", &e, &usage))?;
 
     ctx.progress(STAGE_DETAILS).await?;
-    let (raw, _) = call(
+    let (text, _) = call_text(
         client,
         details_prompt(p, t, &structure),
         &user_tag,
@@ -82,10 +82,14 @@ pub async fn with_llm(
     )
     .await?;
     drop(structure);
-    let plan = parse_plan(raw).map_err(|e| invalid_output("details", &e, &usage))?;
 
     ctx.progress(STAGE_VALIDATING).await?;
+    // A thousand answers may land together: they wait for the gate as the
+    // model's text (kilobytes), and only those inside are parsed (a parsed
+    // week is several times its text).
     let place = gate.enter().await;
+    let plan = parse_plan_text(&text).map_err(|e| invalid_output("details", &e, &usage))?;
+    drop(text);
     let plan = fix(plan, p, t);
     let violations = validate(&plan, p, t);
     if violations.is_empty() {
@@ -105,9 +109,13 @@ pub async fn with_llm(
     let prompt = repair_prompt(p, t, &plan, &violations);
     drop(plan);
     drop(place);
-    let (raw, _) = call(client, prompt, &user_tag, &mut usage).await?;
+    let (text, _) = call_text(client, prompt, &user_tag, &mut usage).await?;
     let place = gate.enter().await;
-    repaired(raw, p, t, model, usage, place)
+    repaired(&text, p, t, model, usage, place)
+}
+
+fn parse_plan_text(text: &str) -> Result<WeeklyPlan, serde_json::Error> {
+    parse_plan(serde_json::from_str(text)?)
 }
 
 /// Bounds how many plans are being solved and saved at once. A thousand
@@ -136,7 +144,7 @@ impl Gate {
 /// The repair round's answer, fixed and checked: the plan, or the rules it
 /// still breaks.
 fn repaired(
-    raw: Value,
+    text: &str,
     p: &Profile,
     t: &Targets,
     model: String,
@@ -144,7 +152,7 @@ fn repaired(
     place: tokio::sync::OwnedSemaphorePermit,
 ) -> Result<Generated, JobError> {
     let plan = fix(
-        parse_plan(raw).map_err(|e| invalid_output("repair", &e, &usage))?,
+        parse_plan_text(text).map_err(|e| invalid_output("repair", &e, &usage))?,
         p,
         t,
     );
@@ -167,23 +175,45 @@ fn repaired(
     .with_usage(Some(usage.to_json())))
 }
 
-/// One JSON-mode call; returns the parsed object and the model that answered.
-/// The prompt is moved into the request (a call waits for seconds to
-/// minutes, and a thousand waiting jobs must not each keep a copy), and the
-/// call's future is boxed so that the job's own future stays small.
 #[tracing::instrument(name = "llm.call", skip_all)]
 pub(crate) async fn call(
+    client: &LlmClient,
+    prompt: (String, String),
+    user_tag: &str,
+    usage: &mut UsageTotals,
+) -> Result<(Value, String), JobError> {
+    let resp = exchange(client, prompt, user_tag, usage).await?;
+    Ok((resp.json, resp.model))
+}
+
+/// `call`, keeping the answer's JSON text instead of its parsed value.
+#[tracing::instrument(name = "llm.call", skip_all)]
+pub(crate) async fn call_text(
+    client: &LlmClient,
+    prompt: (String, String),
+    user_tag: &str,
+    usage: &mut UsageTotals,
+) -> Result<(String, String), JobError> {
+    let resp = exchange(client, prompt, user_tag, usage).await?;
+    Ok((resp.json_text().to_owned(), resp.model))
+}
+
+/// One JSON-mode call, its usage added to the attempt's. The prompt is
+/// moved into the request (a call waits for seconds to minutes, and a
+/// thousand waiting jobs must not each keep a copy), and the call's future
+/// is boxed so that the job's own future stays small.
+async fn exchange(
     client: &LlmClient,
     (system, user): (String, String),
     user_tag: &str,
     usage: &mut UsageTotals,
-) -> Result<(Value, String), JobError> {
+) -> Result<ChatResponse, JobError> {
     let req =
         ChatRequest::new(vec![Message::system(system), Message::user(user)]).with_user_id(user_tag);
     match Box::pin(client.chat_json(req)).await {
         Ok(resp) => {
             usage.add(&resp.usage);
-            Ok((resp.json, resp.model))
+            Ok(resp)
         }
         Err(err) => {
             if let Some(u) = err.usage() {
