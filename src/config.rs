@@ -129,6 +129,12 @@ pub struct WorkerSettings {
     /// Seconds to wait for the worker's own NOTIFY before falling back to polling.
     #[arg(long, env = "NOTIFY_SELF_TEST_SECONDS", default_value_t = 2.0)]
     pub notify_self_test_seconds: f64,
+
+    /// After this many seconds without a notification the listener sends
+    /// its own again; if that does not come back the connection is taken
+    /// for dead (half-open) and replaced.
+    #[arg(long, env = "NOTIFY_CHECK_SECONDS", default_value_t = 30.0)]
+    pub notify_check_seconds: f64,
 }
 
 impl Default for WorkerSettings {
@@ -196,6 +202,7 @@ impl WorkerSettings {
             self.unhandled_kind_grace_seconds,
         )?;
         positive("notify_self_test_seconds", self.notify_self_test_seconds)?;
+        positive("notify_check_seconds", self.notify_check_seconds)?;
         if let Some(h) = self.heartbeat_seconds {
             positive("heartbeat_seconds", h)?;
             if h > self.lease_seconds / 2.0 {
@@ -366,6 +373,12 @@ pub struct ApiSettings {
     /// Address of the /v1 API for apps, e.g. 0.0.0.0:8080; unset: no API.
     #[arg(long, env = "API_ADDR")]
     pub api_addr: Option<String>,
+
+    /// Connections of the API's own pool when the worker runs in the same
+    /// process (busy apps must not take the connections that keep the
+    /// worker's leases alive); API-only processes use DATABASE_POOL_SIZE.
+    #[arg(long, env = "API_DATABASE_POOL_SIZE", default_value_t = 5)]
+    pub api_database_pool_size: u32,
 
     /// Supabase's JWT secret, for HS256 tokens.
     #[arg(long, env = "SUPABASE_JWT_SECRET", hide_env_values = true)]

@@ -45,8 +45,20 @@ pub async fn run(db: &DbSettings, args: RunArgs) -> anyhow::Result<()> {
 
     let worker = start_worker(&pool, &listen, &args, &root)?;
     let ops = start_ops(&pool, metrics, worker.as_ref(), &args, &root).await?;
+    // Beside a worker the API gets a pool of its own: requests must never
+    // wait behind, or starve, the worker's claims and heartbeats.
+    let api_pool = match (&api_addr, &worker) {
+        (Some(_), Some(_)) => {
+            let size = args.api.api_database_pool_size.max(1);
+            Some(crate::db::named_pool(db, size, "plan-worker api").await?)
+        }
+        _ => None,
+    };
     let api = match &api_addr {
-        Some(addr) => Some(start_api(&pool, &listen, addr, &args, &root).await?),
+        Some(addr) => {
+            let p = api_pool.as_ref().unwrap_or(&pool);
+            Some(start_api(p, &listen, addr, &args, &root).await?)
+        }
         None => None,
     };
     // Push delivery belongs to the worker: an API-only process sends none.
@@ -63,6 +75,9 @@ pub async fn run(db: &DbSettings, args: RunArgs) -> anyhow::Result<()> {
             root.cancel();
             anyhow::bail!("second signal: exiting without waiting for jobs");
         }
+    }
+    if let Some(p) = api_pool {
+        p.close().await;
     }
     pool.close().await;
     Ok(())

@@ -22,6 +22,10 @@ pub enum ListenError {
     Db(#[from] sqlx::Error),
     #[error("listen connection closed")]
     Closed,
+    /// Open by every sign, but its own NOTIFY did not come back: a half-open
+    /// TCP connection, a server that stopped serving it.
+    #[error("listen connection delivers nothing: its own NOTIFY did not come back within {0:?}")]
+    Deaf(std::time::Duration),
 }
 
 /// One connection that LISTENs on a fixed set of channels.

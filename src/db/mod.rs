@@ -23,8 +23,17 @@ pub fn options(url: &str, setting: &str) -> anyhow::Result<PgConnectOptions> {
 
 /// The query pool of `DATABASE_URL`, `size` connections.
 pub async fn pool(db: &crate::config::DbSettings, size: u32) -> anyhow::Result<PgPool> {
+    named_pool(db, size, "plan-worker").await
+}
+
+/// `pool`, its connections named `app` in `pg_stat_activity`.
+pub async fn named_pool(
+    db: &crate::config::DbSettings,
+    size: u32,
+    app: &str,
+) -> anyhow::Result<PgPool> {
     let options = options(&db.database_url, "DATABASE_URL")?;
-    connect(options, size, "plan-worker")
+    connect(options, size, app)
         .await
         .context("could not connect to DATABASE_URL")
 }

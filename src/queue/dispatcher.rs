@@ -252,10 +252,14 @@ impl Dispatcher {
             .set((self.settings.max_concurrent_jobs as usize).saturating_sub(in_flight) as f64);
     }
 
-    /// Shutdown: lets running jobs finish within the grace period, then
-    /// stops the rest, which give their jobs back.
+    /// Shutdown, all of it inside `grace` (an orchestrator kills the process
+    /// when its own grace, Kubernetes' 30 s by default, runs out): running
+    /// jobs may finish until the last quarter of it (at most its last 5 s),
+    /// then the rest are stopped and give their jobs back in that time.
     pub async fn drain(&mut self, grace: Duration) {
-        let deadline = Instant::now() + grace;
+        let started = Instant::now();
+        let release_room = (grace / 4).min(Duration::from_secs(5));
+        let deadline = started + grace - release_room;
         while !self.tasks.is_empty() {
             tokio::select! {
                 _ = self.tasks.join_next() => {}
@@ -270,8 +274,8 @@ impl Dispatcher {
             "grace period over; giving running jobs back"
         );
         self.running.stop_all(StopReason::Shutdown);
-        // Releasing is one short statement per job; bound it all the same.
-        let bound = Instant::now() + Duration::from_secs(10);
+        // Releasing is one short statement per job; it must end in the grace.
+        let bound = (started + grace).max(Instant::now() + Duration::from_millis(500));
         while !self.tasks.is_empty() {
             tokio::select! {
                 _ = self.tasks.join_next() => {}

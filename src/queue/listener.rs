@@ -69,6 +69,8 @@ pub struct Listener {
     pub events: mpsc::UnboundedSender<ListenerEvent>,
     pub state: Arc<ListenerState>,
     pub self_test_timeout: Duration,
+    /// Quiet this long, the connection proves it still delivers.
+    pub check_every: Duration,
     pub stop: CancellationToken,
 }
 
@@ -137,9 +139,36 @@ impl Listener {
             self_test_ok,
             reconnect,
         });
+        self.relay(session, self_test_ok).await
+    }
+
+    /// Routes notifications. A connection can look open and deliver nothing
+    /// (a half-open TCP connection: no read ever fails): after a quiet
+    /// `check_every`, its own NOTIFY must come back, or it is replaced. A
+    /// connection that failed the first self-test (a pooler) is not checked:
+    /// the dispatcher already polls fast.
+    async fn relay(&self, session: &mut ListenSession, checked: bool) -> Result<(), ListenError> {
+        let mut next_check = tokio::time::Instant::now() + self.check_every;
         loop {
-            let n = session.recv().await?;
-            self.route(n.channel(), n.payload());
+            if !checked {
+                let n = session.recv().await?;
+                self.route(n.channel(), n.payload());
+                continue;
+            }
+            match tokio::time::timeout_at(next_check, session.recv()).await {
+                Ok(n) => {
+                    let n = n?;
+                    self.route(n.channel(), n.payload());
+                }
+                Err(_) => {
+                    if !self.self_test(session).await? {
+                        metrics::gauge!(m::NOTIFY_SELF_TEST_OK).set(0.0);
+                        return Err(ListenError::Deaf(self.self_test_timeout));
+                    }
+                }
+            }
+            // Anything received proves the connection delivers.
+            next_check = tokio::time::Instant::now() + self.check_every;
         }
     }
 

@@ -109,6 +109,7 @@ impl Worker {
             events: events_tx,
             state,
             self_test_timeout: s.self_test_timeout(),
+            check_every: Duration::from_secs_f64(s.notify_check_seconds),
             stop: background.clone(),
         };
         let listener_task = AbortOnDropHandle::new(tokio::spawn(listener.run()));

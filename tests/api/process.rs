@@ -1,4 +1,5 @@
-//! The real binary: `plan-worker run --no-worker` serves the API alone (no
+//! The real binary: beside a worker the API has a pool of its own; `plan-worker
+//! run --no-worker` serves the API alone (no
 //! worker registers, jobs stay pending) and exits cleanly on SIGTERM.
 
 use std::process::Stdio;
@@ -31,12 +32,14 @@ fn free_port() -> u16 {
         .port()
 }
 
-#[sqlx::test]
-async fn run_no_worker_serves_the_api_alone_and_stops_on_sigterm(pool: PgPool) {
+/// `plan-worker run` with `args` on the test's database; returns the child
+/// and its API and ops ports once the API listens.
+async fn spawn_run(pool: &PgPool, args: &[&str]) -> (tokio::process::Child, u16, u16) {
     let (api_port, ops_port) = (free_port(), free_port());
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_plan-worker"))
-        .args(["run", "--no-worker"])
-        .env("DATABASE_URL", database_url(&pool))
+        .arg("run")
+        .args(args)
+        .env("DATABASE_URL", database_url(pool))
         .env("API_ADDR", format!("127.0.0.1:{api_port}"))
         .env("METRICS_ADDR", format!("127.0.0.1:{ops_port}"))
         .env("SUPABASE_JWT_SECRET", SECRET)
@@ -61,7 +64,43 @@ async fn run_no_worker_serves_the_api_alone_and_stops_on_sigterm(pool: PgPool) {
     .expect("the API never listened");
     // Keep reading, so that the process never blocks on a full pipe.
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (child, api_port, ops_port)
+}
 
+#[sqlx::test]
+async fn beside_a_worker_the_api_queries_through_a_pool_of_its_own(pool: PgPool) {
+    let (child, api_port, _) = spawn_run(&pool, &[]).await;
+    let user = Uuid::new_v4();
+    let mut events = crate::support::JobEvents::open(&pool).await;
+    let created = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{api_port}/v1/plan-jobs"))
+        .bearer_auth(token(user))
+        .json(&json!({"profileSnapshot": profile("muscle-gain-vegetarian-gym")}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let body: serde_json::Value = created.json().await.unwrap();
+    let job: Uuid = body["jobId"].as_str().unwrap().parse().unwrap();
+    events.wait_status(job, "completed", WAIT).await;
+    let names: Vec<String> = sqlx::query_scalar(
+        "select distinct application_name from pg_stat_activity \
+         where datname = current_database() and application_name like 'plan-worker%' order by 1",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert!(names.contains(&"plan-worker api".to_owned()), "{names:?}");
+    assert!(
+        names.contains(&"plan-worker".to_owned()),
+        "the worker's own pool: {names:?}"
+    );
+    drop(child);
+}
+
+#[sqlx::test]
+async fn run_no_worker_serves_the_api_alone_and_stops_on_sigterm(pool: PgPool) {
+    let (mut child, api_port, ops_port) = spawn_run(&pool, &["--no-worker"]).await;
     let http = reqwest::Client::new();
     let user = Uuid::new_v4();
     let created = http

@@ -240,3 +240,33 @@ async fn a_job_that_keeps_losing_its_worker_fails_with_worker_lost_after_its_ret
         "the user is told, in the reaper's transaction"
     );
 }
+
+#[sqlx::test]
+async fn a_job_still_running_at_shutdown_is_given_back_inside_the_grace_not_after_it(pool: PgPool) {
+    let (dropped_tx, _dropped) = mpsc::unbounded_channel();
+    let (registry, mut starts) = blocking(dropped_tx);
+    let mut s = settings("orchestrated");
+    // An orchestrator kills the process when this runs out: the release
+    // must be in the database before then.
+    s.shutdown_grace_seconds = 2.0;
+    let leaving = start(&pool, registry, s).await;
+    let job = enqueue(&pool, 3).await;
+    next_start(&mut starts, Duration::from_secs(2)).await;
+    let asked: chrono::DateTime<chrono::Utc> = sqlx::query_scalar("select now()")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    leaving.shutdown().await;
+    let (status, released): (String, chrono::DateTime<chrono::Utc>) =
+        sqlx::query_as("select status::text, updated_at from plan_generation_jobs where id = $1")
+            .bind(job)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(status, "pending", "given back");
+    let after = (released - asked).num_milliseconds();
+    assert!(
+        (1_000..2_000).contains(&after),
+        "released {after} ms after the shutdown began: after the jobs' time (the first 1.5 s), inside the 2 s grace"
+    );
+}

@@ -143,3 +143,46 @@ async fn insert_unnoticed(pool: &PgPool, starts: &mut Starts) -> uuid::Uuid {
     }
     panic!("something keeps waking the worker although no NOTIFY is sent");
 }
+
+/// Sends `signal` (STOP or CONT) to a PostgreSQL backend process.
+fn signal_backend(pid: u32, signal: &str) {
+    let status = std::process::Command::new("kill")
+        .args([format!("-{signal}"), pid.to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success(), "kill -{signal} {pid}");
+}
+
+#[sqlx::test]
+async fn a_listen_connection_that_delivers_nothing_is_found_by_its_own_notify_and_replaced(
+    pool: PgPool,
+) {
+    let (registry, mut starts) = instant();
+    let mut s = settings("w-halfopen");
+    s.notify_check_seconds = 0.5;
+    s.notify_self_test_seconds = 0.5;
+    let worker = start(&pool, registry, s).await;
+    warm_up(&pool, &mut starts).await;
+    // A stopped backend keeps its socket open and sends nothing: from the
+    // worker's side exactly a half-open connection, where no read fails.
+    let old_pid = worker.listener.backend_pid.load(Ordering::SeqCst);
+    let mut up = worker.listener.connected.subscribe();
+    signal_backend(old_pid, "STOP");
+    let noticed = tokio::time::timeout(Duration::from_secs(5), up.wait_for(|c| !*c)).await;
+    // Let the old backend go (it sees its client gone and exits, freeing
+    // the worker's presence lock) whatever the outcome.
+    signal_backend(old_pid, "CONT");
+    noticed
+        .expect("the deaf connection was noticed within a check and a self-test")
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(20), up.wait_for(|c| *c))
+        .await
+        .expect("a new LISTEN connection")
+        .unwrap();
+    assert_ne!(worker.listener.backend_pid.load(Ordering::SeqCst), old_pid);
+    // Notifications work again: a new job starts by NOTIFY, not the 60 s tick.
+    let job = enqueue(&pool, 3).await;
+    let (started, _) = next_start(&mut starts, Duration::from_secs(5)).await;
+    assert_eq!(started, job);
+    worker.shutdown().await;
+}
