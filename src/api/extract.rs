@@ -67,6 +67,20 @@ impl<S: Send + Sync> FromRequestParts<S> for PathId {
 /// The query string's parameters; handlers check the ones they take.
 pub struct QueryMap(pub HashMap<String, String>);
 
+impl QueryMap {
+    /// `limit` of a list: 1 to 100, 20 when absent.
+    pub fn limit(&self) -> Result<i64, ApiError> {
+        match self.0.get("limit") {
+            None => Ok(20),
+            Some(l) => l
+                .parse::<i64>()
+                .ok()
+                .filter(|l| (1..=100).contains(l))
+                .ok_or_else(|| ApiError::field("limit", "must be a whole number from 1 to 100")),
+        }
+    }
+}
+
 impl<S: Send + Sync> FromRequestParts<S> for QueryMap {
     type Rejection = ApiError;
 

@@ -35,17 +35,10 @@ pub async fn active(
 pub async fn list(
     State(state): State<ApiState>,
     caller: Caller,
-    QueryMap(q): QueryMap,
+    q: QueryMap,
 ) -> Result<Json<Value>, ApiError> {
     let user = caller.user()?;
-    let limit = match q.get("limit") {
-        None => 20,
-        Some(l) => l
-            .parse::<i64>()
-            .ok()
-            .filter(|l| (1..=100).contains(l))
-            .ok_or_else(|| ApiError::field("limit", "must be a whole number from 1 to 100"))?,
-    };
+    let limit = q.limit()?;
     let plans = meals::versions(&state.db, user, limit).await?;
     Ok(Json(json!({ "mealPlans": plans })))
 }

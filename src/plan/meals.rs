@@ -57,6 +57,20 @@ pub struct Dish {
     pub ingredients: Vec<RecipeItem>,
 }
 
+impl Dish {
+    /// The recipe's foods with its typical grams, before any solving.
+    pub fn unsolved_ingredients(&'static self) -> Vec<Ingredient> {
+        self.ingredients
+            .iter()
+            .map(|r| Ingredient {
+                id: std::borrow::Cow::Borrowed(r.id.as_str()),
+                grams: r.grams,
+                ..Ingredient::default()
+            })
+            .collect()
+    }
+}
+
 #[derive(Deserialize)]
 struct Library {
     recipes: Vec<Dish>,
@@ -175,15 +189,7 @@ pub fn day_meals_from(dishes: &[&'static Dish], p: &Profile, day_index: usize) -
             Some(d) => Meal {
                 name: format!("{label}: {}", d.name),
                 slot: slot.as_str().to_owned(),
-                ingredients: d
-                    .ingredients
-                    .iter()
-                    .map(|r| Ingredient {
-                        id: std::borrow::Cow::Borrowed(r.id.as_str()),
-                        grams: r.grams,
-                        ..Ingredient::default()
-                    })
-                    .collect(),
+                ingredients: d.unsolved_ingredients(),
                 ..Meal::default()
             },
             None => compose(p, *slot, label, day_index + i),

@@ -324,7 +324,8 @@ pub fn parse_structure(value: Value) -> Result<WeekStructure, serde_json::Error>
     serde_json::from_value(unwrap_days(value))
 }
 
-fn unwrap_days(value: Value) -> Value {
+/// `{"plan": {"days": ...}}` or a bare list of days, as `{"days": ...}`.
+pub(crate) fn unwrap_days(value: Value) -> Value {
     match value {
         Value::Array(days) => serde_json::json!({ "days": days }),
         Value::Object(mut map) if !map.contains_key("days") && map.len() == 1 => {

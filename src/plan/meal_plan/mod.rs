@@ -115,19 +115,7 @@ pub fn photo_query(m: &Meal) -> String {
 /// Parses a model's meal-plan answer, unwrapping `{"meal_plan": {...}}` or a
 /// bare list of days. Day numbers may be names ("Monday").
 pub fn parse_meal_plan(value: Value) -> Result<MealPlan, serde_json::Error> {
-    let value = match value {
-        Value::Array(days) => serde_json::json!({ "days": days }),
-        Value::Object(mut map) if !map.contains_key("days") && map.len() == 1 => {
-            let (_, inner) = map.iter_mut().next().expect("one entry");
-            if inner.get("days").is_some() {
-                inner.take()
-            } else {
-                Value::Object(map)
-            }
-        }
-        other => other,
-    };
-    let mut raw: RawPlan = serde_json::from_value(value)?;
+    let mut raw: RawPlan = serde_json::from_value(super::model::unwrap_days(value))?;
     let days = raw
         .days
         .drain(..)

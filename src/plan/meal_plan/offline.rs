@@ -9,7 +9,7 @@ use super::{MealDay, MealPlan};
 use crate::plan::foods::{FoodFilter, Role, catalogue};
 use crate::plan::meals::{Dish, Slot, compose, day_slots, suitable};
 use crate::plan::menu::{cook_day, day_targets, grocery_list_of};
-use crate::plan::model::{Ingredient, Meal, MealImage, Nutrition};
+use crate::plan::model::{Meal, MealImage, Nutrition};
 use crate::plan::nutrition::Targets;
 use crate::plan::profile::Profile;
 
@@ -163,15 +163,7 @@ pub fn from_dish(d: &'static Dish) -> Meal {
         name: d.name.clone(),
         slot: d.slot.as_str().to_owned(),
         cuisine: d.cuisine.clone(),
-        ingredients: d
-            .ingredients
-            .iter()
-            .map(|r| Ingredient {
-                id: std::borrow::Cow::Borrowed(r.id.as_str()),
-                grams: r.grams,
-                ..Ingredient::default()
-            })
-            .collect(),
+        ingredients: d.unsolved_ingredients(),
         steps: d.steps.clone(),
         prep_minutes: Some(d.prep_minutes),
         cook_minutes: Some(d.cook_minutes),
