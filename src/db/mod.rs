@@ -3,6 +3,7 @@
 
 pub mod listen;
 pub mod store;
+pub mod transient;
 
 use std::str::FromStr;
 use std::time::Duration;

@@ -6,9 +6,11 @@
 //! - `weekly_plan` the `weekly_base_plan` kind
 //! - `meal_plan`   the `meal_plan` kind, its photos (`meal_images`) and swaps (`meal_swap`)
 //! - `intake`      validated job creation for the CLI and the API
+//! - `save`        the transaction that saves a plan and completes its job
 
 pub mod intake;
 pub mod meal_plan;
+pub mod save;
 pub mod weekly_plan;
 
 use crate::config::LlmSettings;

@@ -10,9 +10,9 @@ use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use super::store::{self, StoreError};
+use crate::db::transient;
 
 const MAX_BATCH: usize = 500;
-const ATTEMPTS: u32 = 5;
 
 /// What became of a completion.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,9 +46,11 @@ pub struct Completer {
 
 impl Completer {
     /// Starts the batching task; it ends when every `Completer` is dropped.
-    pub fn spawn(db: PgPool) -> (Self, tokio::task::JoinHandle<()>) {
+    /// A batch the database refuses for a moment is tried again for up to
+    /// `window` (the lease).
+    pub fn spawn(db: PgPool, window: Duration) -> (Self, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::unbounded_channel();
-        (Self { tx }, tokio::spawn(batch_loop(db, rx)))
+        (Self { tx }, tokio::spawn(batch_loop(db, rx, window)))
     }
 
     /// Completes one job held under `token`.
@@ -61,11 +63,11 @@ impl Completer {
     }
 }
 
-async fn batch_loop(db: PgPool, mut rx: mpsc::UnboundedReceiver<Request>) {
+async fn batch_loop(db: PgPool, mut rx: mpsc::UnboundedReceiver<Request>, window: Duration) {
     let mut batch: Vec<Request> = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let jobs: Vec<(Uuid, Uuid)> = batch.iter().map(|(id, token, _)| (*id, *token)).collect();
-        match complete_with_retries(&db, &jobs).await {
+        match complete_with_retries(&db, &jobs, window).await {
             Ok(done) => {
                 for (id, _, reply) in batch.drain(..) {
                     let completion = if done.binary_search(&id).is_ok() {
@@ -86,26 +88,17 @@ async fn batch_loop(db: PgPool, mut rx: mpsc::UnboundedReceiver<Request>) {
     }
 }
 
-/// A transient database error is retried briefly: the heartbeat keeps the
-/// leases meanwhile, and fencing makes a repeated completion harmless.
+/// A transient database error is retried while the leases can last: the
+/// heartbeat keeps them meanwhile, and fencing makes a repeated completion
+/// harmless.
 async fn complete_with_retries(
     db: &PgPool,
     jobs: &[(Uuid, Uuid)],
+    window: Duration,
 ) -> Result<Vec<Uuid>, StoreError> {
     let plan_ids = vec![None; jobs.len()];
-    let mut attempt = 0;
-    loop {
-        match store::complete(db, jobs, &plan_ids).await {
-            Ok(mut done) => {
-                done.sort_unstable();
-                return Ok(done);
-            }
-            Err(err) if attempt + 1 < ATTEMPTS => {
-                attempt += 1;
-                tracing::warn!(error = %err, attempt, "completion batch failed; retrying");
-                tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
-            }
-            Err(err) => return Err(err),
-        }
-    }
+    let mut done =
+        transient::retry(window, "complete", || store::complete(db, jobs, &plan_ids)).await?;
+    done.sort_unstable();
+    Ok(done)
 }

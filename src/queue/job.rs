@@ -87,6 +87,9 @@ pub struct JobContext {
     pub(crate) stage: Arc<Mutex<Option<(String, Instant)>>>,
     /// Rate-limit deferrals a job may take before a 429 spends retries.
     pub max_rate_limit_deferrals: i32,
+    /// How long a statement is tried again while the database is away
+    /// (see [`JobContext::retry_db`]).
+    pub(crate) db_retry_window: Duration,
 }
 
 impl JobContext {
@@ -117,7 +120,12 @@ impl JobContext {
         *self.stage.lock().unwrap_or_else(|e| e.into_inner()) =
             Some((stage.to_owned(), Instant::now()));
         let _turn = self.db_turn().await;
-        let held = store::set_progress(&self.db, self.job.id, self.job.lease_token, stage).await?;
+        let (id, token) = (self.job.id, self.job.lease_token);
+        let held = self
+            .retry_db("progress", || {
+                store::set_progress(&self.db, id, token, stage)
+            })
+            .await?;
         if held {
             Ok(())
         } else {
@@ -127,6 +135,19 @@ impl JobContext {
                 "lease lost while reporting progress",
             ))
         }
+    }
+
+    /// Runs `op` again while the database is briefly away (a restart, a
+    /// failover), for as long as the lease can last, so that a restart does
+    /// not throw away an attempt's work. `op` must be safe to run twice:
+    /// fenced by the lease token, or a transaction that runs again whole.
+    pub async fn retry_db<T, E, F, Fut>(&self, what: &'static str, op: F) -> Result<T, E>
+    where
+        E: crate::db::transient::Transient,
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        crate::db::transient::retry(self.db_retry_window, what, op).await
     }
 
     /// Records the duration of the stage in progress, if any.
@@ -238,6 +259,7 @@ mod tests {
             db_gate: Arc::new(tokio::sync::Semaphore::new(1)),
             stage: Arc::default(),
             max_rate_limit_deferrals: 10,
+            db_retry_window: Duration::ZERO,
         }
     }
 

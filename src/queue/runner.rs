@@ -13,6 +13,7 @@ use super::completer::Completion;
 use super::job::{Done, JobContext, JobError, JobHandler};
 use super::lease::{RunningJobs, StopReason};
 use super::store::{self, ClaimedJob, FailOutcome, Failure, RetryPolicy};
+use crate::db::transient;
 use crate::error_code::ErrorCode;
 use crate::telemetry::metrics as m;
 
@@ -23,6 +24,9 @@ pub struct AttemptEnv {
     pub running: Arc<RunningJobs>,
     pub completer: Completer,
     pub timeout: Duration,
+    /// How long the statements that end an attempt are tried again while
+    /// the database is away (the lease: past it, the job is not ours).
+    pub db_retry_window: Duration,
     pub policy: RetryPolicy,
     /// Jobs' turns at the pool's connections (see `JobContext::db_turn`).
     pub db_gate: Arc<tokio::sync::Semaphore>,
@@ -55,6 +59,7 @@ pub async fn run_attempt(env: Arc<AttemptEnv>, handler: Arc<dyn JobHandler>, job
             db_gate: env.db_gate.clone(),
             stage: Default::default(),
             max_rate_limit_deferrals: env.policy.max_rate_limit_deferrals,
+            db_retry_window: env.db_retry_window,
         };
         let stages = ctx.clone();
         let started = Instant::now();
@@ -110,7 +115,8 @@ async fn record(env: &AttemptEnv, job: &ClaimedJob, ended: Ended) -> &'static st
             finished(job, "cancelled", Some(ErrorCode::Cancelled))
         }
         Ended::Stopped(Some(StopReason::Shutdown)) => {
-            match store::release(&env.db, job.id, job.lease_token).await {
+            let release = || store::release(&env.db, job.id, job.lease_token);
+            match transient::retry(env.db_retry_window, "release", release).await {
                 Ok(true) => {
                     tracing::info!("job given back on shutdown");
                     metrics::counter!(m::JOBS_RELEASED, "kind" => job.kind.clone()).increment(1);
@@ -138,7 +144,8 @@ async fn fail(env: &AttemptEnv, job: &ClaimedJob, err: JobError) -> &'static str
         llm_usage: err.llm_usage.as_ref(),
     };
     tracing::Span::current().record("error_code", err.code.as_str());
-    match store::fail(&env.db, job.id, job.lease_token, &failure, env.policy).await {
+    let record = || store::fail(&env.db, job.id, job.lease_token, &failure, env.policy);
+    match transient::retry(env.db_retry_window, "fail", record).await {
         Ok(Some(outcome)) => {
             tracing::warn!(error_code = %err.code, ?outcome, detail = %err.detail, "attempt failed");
             match outcome {

@@ -28,6 +28,12 @@ pub enum StoreError {
     Db(#[from] sqlx::Error),
 }
 
+impl crate::db::transient::Transient for StoreError {
+    fn is_transient(&self) -> bool {
+        matches!(self, StoreError::Db(e) if crate::db::transient::is_transient(e))
+    }
+}
+
 impl StoreError {
     /// Turns a `raise ... using column = 'x'` (SQLSTATE 22023) or a named
     /// CHECK constraint violation into an error that names the field.

@@ -92,7 +92,7 @@ impl Worker {
         let s = &self.settings;
         tracing::info!(worker_id = %id, kinds = ?self.registry.kinds(), slots = s.max_concurrent_jobs, "worker starting");
         crate::telemetry::metrics::register_zeros(&self.registry.kinds());
-        let (completer, completer_task) = Completer::spawn(self.db.clone());
+        let (completer, completer_task) = Completer::spawn(self.db.clone(), s.lease());
         let completer_task = AbortOnDropHandle::new(completer_task);
         let env = Arc::new(self.attempt_env(&id, running.clone(), completer));
         let wake = Arc::new(Notify::new());
@@ -153,6 +153,7 @@ impl Worker {
             running,
             completer,
             timeout: s.job_timeout(),
+            db_retry_window: s.lease(),
             policy: RetryPolicy {
                 base: Duration::from_secs_f64(s.retry_base_seconds),
                 max: Duration::from_secs_f64(s.retry_max_seconds),

@@ -14,6 +14,18 @@ pub const JOBS_UNHANDLED: &str = "plan_jobs_unhandled_total";
 pub const LEASES_LOST: &str = "plan_worker_leases_lost_total";
 pub const WAKEUPS: &str = "plan_worker_wakeups_total";
 pub const LISTENER_RECONNECTS: &str = "plan_worker_listener_reconnects_total";
+pub const DB_RETRIES: &str = "plan_worker_db_retries_total";
+/// The `what` label of `DB_RETRIES`: every statement tried again.
+pub const DB_RETRY_STATEMENTS: &[&str] = &[
+    "complete",
+    "fail",
+    "release",
+    "progress",
+    "save_weekly_plan",
+    "save_meal_plan",
+    "read_weekly_targets",
+    "read_swap_source",
+];
 pub const ATTEMPT_DURATION: &str = "plan_job_attempt_duration_seconds";
 pub const QUEUE_WAIT: &str = "plan_job_queue_wait_seconds";
 pub const JOBS_IN_FLIGHT: &str = "plan_worker_jobs_in_flight";
@@ -52,6 +64,7 @@ pub const CATALOGUE: &[&str] = &[
     LEASES_LOST,
     WAKEUPS,
     LISTENER_RECONNECTS,
+    DB_RETRIES,
     ATTEMPT_DURATION,
     QUEUE_WAIT,
     JOBS_IN_FLIGHT,
@@ -110,6 +123,10 @@ pub fn describe() {
     describe_counter!(LEASES_LOST, "Running jobs whose lease this worker lost.");
     describe_counter!(WAKEUPS, "Dispatcher wake-ups by source.");
     describe_counter!(LISTENER_RECONNECTS, "Reconnects of the LISTEN connection.");
+    describe_counter!(
+        DB_RETRIES,
+        "Statements that end or record an attempt, tried again while the database was unavailable, by statement."
+    );
     describe_histogram!(
         ATTEMPT_DURATION,
         Unit::Seconds,
@@ -270,6 +287,9 @@ pub fn register_zeros(kinds: &[String]) {
     }
     for reason in ["worker_dead", "lease_expired"] {
         metrics::counter!(JOBS_REAPED, "reason" => reason).absolute(0);
+    }
+    for what in DB_RETRY_STATEMENTS {
+        metrics::counter!(DB_RETRIES, "what" => *what).absolute(0);
     }
     for outcome in ["sent", "retry", "failed", "skipped"] {
         metrics::counter!(crate::notify::delivery::PUSHES, "outcome" => outcome, "error" => "")

@@ -112,7 +112,10 @@ impl Inner {
 /// then agree on every number), else computed from the profile.
 pub(crate) async fn targets_for(ctx: &JobContext, p: &Profile) -> Result<Targets, JobError> {
     let _turn = ctx.db_turn().await;
-    let weekly = weekly_store::active_targets(&ctx.db, ctx.job.user_id)
+    let weekly = ctx
+        .retry_db("read_weekly_targets", || {
+            weekly_store::active_targets(&ctx.db, ctx.job.user_id)
+        })
         .await
         .map_err(|e| JobError::new(ErrorCode::DbError, format!("reading the weekly plan: {e}")))?;
     Ok(weekly.map_or_else(|| targets(p), |t| t.0))

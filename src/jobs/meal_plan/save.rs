@@ -8,11 +8,13 @@ use uuid::Uuid;
 
 use super::store::{self, NewMealPlanRow};
 use super::{IMAGES_KIND, STAGE_SAVING};
-use crate::error_code::ErrorCode;
+use sqlx::PgConnection;
+
+use crate::jobs::save::{PlanRows, save_completing};
 use crate::jobs::weekly_plan::save::Source;
 use crate::plan::Targets;
 use crate::plan::meal_plan::MealPlan;
-use crate::queue::store::{self as queue_store, NewJob};
+use crate::queue::store::{self as queue_store, NewJob, StoreError};
 use crate::queue::{JobContext, JobError};
 
 pub struct NewMealPlan<'a> {
@@ -27,64 +29,56 @@ pub struct NewMealPlan<'a> {
 
 #[tracing::instrument(name = "meal_plan.save", skip_all, fields(source = new.source.as_str()))]
 pub async fn save_meal_plan(ctx: &JobContext, new: NewMealPlan<'_>) -> Result<Uuid, JobError> {
-    let db_error =
-        |e: sqlx::Error| JobError::new(ErrorCode::DbError, format!("saving the meal plan: {e}"));
     ctx.progress(STAGE_SAVING).await?;
     let _turn = ctx.db_turn().await;
-    let user_id = ctx.job.user_id;
-    let started = std::time::Instant::now();
-    let mut tx = ctx.db.begin().await.map_err(db_error)?;
-    store::lock_user(&mut tx, user_id).await.map_err(db_error)?;
-    let row = NewMealPlanRow {
-        user_id,
-        job_id: ctx.job.id,
-        plan: new.plan,
-        targets: new.targets,
-        source: new.source.as_str(),
-        model: new.model,
-        images_pending: new.with_images,
-        swapped_from: new.swapped_from,
+    let rows = MealRows {
+        row: NewMealPlanRow {
+            user_id: ctx.job.user_id,
+            job_id: ctx.job.id,
+            plan: new.plan,
+            targets: new.targets,
+            source: new.source.as_str(),
+            model: new.model,
+            images_pending: new.with_images,
+            swapped_from: new.swapped_from,
+        },
+        trace_context: ctx.job.trace_context.as_deref(),
     };
-    let id = store::insert_active(&mut tx, &row)
-        .await
-        .map_err(db_error)?;
-    if new.with_images {
-        // One images job per user finds the photos of all their pending
-        // plans; an active one takes this plan too (see `images`).
-        let job = NewJob {
-            user_id,
-            kind: IMAGES_KIND.to_owned(),
-            profile_snapshot: json!({ "meal_plan_id": id }),
-            max_retries: 5,
-            priority: -10,
-            trace_context: ctx.job.trace_context.clone(),
-        };
-        let images_job = queue_store::create_job(&mut *tx, &job)
-            .await
-            .map_err(|e| JobError::new(ErrorCode::DbError, format!("queueing the photos: {e}")))?;
-        store::set_images_job(&mut tx, id, images_job.job_id)
-            .await
-            .map_err(db_error)?;
+    save_completing(ctx, &rows, new.usage.as_ref()).await
+}
+
+/// The meal plan and, when photos will be looked for, its images job.
+struct MealRows<'a> {
+    row: NewMealPlanRow<'a>,
+    trace_context: Option<&'a str>,
+}
+
+impl PlanRows for MealRows<'_> {
+    const WHAT: &'static str = "saving the meal plan";
+    const RETRY_LABEL: &'static str = "save_meal_plan";
+
+    fn source(&self) -> &'static str {
+        self.row.source
     }
-    if let Some(usage) = &new.usage {
-        queue_store::record_usage(&mut *tx, ctx.job.id, ctx.job.lease_token, usage)
-            .await
-            .map_err(db_error)?;
+
+    async fn insert(&self, tx: &mut PgConnection) -> Result<Uuid, StoreError> {
+        let user_id = self.row.user_id;
+        store::lock_user(tx, user_id).await?;
+        let id = store::insert_active(tx, &self.row).await?;
+        if self.row.images_pending {
+            // One images job per user finds the photos of all their pending
+            // plans; an active one takes this plan too (see `images`).
+            let job = NewJob {
+                user_id,
+                kind: IMAGES_KIND.to_owned(),
+                profile_snapshot: json!({ "meal_plan_id": id }),
+                max_retries: 5,
+                priority: -10,
+                trace_context: self.trace_context.map(str::to_owned),
+            };
+            let images_job = queue_store::create_job(&mut *tx, &job).await?;
+            store::set_images_job(tx, id, images_job.job_id).await?;
+        }
+        Ok(id)
     }
-    let held = ctx
-        .complete_in(&mut tx, Some(id))
-        .await
-        .map_err(|e| JobError::new(ErrorCode::DbError, e.to_string()))?;
-    if !held {
-        return Err(JobError::new(
-            ErrorCode::WorkerLost,
-            "lease lost before the meal plan was saved",
-        ));
-    }
-    tx.commit().await.map_err(db_error)?;
-    metrics::histogram!(crate::telemetry::metrics::SAVE_DURATION)
-        .record(started.elapsed().as_secs_f64());
-    metrics::counter!(crate::telemetry::metrics::PLANS_SAVED, "kind" => ctx.job.kind.clone(), "source" => new.source.as_str())
-        .increment(1);
-    Ok(id)
 }

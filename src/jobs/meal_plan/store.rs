@@ -59,7 +59,7 @@ pub struct NewMealPlanRow<'a> {
     pub job_id: Uuid,
     pub plan: &'a MealPlan,
     pub targets: &'a Targets,
-    pub source: &'a str,
+    pub source: &'static str,
     pub model: Option<&'a str>,
     /// Photos will be looked for (an image source is configured).
     pub images_pending: bool,

@@ -61,9 +61,11 @@ async fn swap(inner: &PlanInner, ctx: JobContext) -> Result<Done, JobError> {
         .map_err(|e| refuse(format!("swap request: {e}")))?;
     let source = {
         let _turn = ctx.db_turn().await;
-        store::swap_source(&ctx.db, req.meal_plan_id)
-            .await
-            .map_err(|e| JobError::new(ErrorCode::DbError, e.to_string()))?
+        ctx.retry_db("read_swap_source", || {
+            store::swap_source(&ctx.db, req.meal_plan_id)
+        })
+        .await
+        .map_err(|e| JobError::new(ErrorCode::DbError, e.to_string()))?
     };
     let Some(source) = source.filter(|s| s.user_id == ctx.job.user_id) else {
         return Err(refuse(format!(

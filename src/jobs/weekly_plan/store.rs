@@ -51,7 +51,7 @@ pub struct NewPlanRow<'a> {
     pub job_id: Uuid,
     pub plan: &'a WeeklyPlan,
     pub targets: &'a Targets,
-    pub source: &'a str,
+    pub source: &'static str,
     pub model: Option<&'a str>,
 }
 
