@@ -5,6 +5,7 @@
 mod support;
 
 mod common;
+mod faults;
 mod handlers;
 mod recovery;
 mod retries;
