@@ -47,11 +47,7 @@ struct Cluster {
 
 impl Cluster {
     async fn start() -> Cluster {
-        let bin = std::process::Command::new("pg_config")
-            .arg("--bindir")
-            .output()
-            .expect("pg_config (PostgreSQL's binaries) is needed for the fault suite");
-        let bin = PathBuf::from(String::from_utf8(bin.stdout).unwrap().trim());
+        let bin = postgres_bindir();
         let dir = std::env::temp_dir().join(format!("plan-worker-faults-{}", Uuid::new_v4()));
         std::fs::create_dir_all(&dir).unwrap();
         let run_as = is_root().then_some("postgres");
@@ -163,6 +159,31 @@ impl Drop for Cluster {
             .status();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// PostgreSQL's server binaries: `pg_config --bindir`, else Debian's place.
+fn postgres_bindir() -> PathBuf {
+    let from_pg_config = std::process::Command::new("pg_config")
+        .arg("--bindir")
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
+    let debian = || {
+        let mut dirs: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path().join("bin"))
+            .collect();
+        dirs.sort();
+        dirs.pop()
+    };
+    from_pg_config
+        .filter(|d| d.join("initdb").exists())
+        .or_else(debian)
+        .filter(|d| d.join("initdb").exists())
+        .expect("the fault suite needs PostgreSQL's initdb and pg_ctl (pg_config --bindir)")
 }
 
 fn is_root() -> bool {
