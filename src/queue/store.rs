@@ -548,9 +548,10 @@ pub async fn deregister_worker(db: &PgPool, worker_id: &str) -> Result<()> {
     Ok(())
 }
 
-/// Marks the worker as seen (shown to operators; liveness itself is the lock).
+/// A worker's own heartbeat (with its presence lock, what says it lives),
+/// and the queue's clock of heartbeats (`plan_queue_clock`, migration 0010).
 pub async fn touch_worker(db: &PgPool, worker_id: &str) -> Result<()> {
-    sqlx::query(r"update plan_workers set last_seen_at = now() where id = $1")
+    sqlx::query(r"select touch_plan_worker($1)")
         .bind(worker_id)
         .execute(db)
         .await?;

@@ -81,6 +81,83 @@ async fn a_dead_worker_is_taken_over_within_two_heartbeats_and_a_tick_as_worker_
     survivor.shutdown().await;
 }
 
+/// After the database was unreachable for everyone (no heartbeat from any
+/// worker for a while), a silent worker whose presence lock is free is not
+/// dead yet: its heartbeats and listener are on their way back. Silence
+/// counts again from the end of the gap.
+#[sqlx::test]
+async fn after_a_gap_in_everyones_heartbeats_a_silent_worker_gets_two_intervals_to_come_back(
+    pool: PgPool,
+) {
+    let options = pool.connect_options().as_ref().clone();
+    let mut listen = PgConnection::connect_with(&options).await.unwrap();
+    store::register_worker(&mut listen, &info("outage"))
+        .await
+        .unwrap();
+    let job = enqueue(&pool, 3).await;
+    let kinds = vec![KIND.to_owned()];
+    let claimed = store::claim(&pool, "outage", &kinds, 1, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    // The outage: the server dropped the listener (the lock is free) and
+    // nobody could heartbeat for 10 s (1 s intervals).
+    listen.close().await.unwrap();
+    let outage = "update plan_workers set last_seen_at = now() - interval '10 s'; \
+                  update plan_queue_clock set last_beat_at = now() - interval '10 s', \
+                                              resumed_at = now() - interval '1 hour'";
+    sqlx::raw_sql(outage).execute(&pool).await.unwrap();
+    let reaped = store::reap(&pool).await.unwrap();
+    assert!(
+        reaped.is_empty(),
+        "reaped at the end of an outage: {reaped:?}"
+    );
+    assert_eq!(job_row(&pool, job).await.status, "processing");
+
+    // Two intervals later the worker still has not come back: now it is dead.
+    sqlx::raw_sql(
+        "update plan_queue_clock set resumed_at = now() - interval '3 s', last_beat_at = now()",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let reaped = store::reap(&pool).await.unwrap();
+    assert_eq!(reaped.len(), 1, "{reaped:?}");
+    assert_eq!(reaped[0].reason, store::ReapReason::WorkerDead);
+
+    // A worker's heartbeat after a gap starts the grace; one without a gap
+    // leaves it be.
+    store::register_worker(
+        &mut PgConnection::connect_with(&options).await.unwrap(),
+        &info("back"),
+    )
+    .await
+    .unwrap();
+    sqlx::raw_sql("update plan_queue_clock set last_beat_at = now() - interval '5 s', resumed_at = now() - interval '1 hour'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    store::touch_worker(&pool, "back").await.unwrap();
+    let recent: bool =
+        sqlx::query_scalar("select resumed_at > now() - interval '1 s' from plan_queue_clock")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert!(recent, "a heartbeat after 5 s of silence is a resumption");
+    sqlx::raw_sql("update plan_queue_clock set resumed_at = now() - interval '1 hour'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    store::touch_worker(&pool, "back").await.unwrap();
+    let untouched: bool = sqlx::query_scalar(
+        "select resumed_at < now() - interval '59 minutes' from plan_queue_clock",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert!(untouched, "heartbeats a second apart are no gap");
+}
+
 fn info(id: &str) -> WorkerInfo {
     WorkerInfo {
         id: id.into(),
