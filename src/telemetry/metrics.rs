@@ -178,7 +178,7 @@ pub fn describe() {
     );
     describe_counter!(
         crate::notify::delivery::PUSHES,
-        "Push notifications by outcome (sent, retry, failed, skipped) and Expo error."
+        "Push notifications by outcome (sent, retry, failed, skipped) and Expo error code (a documented one, or other)."
     );
     describe_counter!(
         API_RESPONSES,
