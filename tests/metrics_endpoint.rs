@@ -72,6 +72,7 @@ async fn after_successes_retries_and_failures_metrics_hold_the_whole_catalogue_a
         db: pool.clone(),
         metrics: handle,
         listener: Some(worker.listener.clone()),
+        push: None,
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

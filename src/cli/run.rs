@@ -5,6 +5,7 @@
 //! requests, streams say goodbye), the worker (drains its jobs), push
 //! delivery, the ops endpoint.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -18,6 +19,7 @@ use crate::api::ApiState;
 use crate::config::DbSettings;
 use crate::notify::delivery::Delivery;
 use crate::notify::expo::ExpoClient;
+use crate::notify::supervisor::{self, Backoff, LoopState};
 use crate::ops::{self, OpsState};
 use crate::queue::{Worker, WorkerHandle};
 
@@ -44,7 +46,12 @@ pub async fn run(db: &DbSettings, args: RunArgs) -> anyhow::Result<()> {
     let root = CancellationToken::new();
 
     let worker = start_worker(&pool, &listen, &args, &root)?;
-    let ops = start_ops(&pool, metrics, worker.as_ref(), &args, &root).await?;
+    // Push delivery belongs to the worker: an API-only process sends none.
+    let push = match &worker {
+        Some(_) => Some(start_push(&pool, &args, &root)?),
+        None => None,
+    };
+    let ops = start_ops(&pool, metrics, worker.as_ref(), push.as_ref(), &args, &root).await?;
     // Beside a worker the API gets a pool of its own: requests must never
     // wait behind, or starve, the worker's claims and heartbeats.
     let api_pool = match (&api_addr, &worker) {
@@ -61,12 +68,6 @@ pub async fn run(db: &DbSettings, args: RunArgs) -> anyhow::Result<()> {
         }
         None => None,
     };
-    // Push delivery belongs to the worker: an API-only process sends none.
-    let push = match &worker {
-        Some(_) => Some(start_push(&pool, &args, &root)?),
-        None => None,
-    };
-
     wait_for_signal().await;
     tracing::info!("shutting down; a second signal exits at once");
     tokio::select! {
@@ -117,6 +118,7 @@ async fn start_ops(
     pool: &PgPool,
     metrics: metrics_exporter_prometheus::PrometheusHandle,
     worker: Option<&WorkerHandle>,
+    push: Option<&Push>,
     args: &RunArgs,
     root: &CancellationToken,
 ) -> anyhow::Result<Part> {
@@ -125,6 +127,7 @@ async fn start_ops(
         db: pool.clone(),
         metrics,
         listener: worker.map(|w| w.listener.clone()),
+        push: push.map(|p| p.state.clone()),
     });
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -171,7 +174,13 @@ async fn start_api(
     Ok(Part { stop, task })
 }
 
-fn start_push(pool: &PgPool, args: &RunArgs, root: &CancellationToken) -> anyhow::Result<Part> {
+/// The push delivery loop under its supervisor, and the state it shows.
+struct Push {
+    part: Part,
+    state: Arc<LoopState>,
+}
+
+fn start_push(pool: &PgPool, args: &RunArgs, root: &CancellationToken) -> anyhow::Result<Push> {
     let expo = match args.push.expo_url() {
         Some(url) => Some(ExpoClient::new(
             url.to_owned(),
@@ -190,12 +199,24 @@ fn start_push(pool: &PgPool, args: &RunArgs, root: &CancellationToken) -> anyhow
         lease: Duration::from_secs(60),
     };
     let stop = root.child_token();
-    let task = tokio::spawn(delivery.run(args.push.poll_interval(), stop.clone()));
-    Ok(Part { stop, task })
+    let state = Arc::new(LoopState::default());
+    let interval = args.push.poll_interval();
+    let run_stop = stop.clone();
+    let start = move || delivery.clone().run(interval, run_stop.clone());
+    let task = tokio::spawn(supervisor::supervise(
+        start,
+        state.clone(),
+        Backoff::DEFAULT,
+        stop.clone(),
+    ));
+    Ok(Push {
+        part: Part { stop, task },
+        state,
+    })
 }
 
 /// Stops the parts in order; each waits for the one before it.
-async fn shutdown(api: Option<Part>, worker: Option<WorkerHandle>, push: Option<Part>, ops: Part) {
+async fn shutdown(api: Option<Part>, worker: Option<WorkerHandle>, push: Option<Push>, ops: Part) {
     if let Some(api) = &api {
         api.stop.cancel();
     }
@@ -208,9 +229,9 @@ async fn shutdown(api: Option<Part>, worker: Option<WorkerHandle>, push: Option<
     if let Some(api) = api {
         let _ = tokio::time::timeout(API_DRAIN, api.task).await;
     }
-    if let Some(push) = push {
-        push.stop.cancel();
-        let _ = push.task.await;
+    if let Some(Push { part, .. }) = push {
+        part.stop.cancel();
+        let _ = part.task.await;
     }
     ops.stop.cancel();
     let _ = tokio::time::timeout(Duration::from_secs(2), ops.task).await;

@@ -83,6 +83,7 @@ pub async fn demo(db: &DbSettings, args: DemoArgs) -> anyhow::Result<()> {
         db: pool.clone(),
         metrics,
         listener: Some(worker.listener.clone()),
+        push: None,
     });
     let ops_listener = tokio::net::TcpListener::bind(&args.metrics_addr)
         .await

@@ -1,7 +1,17 @@
-//! Sends due outbox rows to Expo in batches of up to 100 messages and
-//! records each row's end: sent, retried with backoff (network, 429, 5xx,
-//! MessageRateExceeded), or failed; `DeviceNotRegistered` turns the token off.
+//! Sends due outbox rows to Expo and records each row's end: sent, retried
+//! with backoff (network, 429, 5xx, MessageRateExceeded), or failed;
+//! `DeviceNotRegistered` turns the token off.
+//!
+//! A row has one message per token (at most `store::MAX_TOKENS_PER_USER`).
+//! A pass's messages go out in requests of at most 100 whatever the rows,
+//! so a row may span two requests; each message keeps its own answer and a
+//! row's end is decided from its own messages alone, so one row can neither
+//! fail nor stall another. A request Expo refuses with 400 (one bad message
+//! refuses the whole request) is split in halves until the message at fault
+//! is alone: the others still go out, for about 2·log2(100) ≈ 14 more
+//! requests per bad message instead of 100 single ones.
 
+use std::ops::Range;
 use std::time::Duration;
 
 use rand::RngExt;
@@ -9,13 +19,19 @@ use serde_json::json;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
-use super::expo::{ExpoClient, MAX_MESSAGES, Message, Ticket};
+use super::expo::{self, ExpoClient, MAX_MESSAGES, Message, SendError, Ticket};
 use super::store::{self, OutboxRow};
 use crate::error_code::ErrorCode;
+use crate::plan::PushToken;
 
 pub const PUSHES: &str = "plan_push_notifications_total";
 const MAX_ATTEMPTS: i32 = 10;
+/// Rows taken by one pass (each brings up to `MAX_TOKENS_PER_USER` messages).
+const ROWS_PER_PASS: usize = 100;
+/// How much of one Expo error text goes into `last_error`.
+const MAX_REASON_CHARS: usize = 200;
 
+#[derive(Clone)]
 pub struct Delivery {
     pub db: PgPool,
     /// None: no push settings; rows are kept and marked skipped.
@@ -24,19 +40,35 @@ pub struct Delivery {
     pub lease: Duration,
 }
 
+/// What Expo said about one message.
+#[derive(Debug, Clone)]
+enum Answer {
+    Ticket(Ticket),
+    /// The request that carried the message failed as a whole.
+    Refused(SendError),
+}
+
+/// What becomes of one row. Labels are static: Expo's text never is one.
+#[derive(Debug, PartialEq)]
+enum Verdict {
+    Sent(Vec<String>),
+    Retry { reason: String, label: &'static str },
+    Failed { reason: String, label: &'static str },
+}
+
 impl Delivery {
     /// Runs passes every `interval` until `stop`.
     pub async fn run(self, interval: Duration, stop: CancellationToken) {
         loop {
             // A full pass means more may be due at once.
             let full = match self.deliver_once().await {
-                Ok(n) => n >= MAX_MESSAGES,
+                Ok(n) => n >= ROWS_PER_PASS,
                 Err(err) => {
                     tracing::warn!(error = %err, "push delivery pass failed");
                     false
                 }
             };
-            if full {
+            if full && !stop.is_cancelled() {
                 continue;
             }
             tokio::select! {
@@ -48,7 +80,7 @@ impl Delivery {
 
     /// One pass over the due rows; returns how many rows it took.
     pub async fn deliver_once(&self) -> sqlx::Result<usize> {
-        let rows = store::claim_due(&self.db, MAX_MESSAGES as i64, self.lease).await?;
+        let mut rows = store::claim_due(&self.db, ROWS_PER_PASS as i64, self.lease).await?;
         let taken = rows.len();
         let Some(expo) = &self.expo else {
             for row in &rows {
@@ -63,59 +95,48 @@ impl Delivery {
             }
             return Ok(taken);
         };
-        let (with_tokens, without): (Vec<OutboxRow>, Vec<OutboxRow>) =
+        rows.iter_mut().for_each(keep_expo_tokens);
+        let (rows, without): (Vec<OutboxRow>, Vec<OutboxRow>) =
             rows.into_iter().partition(|r| !r.tokens.is_empty());
         for row in &without {
-            let held =
-                store::mark_ended(&self.db, row, "skipped", "no push token for this user").await?;
+            let held = store::mark_ended(
+                &self.db,
+                row,
+                "skipped",
+                "no valid push token for this user",
+            )
+            .await?;
             written(held, row, "skipped", "");
         }
-        for batch in batches(with_tokens) {
-            let messages: Vec<Message> = batch.iter().flat_map(messages_of).collect();
-            match expo.send(&messages).await {
-                Ok(tickets) => self.record_tickets(&batch, &tickets).await?,
-                Err(err) => {
-                    for row in &batch {
-                        self.retry_or_fail(row, err.retryable, &err.reason).await?;
-                    }
-                }
-            }
+        let messages: Vec<Message> = rows.iter().flat_map(messages_of).collect();
+        let mut answers = send_all(expo, &messages).await.into_iter();
+        for row in &rows {
+            // messages_of gave each row one message per token, in order.
+            let mine: Vec<Answer> = answers.by_ref().take(row.tokens.len()).collect();
+            self.record(row, &mine).await?;
         }
         Ok(taken)
     }
 
-    async fn record_tickets(&self, batch: &[OutboxRow], tickets: &[Ticket]) -> sqlx::Result<()> {
-        let mut at = 0;
-        for row in batch {
-            let mine = &tickets[at..at + row.tokens.len()];
-            at += row.tokens.len();
-            let mut ids = Vec::new();
-            let mut errors = Vec::new();
-            let mut rate_limited = false;
-            for (ticket, token) in mine.iter().zip(&row.tokens) {
-                match (ticket.status.as_str(), ticket.error_code()) {
-                    ("ok", _) => ids.extend(ticket.id.clone()),
-                    (_, Some("DeviceNotRegistered")) => {
-                        store::deactivate_token(&self.db, token).await?;
-                        errors.push("DeviceNotRegistered".to_owned());
-                    }
-                    (_, Some("MessageRateExceeded")) => rate_limited = true,
-                    (_, code) => errors.push(
-                        code.or(ticket.message.as_deref())
-                            .unwrap_or("error")
-                            .to_owned(),
-                    ),
-                }
+    async fn record(&self, row: &OutboxRow, answers: &[Answer]) -> sqlx::Result<()> {
+        for (token, answer) in row.tokens.iter().zip(answers) {
+            if let Answer::Ticket(t) = answer
+                && t.status != "ok"
+                && t.error_code() == Some("DeviceNotRegistered")
+            {
+                store::deactivate_token(&self.db, token).await?;
             }
-            if !ids.is_empty() {
+        }
+        match verdict(answers) {
+            Verdict::Sent(ids) => {
                 let held = store::mark_sent(&self.db, row, &ids).await?;
                 written(held, row, "sent", "");
-            } else if rate_limited {
-                self.retry_or_fail(row, true, "MessageRateExceeded").await?;
-            } else {
-                let first = errors.first().cloned().unwrap_or_default();
-                let held = store::mark_ended(&self.db, row, "failed", &errors.join(", ")).await?;
-                written(held, row, "failed", &first);
+            }
+            Verdict::Retry { reason, label } => {
+                self.retry_or_fail(row, true, &reason, label).await?;
+            }
+            Verdict::Failed { reason, label } => {
+                self.retry_or_fail(row, false, &reason, label).await?;
             }
         }
         Ok(())
@@ -126,21 +147,141 @@ impl Delivery {
         row: &OutboxRow,
         retryable: bool,
         reason: &str,
+        label: &'static str,
     ) -> sqlx::Result<()> {
         if retryable && row.attempts < MAX_ATTEMPTS {
             let held = store::retry_later(&self.db, row, backoff(row.attempts), reason).await?;
             written(held, row, "retry", "");
         } else {
             let held = store::mark_ended(&self.db, row, "failed", reason).await?;
-            written(held, row, "failed", "request");
+            written(held, row, "failed", label);
         }
         Ok(())
     }
 }
 
+/// Sends `messages` in requests of at most 100; returns one answer per
+/// message, in order. Nothing is matched by position unless Expo answered
+/// exactly one ticket per message of the request.
+async fn send_all(expo: &ExpoClient, messages: &[Message]) -> Vec<Answer> {
+    let mut answers: Vec<Option<Answer>> = vec![None; messages.len()];
+    // A stack with the first request on top, so requests go out in order.
+    let mut todo: Vec<Range<usize>> = (0..messages.len())
+        .step_by(MAX_MESSAGES)
+        .map(|start| start..(start + MAX_MESSAGES).min(messages.len()))
+        .rev()
+        .collect();
+    while let Some(range) = todo.pop() {
+        let refused = match expo.send(&messages[range.clone()]).await {
+            Ok(tickets) if tickets.len() == range.len() => {
+                for (slot, ticket) in answers[range].iter_mut().zip(tickets) {
+                    *slot = Some(Answer::Ticket(ticket));
+                }
+                continue;
+            }
+            Ok(tickets) => expo::ticket_count(tickets.len(), range.len()),
+            Err(err) if err.refuses_content() && range.len() > 1 => {
+                tracing::info!(
+                    messages = range.len(),
+                    "Expo refused a request (400); sending its halves apart"
+                );
+                let mid = range.start + range.len() / 2;
+                todo.push(mid..range.end);
+                todo.push(range.start..mid);
+                continue;
+            }
+            Err(err) => err,
+        };
+        // After a 429 the rest of this pass would be refused as well.
+        let mut ranges = vec![range];
+        if refused.status == Some(429) {
+            ranges.append(&mut todo);
+        }
+        for range in ranges {
+            for slot in &mut answers[range] {
+                *slot = Some(Answer::Refused(refused.clone()));
+            }
+        }
+    }
+    answers
+        .into_iter()
+        .map(|a| a.unwrap_or_else(|| Answer::Refused(expo::ticket_count(0, 1))))
+        .collect()
+}
+
+/// A row's end from its messages' answers: sent if any went out, retried
+/// if a failure may resolve itself, else failed.
+fn verdict(answers: &[Answer]) -> Verdict {
+    let mut ids = Vec::new();
+    let mut retry = None;
+    let mut errors: Vec<(String, &'static str)> = Vec::new();
+    for answer in answers {
+        let (text, label, retryable) = match answer {
+            Answer::Ticket(t) if t.status == "ok" => {
+                ids.extend(t.id.clone());
+                continue;
+            }
+            Answer::Ticket(t) => {
+                let label = expo::error_label(t.error_code());
+                // Expo's message may quote the token: last_error only.
+                let text = match (t.error_code(), t.message.as_deref()) {
+                    (Some(code), _) => code.to_owned(),
+                    (None, Some(message)) => format!("other: {message}"),
+                    (None, None) => "other: an error ticket without detail".to_owned(),
+                };
+                (text, label, label == "MessageRateExceeded")
+            }
+            Answer::Refused(err) => (
+                err.reason.clone(),
+                expo::error_label(err.code.as_deref()),
+                err.retryable,
+            ),
+        };
+        let text: String = text.chars().take(MAX_REASON_CHARS).collect();
+        if retryable {
+            retry.get_or_insert((text, label));
+        } else if !errors.iter().any(|(t, _)| *t == text) {
+            errors.push((text, label));
+        }
+    }
+    if !ids.is_empty() {
+        Verdict::Sent(ids)
+    } else if let Some((reason, label)) = retry {
+        Verdict::Retry { reason, label }
+    } else {
+        let label = errors.first().map_or("other", |(_, l)| *l);
+        let reason = if errors.is_empty() {
+            "no answer from Expo".to_owned()
+        } else {
+            errors
+                .iter()
+                .map(|(t, _)| t.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        Verdict::Failed { reason, label }
+    }
+}
+
+/// Tokens reach the outbox from the snapshot and from `push_tokens`, which
+/// other clients write: one that is not an Expo token is never sent.
+fn keep_expo_tokens(row: &mut OutboxRow) {
+    let before = row.tokens.len();
+    row.tokens
+        .retain(|t| PushToken::parse(t).is_ok_and(|p| p.expose() == t));
+    let dropped = before - row.tokens.len();
+    if dropped > 0 {
+        tracing::warn!(
+            outbox_id = row.id,
+            dropped,
+            "push tokens that are not Expo tokens were left out"
+        );
+    }
+}
+
 /// Counts a status write, or says that another sender holds the row now
 /// (this pass outlasted its hold) and nothing was written.
-fn written(held: bool, row: &OutboxRow, outcome: &'static str, error: &str) {
+fn written(held: bool, row: &OutboxRow, outcome: &'static str, error: &'static str) {
     if held {
         count(outcome, error);
     } else {
@@ -150,22 +291,6 @@ fn written(held: bool, row: &OutboxRow, outcome: &'static str, error: &str) {
             "outbox row taken over by another sender; nothing written"
         );
     }
-}
-
-/// Rows grouped so that no request carries more than 100 messages.
-fn batches(rows: Vec<OutboxRow>) -> Vec<Vec<OutboxRow>> {
-    let mut out: Vec<Vec<OutboxRow>> = Vec::new();
-    let mut size = 0;
-    for row in rows {
-        let n = row.tokens.len().min(MAX_MESSAGES);
-        if out.is_empty() || size + n > MAX_MESSAGES {
-            out.push(Vec::new());
-            size = 0;
-        }
-        size += n;
-        out.last_mut().expect("a batch").push(row);
-    }
-    out
 }
 
 fn messages_of(row: &OutboxRow) -> Vec<Message> {
@@ -188,7 +313,6 @@ fn messages_of(row: &OutboxRow) -> Vec<Message> {
     };
     row.tokens
         .iter()
-        .take(MAX_MESSAGES)
         .map(|to| Message {
             to: to.clone(),
             title: title.clone(),
@@ -205,6 +329,72 @@ fn backoff(attempts: i32) -> Duration {
     Duration::from_secs_f64(rand::rng().random_range(cap / 2.0..=cap))
 }
 
-fn count(outcome: &'static str, error: &str) {
-    metrics::counter!(PUSHES, "outcome" => outcome, "error" => error.to_owned()).increment(1);
+fn count(outcome: &'static str, error: &'static str) {
+    metrics::counter!(PUSHES, "outcome" => outcome, "error" => error).increment(1);
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn ticket(v: serde_json::Value) -> Answer {
+        Answer::Ticket(serde_json::from_value(v).unwrap())
+    }
+
+    fn refused(status: u16, code: Option<&str>, retryable: bool) -> Answer {
+        Answer::Refused(SendError {
+            reason: format!("HTTP {status}: ExponentPushToken[quoted]"),
+            retryable,
+            status: Some(status),
+            code: code.map(str::to_owned),
+        })
+    }
+
+    #[test]
+    fn a_ticket_without_a_code_fails_as_other_with_its_text_kept_for_last_error_only() {
+        let long = format!("\"ExponentPushToken[x]\" is bad {}", "y".repeat(500));
+        let v = verdict(&[ticket(json!({"status": "error", "message": long}))]);
+        let Verdict::Failed { reason, label } = v else {
+            panic!("{v:?}")
+        };
+        assert_eq!(label, "other");
+        assert!(reason.starts_with("other: \"ExponentPushToken[x]\""));
+        assert_eq!(reason.chars().count(), MAX_REASON_CHARS);
+    }
+
+    #[test]
+    fn documented_codes_are_their_own_labels_and_request_errors_count_too() {
+        let gone = json!({"status": "error", "message": "gone", "details": {"error": "DeviceNotRegistered"}});
+        assert_eq!(
+            verdict(&[ticket(gone.clone()), ticket(gone)]),
+            Verdict::Failed {
+                reason: "DeviceNotRegistered".into(),
+                label: "DeviceNotRegistered"
+            }
+        );
+        let v = verdict(&[refused(401, Some("UNAUTHORIZED"), false)]);
+        assert!(
+            matches!(
+                v,
+                Verdict::Failed {
+                    label: "UNAUTHORIZED",
+                    ..
+                }
+            ),
+            "{v:?}"
+        );
+        let v = verdict(&[refused(400, Some("SOMETHING_NEW"), false)]);
+        assert!(matches!(v, Verdict::Failed { label: "other", .. }), "{v:?}");
+    }
+
+    #[test]
+    fn one_ticket_out_sends_the_row_and_a_passing_failure_retries_it() {
+        let ok = ticket(json!({"status": "ok", "id": "t-1"}));
+        let slow = ticket(json!({"status": "error", "details": {"error": "MessageRateExceeded"}}));
+        assert_eq!(verdict(&[slow, ok]), Verdict::Sent(vec!["t-1".to_owned()]));
+        let v = verdict(&[refused(503, None, true), ticket(json!({"status": "error"}))]);
+        assert!(matches!(v, Verdict::Retry { label: "other", .. }), "{v:?}");
+    }
 }

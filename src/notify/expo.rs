@@ -41,11 +41,56 @@ impl Ticket {
 }
 
 /// Why a whole request failed; `retryable` decides what happens to its rows.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[error("expo push: {reason}")]
 pub struct SendError {
+    /// Free text (Expo's answer may quote a token): for `last_error`, never
+    /// for a metric label.
     pub reason: String,
     pub retryable: bool,
+    /// The HTTP status, when Expo answered one.
+    pub status: Option<u16>,
+    /// Expo's request-level error code (`errors[0].code`), if any.
+    pub code: Option<String>,
+}
+
+impl SendError {
+    fn network(e: &reqwest::Error) -> Self {
+        Self {
+            reason: format!("network: {e}"),
+            retryable: true,
+            status: None,
+            code: None,
+        }
+    }
+
+    /// Expo refused the request for what is in it: a 400 "will not resolve"
+    /// by itself, but it may be the fault of one message among many.
+    pub fn refuses_content(&self) -> bool {
+        self.status == Some(400)
+    }
+}
+
+/// The error codes Expo documents, for tickets and receipts and for whole
+/// requests. Only these become metric labels; anything else is `other`.
+pub const ERROR_CODES: &[&str] = &[
+    "DeviceNotRegistered",
+    "MessageTooBig",
+    "MessageRateExceeded",
+    "MismatchSenderId",
+    "InvalidCredentials",
+    "TOO_MANY_REQUESTS",
+    "PUSH_TOO_MANY_EXPERIENCE_IDS",
+    "PUSH_TOO_MANY_NOTIFICATIONS",
+    "PUSH_TOO_MANY_RECEIPTS",
+    "UNAUTHORIZED",
+];
+
+/// The label of an Expo error code: itself when documented, else `other`.
+/// Static, so free text cannot become a label by mistake.
+pub fn error_label(code: Option<&str>) -> &'static str {
+    code.and_then(|c| ERROR_CODES.iter().copied().find(|known| *known == c))
+        .unwrap_or("other")
 }
 
 #[derive(Clone)]
@@ -63,6 +108,8 @@ impl ExpoClient {
             .map_err(|e| SendError {
                 reason: e.to_string(),
                 retryable: false,
+                status: None,
+                code: None,
             })?;
         Ok(Self {
             http,
@@ -86,16 +133,22 @@ impl ExpoClient {
         if let Some(token) = &self.access_token {
             req = req.bearer_auth(token);
         }
-        let resp = req.send().await.map_err(|e| SendError {
-            reason: format!("network: {e}"),
-            retryable: true,
-        })?;
+        let resp = req.send().await.map_err(|e| SendError::network(&e))?;
         let status = resp.status();
-        let body = resp.text().await.map_err(|e| SendError {
-            reason: format!("network: {e}"),
-            retryable: true,
-        })?;
+        let body = resp.text().await.map_err(|e| SendError::network(&e))?;
         if !status.is_success() {
+            #[derive(Deserialize)]
+            struct Refusal {
+                #[serde(default)]
+                errors: Vec<RequestError>,
+            }
+            #[derive(Deserialize)]
+            struct RequestError {
+                code: Option<String>,
+            }
+            let code = serde_json::from_str::<Refusal>(&body)
+                .ok()
+                .and_then(|r| r.errors.into_iter().find_map(|e| e.code));
             // 429 and 5xx resolve themselves; another 4xx will not.
             let retryable = status.as_u16() == 429 || status.is_server_error();
             return Err(SendError {
@@ -104,22 +157,54 @@ impl ExpoClient {
                     body.chars().take(300).collect::<String>()
                 ),
                 retryable,
+                status: Some(status.as_u16()),
+                code,
             });
         }
         let answer: Answer = serde_json::from_str(&body).map_err(|e| SendError {
             reason: format!("unreadable answer: {e}"),
             retryable: true,
+            status: Some(status.as_u16()),
+            code: None,
         })?;
+        // Tickets are matched to messages by position: a list of another
+        // length cannot be matched at all.
         if answer.data.len() != messages.len() {
-            return Err(SendError {
-                reason: format!(
-                    "{} tickets for {} messages",
-                    answer.data.len(),
-                    messages.len()
-                ),
-                retryable: true,
-            });
+            return Err(ticket_count(answer.data.len(), messages.len()));
         }
         Ok(answer.data)
+    }
+}
+
+/// Expo answered a number of tickets that does not match the messages.
+/// Retried: the messages may or may not have gone out, and delivery is at
+/// least once.
+pub fn ticket_count(tickets: usize, messages: usize) -> SendError {
+    SendError {
+        reason: format!("Expo answered {tickets} tickets for {messages} messages"),
+        retryable: true,
+        status: None,
+        code: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_documented_codes_become_labels() {
+        assert_eq!(
+            error_label(Some("DeviceNotRegistered")),
+            "DeviceNotRegistered"
+        );
+        assert_eq!(error_label(Some("TOO_MANY_REQUESTS")), "TOO_MANY_REQUESTS");
+        assert_eq!(
+            error_label(Some(
+                "\"ExponentPushToken[x]\" is not a registered recipient"
+            )),
+            "other"
+        );
+        assert_eq!(error_label(None), "other");
     }
 }

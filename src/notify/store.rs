@@ -18,8 +18,16 @@ pub struct OutboxRow {
     pub hold_token: Uuid,
 }
 
+/// The most devices one notification goes to. This service never writes
+/// `push_tokens` (the app registers them), so the cap is applied where they
+/// are read, and nothing is deactivated for it: the snapshot's token (the
+/// device that asked) and the newest registered ones are kept, the oldest
+/// left out. One user with thousands of rows costs at most this many
+/// messages.
+pub const MAX_TOKENS_PER_USER: i64 = 10;
+
 /// Takes up to `limit` due rows for `lease`; the tokens are the snapshot's
-/// and the user's active ones.
+/// and the user's newest active ones, at most [`MAX_TOKENS_PER_USER`].
 pub async fn claim_due(db: &PgPool, limit: i64, lease: Duration) -> sqlx::Result<Vec<OutboxRow>> {
     sqlx::query_as::<_, OutboxRow>(
         r"with due as (
@@ -36,14 +44,18 @@ pub async fn claim_due(db: &PgPool, limit: i64, lease: Duration) -> sqlx::Result
               returning o.*
           )
           select t.id, t.job_id, t.event, t.error_code, t.attempts, t.hold_token,
-                 array(select distinct tok from (
-                     select t.snapshot_token as tok where t.snapshot_token is not null
+                 array(select s.tok from (
+                     select t.snapshot_token as tok, 'infinity'::timestamptz as added
+                     where t.snapshot_token is not null
                      union all
-                     select p.token from push_tokens p where p.user_id = t.user_id and p.active) s) as tokens
+                     select p.token, p.created_at from push_tokens p
+                     where p.user_id = t.user_id and p.active) s
+                   group by s.tok order by max(s.added) desc, s.tok limit $3) as tokens
           from taken t order by t.id",
     )
     .bind(limit)
     .bind(lease.as_secs_f64())
+    .bind(MAX_TOKENS_PER_USER)
     .fetch_all(db)
     .await
 }

@@ -1,6 +1,6 @@
 //! `/healthz` (the process answers), `/readyz` (the database answers, the
-//! listener is connected or polling covers for it, migrations are current)
-//! and `/metrics`, on the internal METRICS_ADDR.
+//! listener is connected or polling covers for it, migrations are current,
+//! the push delivery loop runs) and `/metrics`, on the internal METRICS_ADDR.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -15,6 +15,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::json;
 use sqlx::PgPool;
 
+use crate::notify::supervisor::LoopState;
 use crate::queue::listener::ListenerState;
 
 #[derive(Clone)]
@@ -23,6 +24,8 @@ pub struct OpsState {
     pub metrics: PrometheusHandle,
     /// None when this process runs no worker (API only).
     pub listener: Option<Arc<ListenerState>>,
+    /// None when this process sends no pushes (API only).
+    pub push: Option<Arc<LoopState>>,
 }
 
 pub fn router(state: OpsState) -> Router {
@@ -57,13 +60,20 @@ async fn readyz(State(s): State<OpsState>) -> impl IntoResponse {
             "mode": if l.self_test_ok.load(Ordering::SeqCst) { "notify" } else { "polling" },
         })
     });
-    let ready = db_ok && migrations_ok;
+    // Unlike the listener, nothing covers for a dead push loop: not ready.
+    let push_ok = s.push.as_ref().is_none_or(|p| p.is_up());
+    let push = s
+        .push
+        .as_ref()
+        .map(|p| json!({"ok": p.is_up(), "restarts": p.restarts()}));
+    let ready = db_ok && migrations_ok && push_ok;
     let body = json!({
         "status": if ready { "ready" } else { "not_ready" },
         "checks": {
             "database": {"ok": db_ok, "detail": db_detail},
             "migrations": {"ok": migrations_ok},
             "listener": listener,
+            "push_delivery": push,
         }
     });
     let code = if ready {
@@ -72,4 +82,44 @@ async fn readyz(State(s): State<OpsState>) -> impl IntoResponse {
         StatusCode::SERVICE_UNAVAILABLE
     };
     (code, Json(body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn readyz_of(db: PgPool, push: Option<Arc<LoopState>>) -> (u16, serde_json::Value) {
+        let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
+            .build_recorder()
+            .handle();
+        let app = router(OpsState {
+            db,
+            metrics,
+            listener: None,
+            push,
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let answer = reqwest::get(format!("http://{addr}/readyz")).await.unwrap();
+        (answer.status().as_u16(), answer.json().await.unwrap())
+    }
+
+    #[sqlx::test]
+    async fn readiness_fails_while_the_push_loop_is_down_and_says_so(db: PgPool) {
+        let push = Arc::new(LoopState::default());
+        let (code, body) = readyz_of(db.clone(), Some(push.clone())).await;
+        assert_eq!(code, 503, "{body}");
+        assert_eq!(body["checks"]["push_delivery"]["ok"], false);
+        assert_eq!(body["checks"]["database"]["ok"], true);
+
+        push.up.send_replace(true);
+        let (code, body) = readyz_of(db.clone(), Some(push)).await;
+        assert_eq!(code, 200, "{body}");
+        assert_eq!(body["checks"]["push_delivery"]["ok"], true);
+
+        let (code, body) = readyz_of(db, None).await;
+        assert_eq!(code, 200, "no push loop in an API-only process");
+        assert!(body["checks"]["push_delivery"].is_null());
+    }
 }

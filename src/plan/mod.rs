@@ -43,7 +43,7 @@ pub use fix::fix;
 pub use model::{WeekStructure, WeeklyPlan, parse_plan, parse_structure};
 pub use nutrition::{Targets, targets};
 pub use offline::generate as generate_offline;
-pub use profile::{Profile, ProfileError, parse_profile};
+pub use profile::{Profile, ProfileError, PushToken, parse_profile};
 pub use prompt::{details_prompt, extract_tagged_json, repair_prompt, structure_prompt};
 pub use validate::{Rule, Violation, validate};
 

@@ -66,7 +66,43 @@ pub enum DietaryPreference {
 #[derive(Clone, PartialEq, Eq)]
 pub struct PushToken(String);
 
+/// Longest token accepted. Expo's tokens are about 40 characters; the cap
+/// keeps an arbitrary string out of the snapshot, the outbox and requests.
+pub const MAX_PUSH_TOKEN_CHARS: usize = 200;
+
 impl PushToken {
+    /// Accepts only Expo's forms, `ExponentPushToken[...]` and
+    /// `ExpoPushToken[...]`, whose body is letters, digits, `-` and `_`:
+    /// anything else would be sent to Expo on the user's behalf. Surrounding
+    /// whitespace is trimmed (apps paste tokens).
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        if s.is_empty() {
+            return Err("must not be empty".to_owned());
+        }
+        if s.chars().count() > MAX_PUSH_TOKEN_CHARS {
+            return Err(format!("must be at most {MAX_PUSH_TOKEN_CHARS} characters"));
+        }
+        let body = ["ExponentPushToken[", "ExpoPushToken["]
+            .iter()
+            .find_map(|prefix| s.strip_prefix(prefix))
+            .and_then(|rest| rest.strip_suffix(']'));
+        match body {
+            Some(b)
+                if !b.is_empty()
+                    && b.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') =>
+            {
+                Ok(Self(s.to_owned()))
+            }
+            // The value is not echoed: it may be someone's token.
+            _ => Err(
+                "must be an Expo push token, ExponentPushToken[...] or ExpoPushToken[...]"
+                    .to_owned(),
+            ),
+        }
+    }
+
     pub fn expose(&self) -> &str {
         &self.0
     }
@@ -353,11 +389,22 @@ struct Walk<'a> {
 }
 
 impl<'a> Walk<'a> {
-    /// The value of a field under either spelling; JSON null counts as absent.
-    fn get(&self, field: &str) -> Option<&'a Value> {
-        let (snake, camel) = FIELDS.iter().find(|(s, _)| *s == field)?;
-        let v = self.obj.get(*snake).or_else(|| self.obj.get(*camel))?;
-        (!v.is_null()).then_some(v)
+    /// The value of a field under either spelling; JSON null counts as
+    /// absent, so a null under one spelling never hides the other. Two
+    /// different values are refused: whichever one we picked, code that
+    /// reads the other spelling (SQL reads the snapshot) would see a value
+    /// nobody validated.
+    fn get(&self, field: &str) -> Result<Option<&'a Value>, String> {
+        let Some((snake, camel)) = FIELDS.iter().find(|(s, _)| *s == field) else {
+            return Ok(None);
+        };
+        let given = |key: &str| self.obj.get(key).filter(|v| !v.is_null());
+        match (given(snake), given(camel)) {
+            (Some(a), Some(b)) if a != b => Err(format!(
+                "given as both {snake} and {camel} with different values; send one"
+            )),
+            (a, b) => Ok(a.or(b)),
+        }
     }
 
     fn required<T>(
@@ -366,11 +413,12 @@ impl<'a> Walk<'a> {
         parse: impl FnOnce(&Value) -> Result<T, String>,
     ) -> Option<T> {
         match self.get(field) {
-            None => {
+            Ok(None) => {
                 self.fail(field, "required".to_owned());
                 None
             }
-            Some(v) => self.check(field, parse(v)),
+            Ok(Some(v)) => self.check(field, parse(v)),
+            Err(message) => self.check(field, Err(message)),
         }
     }
 
@@ -381,8 +429,9 @@ impl<'a> Walk<'a> {
         parse: impl FnOnce(&Value) -> Result<T, String>,
     ) -> Option<T> {
         match self.get(field) {
-            None => Some(default),
-            Some(v) => self.check(field, parse(v)),
+            Ok(None) => Some(default),
+            Ok(Some(v)) => self.check(field, parse(v)),
+            Err(message) => self.check(field, Err(message)),
         }
     }
 
@@ -657,8 +706,7 @@ fn parse_locale(v: &Value) -> Result<String, String> {
 
 fn parse_push_token(v: &Value) -> Result<PushToken, String> {
     match v.as_str() {
-        Some(s) if !s.trim().is_empty() => Ok(PushToken(s.trim().to_owned())),
-        Some(_) => Err("must not be empty".to_owned()),
+        Some(s) => PushToken::parse(s),
         None => Err(format!("must be a string, got {}", kind(v))),
     }
 }

@@ -50,6 +50,8 @@ pub const API_EVENT_STREAMS: &str = "plan_api_event_streams";
 pub const UNSPLASH_REQUESTS: &str = "plan_unsplash_requests_total";
 pub const UNSPLASH_REQUEST_DURATION: &str = "plan_unsplash_request_duration_seconds";
 pub const MEAL_IMAGES: &str = "plan_meal_images_total";
+pub const PUSH_DELIVERY_UP: &str = "plan_push_delivery_up";
+pub const PUSH_DELIVERY_RESTARTS: &str = "plan_push_delivery_restarts_total";
 
 /// Every metric name this service exports (dashboards and alert rules may
 /// use only these; a test checks it).
@@ -94,6 +96,8 @@ pub const CATALOGUE: &[&str] = &[
     crate::llm::metrics::TOKENS_TOTAL,
     crate::llm::metrics::COST_TOTAL,
     crate::notify::delivery::PUSHES,
+    PUSH_DELIVERY_UP,
+    PUSH_DELIVERY_RESTARTS,
 ];
 
 /// Registers help text and units; call once at start.
@@ -195,7 +199,15 @@ pub fn describe() {
     );
     describe_counter!(
         crate::notify::delivery::PUSHES,
-        "Push notifications by outcome (sent, retry, failed, skipped) and Expo error."
+        "Push notifications by outcome (sent, retry, failed, skipped) and Expo error code (a documented one, or other)."
+    );
+    describe_gauge!(
+        PUSH_DELIVERY_UP,
+        "1 while the push delivery loop runs (0: down, waiting to be restarted)."
+    );
+    describe_counter!(
+        PUSH_DELIVERY_RESTARTS,
+        "Restarts of the push delivery loop after it panicked or ended."
     );
     describe_counter!(
         API_RESPONSES,
@@ -315,9 +327,16 @@ pub fn register_zeros(kinds: &[String]) {
     for outcome in MEAL_IMAGE_OUTCOMES {
         metrics::counter!(MEAL_IMAGES, "outcome" => outcome).absolute(0);
     }
-    for c in [LEASES_LOST, LISTENER_RECONNECTS, JOBS_EXPIRED] {
+    for c in [
+        LEASES_LOST,
+        LISTENER_RECONNECTS,
+        JOBS_EXPIRED,
+        PUSH_DELIVERY_RESTARTS,
+    ] {
         metrics::counter!(c).absolute(0);
     }
+    // Registered without a value of its own: the supervisor may have set it.
+    metrics::gauge!(PUSH_DELIVERY_UP).increment(0.0);
     for kind in kinds {
         metrics::counter!(JOBS_CLAIMED, "kind" => kind.clone()).absolute(0);
         metrics::counter!(JOBS_UNHANDLED, "kind" => kind.clone()).absolute(0);

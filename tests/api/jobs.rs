@@ -130,6 +130,61 @@ async fn a_profile_with_three_bad_fields_gets_422_naming_all_three_and_no_job(po
 }
 
 #[sqlx::test]
+async fn a_push_token_that_is_not_an_expo_token_gets_422_naming_it_and_no_job(pool: PgPool) {
+    let api = start(&pool, settings()).await;
+    let cases = [
+        ("pushToken", json!("x".repeat(60_000))),
+        ("pushToken", json!(12345)),
+        ("push_token", json!({"evil": [1, 2, 3]})),
+    ];
+    for (spelling, value) in cases {
+        let mut p = profile("muscle-gain-vegetarian-gym");
+        p[spelling] = value;
+        let a = api
+            .post(
+                "/v1/plan-jobs",
+                &token(Uuid::new_v4()),
+                json!({ "profileSnapshot": p }),
+            )
+            .await;
+        assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{spelling}");
+        assert_eq!(a.body["error"]["field"], "profileSnapshot.push_token");
+        assert!(a.body.to_string().len() < 2000, "the value is not echoed");
+    }
+    // A null under one spelling must not let the other one through unchecked.
+    let mut p = profile("muscle-gain-vegetarian-gym");
+    p["push_token"] = json!(null);
+    p["pushToken"] = json!({"evil": [1, 2, 3]});
+    let a = api
+        .post(
+            "/v1/plan-jobs",
+            &token(Uuid::new_v4()),
+            json!({ "profileSnapshot": p }),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", a.body);
+    assert_eq!(a.body["error"]["field"], "profileSnapshot.push_token");
+    assert_eq!(count(&pool, "plan_generation_jobs").await, 0);
+
+    p["pushToken"] = json!(" ExponentPushToken[ok-1] ");
+    let ok = api
+        .post(
+            "/v1/plan-jobs",
+            &token(Uuid::new_v4()),
+            json!({ "profileSnapshot": p }),
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::CREATED, "{}", ok.body);
+    let stored: serde_json::Value =
+        sqlx::query_scalar("select profile_snapshot from plan_generation_jobs")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(stored["push_token"], "ExponentPushToken[ok-1]");
+    assert!(stored.get("pushToken").is_none(), "one spelling is stored");
+}
+
+#[sqlx::test]
 async fn a_body_over_the_cap_gets_413_and_bad_json_400(pool: PgPool) {
     let api = start(&pool, settings()).await;
     let mut p = profile("muscle-gain-vegetarian-gym");

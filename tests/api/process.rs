@@ -1,5 +1,5 @@
-//! The real binary: beside a worker the API has a pool of its own; `plan-worker
-//! run --no-worker` serves the API alone (no
+//! The real binary: beside a worker the API has a pool of its own and the
+//! push loop reports ready; `plan-worker run --no-worker` serves the API alone (no
 //! worker registers, jobs stay pending) and exits cleanly on SIGTERM.
 
 use std::process::Stdio;
@@ -69,7 +69,7 @@ async fn spawn_run(pool: &PgPool, args: &[&str]) -> (tokio::process::Child, u16,
 
 #[sqlx::test]
 async fn beside_a_worker_the_api_queries_through_a_pool_of_its_own(pool: PgPool) {
-    let (child, api_port, _) = spawn_run(&pool, &[]).await;
+    let (child, api_port, ops_port) = spawn_run(&pool, &[]).await;
     let user = Uuid::new_v4();
     let mut events = crate::support::JobEvents::open(&pool).await;
     let created = reqwest::Client::new()
@@ -95,6 +95,16 @@ async fn beside_a_worker_the_api_queries_through_a_pool_of_its_own(pool: PgPool)
         names.contains(&"plan-worker".to_owned()),
         "the worker's own pool: {names:?}"
     );
+    // The worker's push delivery runs under its supervisor, and says so.
+    let ready: serde_json::Value = reqwest::get(format!("http://127.0.0.1:{ops_port}/readyz"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ready["status"], "ready", "{ready}");
+    assert_eq!(ready["checks"]["push_delivery"]["ok"], true);
+    assert_eq!(ready["checks"]["push_delivery"]["restarts"], 0);
     drop(child);
 }
 
@@ -121,6 +131,7 @@ async fn run_no_worker_serves_the_api_alone_and_stops_on_sigterm(pool: PgPool) {
         .unwrap();
     assert_eq!(ready["status"], "ready");
     assert!(ready["checks"]["listener"].is_null(), "no worker listener");
+    assert!(ready["checks"]["push_delivery"].is_null(), "no push loop");
     assert_eq!(
         count(&pool, "plan_workers").await,
         0,

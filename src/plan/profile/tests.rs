@@ -167,3 +167,70 @@ fn the_seeds_diet_spellings_are_accepted() {
     let err = parse_profile(&v).unwrap_err();
     assert_eq!(err.fields[0].field, "dietary_preference");
 }
+
+#[test]
+fn only_expo_push_tokens_are_accepted_and_the_error_names_the_field() {
+    for good in [
+        "ExponentPushToken[xXx-_09]",
+        "ExpoPushToken[abc]",
+        " ExponentPushToken[x] ",
+    ] {
+        let mut v = valid();
+        v["pushToken"] = json!(good);
+        let p = parse_profile(&v).unwrap_or_else(|e| panic!("{good:?}: {e:?}"));
+        assert_eq!(p.push_token.unwrap().expose(), good.trim());
+    }
+    let long = format!("ExponentPushToken[{}]", "a".repeat(60_000));
+    for bad in [
+        json!({"evil": [1, 2, 3]}),
+        json!(12345),
+        json!(long),
+        json!("not-a-token"),
+        json!("ExponentPushToken[]"),
+        json!("ExponentPushToken[a b]"),
+        json!("ExponentPushToken[a]x"),
+        json!("ExponentPushToken[a\"}]"),
+        json!(""),
+    ] {
+        for spelling in ["push_token", "pushToken"] {
+            let mut v = valid();
+            v[spelling] = bad.clone();
+            let err = parse_profile(&v).expect_err(&format!("{spelling}: {bad:.40}"));
+            assert_eq!(err.fields.len(), 1);
+            assert_eq!(err.fields[0].field, "push_token");
+            assert!(
+                !err.fields[0].message.contains("aaaa"),
+                "the value is not echoed"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_null_under_one_spelling_never_lets_the_other_through_unvalidated() {
+    let mut v = valid();
+    v["push_token"] = json!(null);
+    v["pushToken"] = json!({"evil": [1, 2, 3]});
+    let err = parse_profile(&v).unwrap_err();
+    assert_eq!(err.fields[0].field, "push_token");
+
+    v["pushToken"] = json!("ExponentPushToken[ok]");
+    let p = parse_profile(&v).unwrap();
+    assert_eq!(p.push_token.unwrap().expose(), "ExponentPushToken[ok]");
+}
+
+#[test]
+fn two_different_values_under_the_two_spellings_are_refused() {
+    let mut v = valid();
+    v["push_token"] = json!("ExponentPushToken[a]");
+    v["pushToken"] = json!("ExponentPushToken[b]");
+    let err = parse_profile(&v).unwrap_err();
+    assert_eq!(err.fields[0].field, "push_token");
+    assert!(err.fields[0].message.contains("both"), "{err:?}");
+
+    v["pushToken"] = json!("ExponentPushToken[a]");
+    assert!(
+        parse_profile(&v).is_ok(),
+        "the same value twice is one value"
+    );
+}
