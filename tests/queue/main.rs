@@ -11,4 +11,5 @@ mod recovery;
 mod retries;
 mod review;
 mod sql_api;
+mod supabase;
 mod wakeups;
