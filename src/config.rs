@@ -40,12 +40,17 @@ pub enum Thinking {
 #[derive(Debug, Clone, Args)]
 pub struct DbSettings {
     /// PostgreSQL URL for queries and migrations.
-    #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL, global = true)]
+    #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL, global = true, hide_env_values = true)]
     pub database_url: String,
 
     /// PostgreSQL URL for the LISTEN connection; must be a direct connection,
     /// not a transaction pooler. Defaults to DATABASE_URL.
-    #[arg(long, env = "LISTEN_DATABASE_URL", global = true)]
+    #[arg(
+        long,
+        env = "LISTEN_DATABASE_URL",
+        global = true,
+        hide_env_values = true
+    )]
     pub listen_database_url: Option<String>,
 
     /// Connections in the query pool.
@@ -466,7 +471,7 @@ impl ApiSettings {
 #[derive(Debug, Clone, Args)]
 pub struct OpsSettings {
     /// Address of /metrics, /healthz and /readyz (keep it internal).
-    #[arg(long, env = "METRICS_ADDR", default_value = "0.0.0.0:9464")]
+    #[arg(long, env = "METRICS_ADDR", default_value = "127.0.0.1:9464")]
     pub metrics_addr: String,
 
     /// Do not apply migrations at start.

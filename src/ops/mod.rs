@@ -49,8 +49,13 @@ async fn readyz(State(s): State<OpsState>) -> impl IntoResponse {
         tokio::time::timeout(Duration::from_secs(2), crate::db::migrations_current(&s.db)).await;
     let (db_ok, migrations_ok, db_detail) = match db {
         Ok(Ok(current)) => (true, current, None),
-        Ok(Err(e)) => (false, false, Some(e.to_string())),
-        Err(_) => (false, false, Some("timed out after 2 s".to_owned())),
+        Ok(Err(e)) => {
+            // The raw error (it may name hosts, users, databases) goes to
+            // the log; the probe answer carries a stable code only.
+            tracing::warn!(error = %e, "readiness: database check failed");
+            (false, false, Some(db_failure_code(&e)))
+        }
+        Err(_) => (false, false, Some("timeout")),
     };
     let listener = s.listener.as_ref().map(|l| {
         json!({
@@ -82,6 +87,21 @@ async fn readyz(State(s): State<OpsState>) -> impl IntoResponse {
         StatusCode::SERVICE_UNAVAILABLE
     };
     (code, Json(body))
+}
+
+/// What `/readyz` says of a failed database check.
+fn db_failure_code(err: &sqlx::Error) -> &'static str {
+    match err {
+        sqlx::Error::PoolTimedOut => "pool_timeout",
+        sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::Protocol(_) => "unreachable",
+        sqlx::Error::Database(db) => match db.code().as_deref() {
+            Some(c) if c.starts_with("28") => "auth_failed",
+            Some("3D000") => "no_such_database",
+            Some(c) if c.starts_with("57P") || c.starts_with("08") => "unavailable",
+            _ => "database_error",
+        },
+        _ => "error",
+    }
 }
 
 #[cfg(test)]
@@ -121,5 +141,32 @@ mod tests {
         let (code, body) = readyz_of(db, None).await;
         assert_eq!(code, 200, "no push loop in an API-only process");
         assert!(body["checks"]["push_delivery"].is_null());
+    }
+
+    #[tokio::test]
+    async fn a_failed_database_check_says_a_stable_code_never_the_raw_error() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        // Nothing listens there (the listener above is dropped).
+        let db = sqlx::postgres::PgPoolOptions::new()
+            .acquire_timeout(Duration::from_secs(1))
+            .connect_lazy(&format!(
+                "postgres://secret_user:hunter2@127.0.0.1:{port}/secret_db"
+            ))
+            .unwrap();
+        let (code, body) = readyz_of(db, None).await;
+        assert_eq!(code, 503, "{body}");
+        let detail = body["checks"]["database"]["detail"].as_str().unwrap();
+        assert!(
+            ["unreachable", "pool_timeout", "timeout"].contains(&detail),
+            "{detail}"
+        );
+        let text = body.to_string();
+        for secret in ["secret_user", "hunter2", "secret_db", "refused"] {
+            assert!(!text.contains(secret), "{secret} in {text}");
+        }
     }
 }

@@ -158,3 +158,38 @@ async fn run_no_worker_serves_the_api_alone_and_stops_on_sigterm(pool: PgPool) {
             .unwrap();
     assert_eq!(pending, "pending", "an API-only process runs no job");
 }
+
+#[test]
+fn help_never_prints_a_secret_from_the_environment() {
+    let secrets = [
+        (
+            "DATABASE_URL",
+            "postgres://worker:hunter2-db@db.internal/app",
+        ),
+        (
+            "LISTEN_DATABASE_URL",
+            "postgres://worker:hunter2-listen@db.internal/app",
+        ),
+        (
+            "SUPABASE_JWT_SECRET",
+            "hunter2-jwt-secret-of-thirty-two-chars",
+        ),
+        ("ADMIN_TOKEN", "hunter2-admin"),
+        ("LLM_API_KEY", "sk-hunter2"),
+        ("EXPO_ACCESS_TOKEN", "hunter2-expo"),
+    ];
+    for args in [&["--help"][..], &["run", "--help"], &["migrate", "--help"]] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_plan-worker"))
+            .args(args)
+            .envs(secrets)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("DATABASE_URL"), "{args:?}: {text}");
+        assert!(
+            !text.contains("hunter2"),
+            "{args:?} prints a secret:\n{text}"
+        );
+    }
+}
