@@ -229,10 +229,15 @@ pub async fn create(
                 existed: true,
             }));
         }
+        // A fresh key is a creation request even when the user's active
+        // job is the answer: it counts against the creation limit, so that
+        // fresh keys cannot pile up rows.
+        limits::check_rate(&mut tx, user, state.limits.create).await?;
     }
     let outcome = create_unless_active(&state, &mut tx, user, kind, profile).await?;
     if let Some(key) = &key {
         api_store::remember_key(&mut tx, user, key, &request_hash, outcome.job_id).await?;
+        api_store::cap_keys(&mut tx, user).await?;
     }
     tx.commit().await?;
     if !outcome.existed {
@@ -349,8 +354,11 @@ pub async fn retry(
     limits::lock_user(&mut tx, user).await?;
     let active = store::active_job_id(&mut *tx, user, &job.kind).await?;
     if active.is_none() {
-        // The cool-down does not apply: the job being retried made no plan.
+        // The retry makes a new plan version like any creation: the rate
+        // limit and the cool-down both apply (an old failed job must not
+        // be a way around them).
         limits::check_rate(&mut tx, user, state.limits.create).await?;
+        limits::check_cooldown(&mut tx, user, &job.kind, state.limits.cooldown).await?;
     }
     let outcome = store::retry_job(&mut *tx, job.id)
         .await

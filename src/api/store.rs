@@ -11,6 +11,10 @@ const CREATE_LOCK_CLASS: i32 = 1_886_151_021;
 /// How long an Idempotency-Key is remembered.
 const KEY_TTL: &str = "24 hours";
 
+/// Keys remembered per user at most (the oldest are forgotten first): the
+/// creation limit bounds new keys per window, this bounds them whatever it is.
+pub const MAX_KEYS_PER_USER: i64 = 100;
+
 /// Serialises one user's creations until the transaction ends.
 pub async fn lock_user(tx: &mut sqlx::PgConnection, user: Uuid) -> sqlx::Result<()> {
     sqlx::query("select pg_advisory_xact_lock($1, hashtext($2::text))")
@@ -29,12 +33,22 @@ pub async fn rate_window_wait(
     count: u32,
     window_seconds: f64,
 ) -> sqlx::Result<Option<f64>> {
+    // Counted: the jobs the user created, and the Idempotency-Keys that
+    // were answered with an existing job (a key and the job it created
+    // share their transaction's now(), so that pair counts once).
     sqlx::query_scalar(
-        r"select extract(epoch from created_at + make_interval(secs => $2) - now())::float8
-          from plan_generation_jobs
-          where user_id = $1 and created_at > now() - make_interval(secs => $2)
-            and kind <> 'meal_images' -- the service's own follow-up, not the user's
-          order by created_at desc
+        r"select extract(epoch from t.created_at + make_interval(secs => $2) - now())::float8
+          from (
+              select created_at from plan_generation_jobs
+              where user_id = $1 and created_at > now() - make_interval(secs => $2)
+                and kind <> 'meal_images' -- the service's own follow-up, not the user's
+              union all
+              select k.created_at from plan_job_idempotency_keys k
+              where k.user_id = $1 and k.created_at > now() - make_interval(secs => $2)
+                and not exists (select 1 from plan_generation_jobs j
+                                where j.id = k.job_id and j.created_at = k.created_at)
+          ) t
+          order by t.created_at desc
           offset $3 - 1 limit 1",
     )
     .bind(user)
@@ -87,6 +101,21 @@ pub async fn remember_key(
     .bind(key)
     .bind(request_hash)
     .bind(job_id)
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
+/// Forgets the user's oldest keys beyond `MAX_KEYS_PER_USER`.
+pub async fn cap_keys(tx: &mut sqlx::PgConnection, user: Uuid) -> sqlx::Result<()> {
+    sqlx::query(
+        "delete from plan_job_idempotency_keys k using ( \
+             select key from plan_job_idempotency_keys where user_id = $1 \
+             order by created_at desc, key offset $2) old \
+         where k.user_id = $1 and k.key = old.key",
+    )
+    .bind(user)
+    .bind(MAX_KEYS_PER_USER)
     .execute(tx)
     .await?;
     Ok(())

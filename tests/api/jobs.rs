@@ -447,3 +447,95 @@ async fn a_failed_job_shows_a_user_safe_message_and_targets_come_from_the_one_im
     assert_eq!(t.body["targets"]["kcal"], expected.kcal);
     assert_eq!(t.body["targets"]["protein_g"], expected.protein_g);
 }
+
+#[sqlx::test]
+async fn retrying_an_old_failed_job_is_held_to_the_regeneration_cooldown(pool: PgPool) {
+    let s = ApiSettings {
+        regeneration_cooldown: "14d".parse().unwrap(),
+        ..settings()
+    };
+    let api = start(&pool, s).await;
+    let user = Uuid::new_v4();
+    let old_failed: Uuid = sqlx::query_scalar(
+        "insert into plan_generation_jobs (user_id, kind, status, profile_snapshot, error_code, \
+         created_at, completed_at) values ($1, 'weekly_base_plan', 'failed', '{}', 'AI_TIMEOUT', \
+         now() - interval '30 days', now() - interval '30 days') returning id",
+    )
+    .bind(user)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    seed_plan(&pool, user, Duration::from_secs(86_400)).await;
+    let a = api.act(old_failed, "retry", &token(user)).await;
+    assert_eq!(a.status, StatusCode::TOO_MANY_REQUESTS, "{}", a.body);
+    assert_eq!(a.body["error"]["code"], "REGENERATION_COOLDOWN");
+    let pending: i64 = sqlx::query_scalar(
+        "select count(*) from plan_generation_jobs where user_id = $1 and status = 'pending'",
+    )
+    .bind(user)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(pending, 0, "no new version through the retry");
+}
+
+#[sqlx::test]
+async fn fresh_idempotency_keys_count_against_the_creation_limit_and_stay_bounded(pool: PgPool) {
+    let s = ApiSettings {
+        create_rate_limit: "5/hour".parse().unwrap(),
+        ..settings()
+    };
+    let api = start(&pool, s).await;
+    let user = Uuid::new_v4();
+    let mut statuses = Vec::new();
+    for i in 0..12 {
+        let res = api
+            .http
+            .post(format!("{}/v1/plan-jobs", api.base))
+            .bearer_auth(token(user))
+            .header("Idempotency-Key", format!("fresh-{i}"))
+            .json(&json!({"profileSnapshot": profile("muscle-gain-vegetarian-gym")}))
+            .send()
+            .await
+            .unwrap();
+        statuses.push(res.status().as_u16());
+    }
+    // One job created, four more requests answered with it, then 429s.
+    assert_eq!(statuses[..5], [201, 200, 200, 200, 200], "{statuses:?}");
+    assert!(statuses[5..].iter().all(|s| *s == 429), "{statuses:?}");
+    assert_eq!(count(&pool, "plan_generation_jobs").await, 1);
+    assert_eq!(count(&pool, "plan_job_idempotency_keys").await, 5);
+
+    // Whatever the limit, a user's keys stay capped.
+    let other = Uuid::new_v4();
+    sqlx::query(
+        "insert into plan_job_idempotency_keys (user_id, key, request_hash, job_id, created_at) \
+         select $1, 'old-' || i, repeat('a', 64), gen_random_uuid(), now() - i * interval '1 minute' \
+         from generate_series(1, 150) i",
+    )
+    .bind(other)
+    .execute(&pool)
+    .await
+    .unwrap();
+    let unlimited = start(&pool, settings()).await;
+    let res = unlimited
+        .http
+        .post(format!("{}/v1/plan-jobs", unlimited.base))
+        .bearer_auth(token(other))
+        .header("Idempotency-Key", "newest")
+        .json(&json!({"profileSnapshot": profile("muscle-gain-vegetarian-gym")}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let kept: Vec<String> = sqlx::query_scalar(
+        "select key from plan_job_idempotency_keys where user_id = $1 order by created_at desc",
+    )
+    .bind(other)
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(kept.len(), 100);
+    assert_eq!(kept[0], "newest");
+    assert_eq!(kept[99], "old-99", "the oldest are forgotten first");
+}
