@@ -297,7 +297,15 @@ pub fn profile_of(snapshot: &Value) -> Result<Profile, ApiError> {
 
 fn store_error(e: StoreError) -> ApiError {
     match e {
-        StoreError::InvalidInput { field, message } => ApiError::field(&field, message),
+        StoreError::InvalidInput { field, message } => {
+            // The request's spelling of the database's column names.
+            let field = match field.as_str() {
+                "profile_snapshot" => "profileSnapshot",
+                "max_retries" => "maxRetries",
+                other => other,
+            };
+            ApiError::field(field, message)
+        }
         StoreError::Db(e) => ApiError::internal(e),
     }
 }

@@ -457,6 +457,36 @@ impl<'a> Walk<'a> {
 }
 
 /// Parses and validates a profile snapshot, reporting every bad field.
+/// The paths (`a.b[2]`) of every string or key holding U+0000.
+fn nul_paths(value: &Value, at: &str) -> Vec<String> {
+    let join = |key: &str| {
+        if at.is_empty() {
+            key.to_owned()
+        } else {
+            format!("{at}.{key}")
+        }
+    };
+    match value {
+        Value::String(s) if s.contains('\0') => vec![at.to_owned()],
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .flat_map(|(i, v)| nul_paths(v, &format!("{at}[{i}]")))
+            .collect(),
+        Value::Object(map) => map
+            .iter()
+            .flat_map(|(k, v)| {
+                if k.contains('\0') {
+                    vec![join(&k.replace('\0', "\\u0000"))]
+                } else {
+                    nul_paths(v, &join(k))
+                }
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
 pub fn parse_profile(value: &Value) -> Result<Profile, ProfileError> {
     let Some(obj) = value.as_object() else {
         return Err(ProfileError {
@@ -470,6 +500,13 @@ pub fn parse_profile(value: &Value) -> Result<Profile, ProfileError> {
         obj,
         errors: Vec::new(),
     };
+    // PostgreSQL's jsonb cannot store U+0000, anywhere (unknown fields too).
+    for field in nul_paths(value, "") {
+        w.errors.push(FieldError {
+            field,
+            message: "must not contain the NUL character (\\u0000)".to_owned(),
+        });
+    }
     let goal = w.required("goal", |v| enum_value(v, GOALS));
     let sex = w.required("sex", |v| enum_value(v, SEXES));
     let age = w.required("age", |v| whole_in(v, 14, 100));
@@ -526,7 +563,10 @@ pub fn parse_profile(value: &Value) -> Result<Profile, ProfileError> {
             extra,
         })
     })();
-    profile.ok_or(ProfileError { fields: w.errors })
+    match profile {
+        Some(p) if w.errors.is_empty() => Ok(p),
+        _ => Err(ProfileError { fields: w.errors }),
+    }
 }
 
 fn kind(v: &Value) -> &'static str {

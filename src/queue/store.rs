@@ -34,6 +34,19 @@ impl crate::db::transient::Transient for StoreError {
     }
 }
 
+/// The input field a constraint of the jobs table guards, and what it
+/// asks, in the caller's words: never the constraint's or the table's name.
+fn constraint_field(constraint: &str) -> (&'static str, &'static str) {
+    match constraint {
+        "profile_snapshot_size" => ("profile_snapshot", "too large: at most 64 KiB once stored"),
+        "profile_snapshot_is_object" => ("profile_snapshot", "must be a JSON object"),
+        "max_retries_range" => ("max_retries", "must be between 0 and 25"),
+        "plan_generation_jobs_priority_check" => ("priority", "must be between -100 and 100"),
+        "plan_generation_jobs_kind_fkey" => ("kind", "no such job kind"),
+        _ => ("input", "is not accepted"),
+    }
+}
+
 impl StoreError {
     /// Turns a `raise ... using column = 'x'` (SQLSTATE 22023) or a named
     /// CHECK constraint violation into an error that names the field.
@@ -52,10 +65,18 @@ impl StoreError {
                     return StoreError::InvalidInput { field, message };
                 }
                 Some("23514") | Some("23503") => {
-                    let constraint = db.constraint().unwrap_or("constraint").to_owned();
+                    let (field, message) = constraint_field(db.constraint().unwrap_or(""));
                     return StoreError::InvalidInput {
-                        field: constraint,
-                        message: db.message().to_owned(),
+                        field: field.to_owned(),
+                        message: message.to_owned(),
+                    };
+                }
+                // jsonb cannot hold U+0000 (callers check first; this is
+                // the net under them).
+                Some("22P05") => {
+                    return StoreError::InvalidInput {
+                        field: "profile_snapshot".to_owned(),
+                        message: "must not contain the NUL character (\\u0000)".to_owned(),
                     };
                 }
                 _ => {}

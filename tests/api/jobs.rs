@@ -539,3 +539,42 @@ async fn fresh_idempotency_keys_count_against_the_creation_limit_and_stay_bounde
     assert_eq!(kept[0], "newest");
     assert_eq!(kept[99], "old-99", "the oldest are forgotten first");
 }
+
+#[sqlx::test]
+async fn a_nul_character_or_an_oversized_snapshot_gets_422_naming_the_users_field(pool: PgPool) {
+    let api = start(&pool, settings()).await;
+    let mut p = profile("muscle-gain-vegetarian-gym");
+    p["name"] = json!("Ali\u{0}ce");
+    let a = api
+        .post(
+            "/v1/plan-jobs",
+            &token(Uuid::new_v4()),
+            json!({"profileSnapshot": p}),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", a.body);
+    assert_eq!(a.body["error"]["field"], "profileSnapshot.name", "{}", a.body);
+
+    // Under the body limit as text, over the stored limit as jsonb: many
+    // small numbers take more room stored than written.
+    let mut p = profile("muscle-gain-vegetarian-gym");
+    p["history"] = json!(vec![1; 25_000]);
+    let a = api
+        .post(
+            "/v1/plan-jobs",
+            &token(Uuid::new_v4()),
+            json!({"profileSnapshot": p}),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", a.body);
+    assert_eq!(a.body["error"]["field"], "profileSnapshot", "{}", a.body);
+    let text = a.body.to_string();
+    for internal in [
+        "plan_generation_jobs",
+        "constraint",
+        "profile_snapshot_size",
+    ] {
+        assert!(!text.contains(internal), "{internal} in {text}");
+    }
+    assert_eq!(count(&pool, "plan_generation_jobs").await, 0);
+}

@@ -234,3 +234,20 @@ fn two_different_values_under_the_two_spellings_are_refused() {
         "the same value twice is one value"
     );
 }
+
+#[test]
+fn a_nul_character_anywhere_is_refused_naming_its_field() {
+    let mut v = valid();
+    v["name"] = json!("Ali\u{0}ce");
+    v["extra"] = json!({"note": "x\u{0}"});
+    let err = parse_profile(&v).unwrap_err();
+    let fields: Vec<&str> = err.fields.iter().map(|f| f.field.as_str()).collect();
+    assert_eq!(fields, ["extra.note", "name"], "only the NULs are wrong here");
+    v["equipment"] = json!(["Dumbbell", "Pull\u{0}-up bar"]);
+    let err = parse_profile(&v).unwrap_err();
+    let fields: Vec<&str> = err.fields.iter().map(|f| f.field.as_str()).collect();
+    for want in ["name", "equipment[1]", "extra.note"] {
+        assert!(fields.contains(&want), "{want} in {fields:?}");
+    }
+    assert!(err.fields.iter().any(|f| f.message.contains("NUL")));
+}
