@@ -412,6 +412,17 @@ pub struct ApiSettings {
     #[arg(long, env = "CREATE_RATE_LIMIT", default_value = "10/hour")]
     pub create_rate_limit: RateLimit,
 
+    /// Creation requests (create, retry, swap) one user may send at once,
+    /// refilled one a second; checked in memory before any database work
+    /// (0: no limit).
+    #[arg(long, env = "CREATE_BURST", default_value_t = 5)]
+    pub create_burst: u32,
+
+    /// Pending jobs at most, across all users; over it a creation gets 503
+    /// QUEUE_FULL with Retry-After and nothing is written (0: no cap).
+    #[arg(long, env = "MAX_PENDING_JOBS", default_value_t = 100_000)]
+    pub max_pending_jobs: u64,
+
     /// Time after a user's last completed plan before they may generate a
     /// new one, e.g. 14d, 12h, 30m (0: no cool-down).
     #[arg(long, env = "REGENERATION_COOLDOWN", default_value = "14d")]

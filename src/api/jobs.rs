@@ -199,6 +199,7 @@ pub async fn create(
     JsonObject(body): JsonObject,
 ) -> Result<Response, ApiError> {
     let user = caller.user()?;
+    state.admission.check_user(user)?;
     let key = idempotency_key(&headers)?;
     let kind = match body.get("kind") {
         None | Some(Value::Null) => KIND,
@@ -212,6 +213,7 @@ pub async fn create(
         hex(&Sha256::digest(canonical.as_bytes()))
     };
 
+    state.admission.check_queue(&state.db).await?;
     let mut tx = state.db.begin().await?;
     limits::lock_user(&mut tx, user).await?;
     if let Some(key) = &key {
@@ -241,6 +243,7 @@ pub async fn create(
     }
     tx.commit().await?;
     if !outcome.existed {
+        state.admission.created().await;
         tracing::info!(job_id = %outcome.job_id, %user, kind, "job created through the API");
     }
     Ok(created(outcome))
@@ -348,6 +351,7 @@ pub async fn retry(
     PathId(id): PathId,
 ) -> Result<Response, ApiError> {
     let user = caller.user()?;
+    state.admission.check_user(user)?;
     let job = visible(&state, caller, &id).await?;
     if !matches!(job.status, JobStatus::Failed | JobStatus::Cancelled) {
         return Err(ApiError::conflict(
@@ -358,6 +362,7 @@ pub async fn retry(
             ),
         ));
     }
+    state.admission.check_queue(&state.db).await?;
     let mut tx = state.db.begin().await?;
     limits::lock_user(&mut tx, user).await?;
     let active = store::active_job_id(&mut *tx, user, &job.kind).await?;

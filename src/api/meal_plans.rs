@@ -82,6 +82,10 @@ pub async fn swap(
     caller: Caller,
     Path((id, day, index)): Path<(String, String, String)>,
 ) -> Result<Response, ApiError> {
+    if let Caller::User(user) = caller {
+        state.admission.check_user(user)?;
+    }
+    state.admission.check_queue(&state.db).await?;
     let plan = owned(&state, &caller, &id).await?;
     let day: u8 = day
         .parse()

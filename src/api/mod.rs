@@ -3,6 +3,7 @@
 //! Supabase JWT auth and per-user limits. `store` holds its own SQL
 //! (idempotency keys, limits); jobs and plans are read through their stores.
 
+pub mod admission;
 pub mod auth;
 pub mod error;
 pub mod estimate;
@@ -46,6 +47,8 @@ pub struct ApiState {
     pub auth: Arc<Auth>,
     pub events: Arc<EventHub>,
     pub limits: Limits,
+    /// Per-user bursts and the pending-queue cap, before database work.
+    pub admission: Arc<admission::Admission>,
     /// Completed jobs that estimates are computed from.
     pub estimate_sample: i32,
     pub keepalive: Duration,
@@ -82,6 +85,7 @@ impl ApiState {
                 create: settings.create_rate_limit,
                 cooldown: settings.regeneration_cooldown.0,
             },
+            admission: admission::Admission::new(settings.create_burst, settings.max_pending_jobs),
             estimate_sample: settings.estimate_sample_jobs as i32,
             keepalive: Duration::from_secs_f64(settings.sse_keepalive_seconds),
             db,

@@ -120,3 +120,13 @@ pub async fn cap_keys(tx: &mut sqlx::PgConnection, user: Uuid) -> sqlx::Result<(
     .await?;
     Ok(())
 }
+
+/// Pending jobs of every user (the pending partial index; no heap visit
+/// for an all-visible page).
+pub async fn pending_jobs(db: &sqlx::PgPool) -> sqlx::Result<u64> {
+    let n: i64 =
+        sqlx::query_scalar("select count(*) from plan_generation_jobs where status = 'pending'")
+            .fetch_one(db)
+            .await?;
+    Ok(n.max(0) as u64)
+}

@@ -30,6 +30,7 @@ pub fn settings() -> ApiSettings {
         admin_token: Some(ADMIN.into()),
         create_rate_limit: "0/hour".parse().unwrap(),
         regeneration_cooldown: "0".parse().unwrap(),
+        create_burst: 0,
         ..ApiSettings::default()
     }
 }

@@ -553,7 +553,11 @@ async fn a_nul_character_or_an_oversized_snapshot_gets_422_naming_the_users_fiel
         )
         .await;
     assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", a.body);
-    assert_eq!(a.body["error"]["field"], "profileSnapshot.name", "{}", a.body);
+    assert_eq!(
+        a.body["error"]["field"], "profileSnapshot.name",
+        "{}",
+        a.body
+    );
 
     // Under the body limit as text, over the stored limit as jsonb: many
     // small numbers take more room stored than written.
@@ -577,4 +581,43 @@ async fn a_nul_character_or_an_oversized_snapshot_gets_422_naming_the_users_fiel
         assert!(!text.contains(internal), "{internal} in {text}");
     }
     assert_eq!(count(&pool, "plan_generation_jobs").await, 0);
+}
+
+#[sqlx::test]
+async fn a_full_queue_refuses_creations_with_503_and_writes_nothing(pool: PgPool) {
+    let s = ApiSettings {
+        max_pending_jobs: 3,
+        ..settings()
+    };
+    let api = start(&pool, s).await;
+    for _ in 0..3 {
+        assert_eq!(api.create(Uuid::new_v4()).await.status, StatusCode::CREATED);
+    }
+    let full = api.create(Uuid::new_v4()).await;
+    assert_eq!(
+        full.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        full.body
+    );
+    assert_eq!(full.body["error"]["code"], "QUEUE_FULL");
+    assert!(retry_after(&full) >= 1);
+    assert_eq!(count(&pool, "plan_generation_jobs").await, 3);
+}
+
+#[sqlx::test]
+async fn one_users_burst_is_refused_in_memory_before_the_database(pool: PgPool) {
+    let s = ApiSettings {
+        create_burst: 2,
+        ..settings()
+    };
+    let api = start(&pool, s).await;
+    let user = Uuid::new_v4();
+    let mut statuses = Vec::new();
+    for _ in 0..5 {
+        statuses.push(api.create(user).await.status.as_u16());
+    }
+    assert_eq!(statuses, [201, 200, 429, 429, 429]);
+    // Someone else is not slowed by it.
+    assert_eq!(api.create(Uuid::new_v4()).await.status, StatusCode::CREATED);
 }

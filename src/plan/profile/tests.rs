@@ -242,7 +242,11 @@ fn a_nul_character_anywhere_is_refused_naming_its_field() {
     v["extra"] = json!({"note": "x\u{0}"});
     let err = parse_profile(&v).unwrap_err();
     let fields: Vec<&str> = err.fields.iter().map(|f| f.field.as_str()).collect();
-    assert_eq!(fields, ["extra.note", "name"], "only the NULs are wrong here");
+    assert_eq!(
+        fields,
+        ["extra.note", "name"],
+        "only the NULs are wrong here"
+    );
     v["equipment"] = json!(["Dumbbell", "Pull\u{0}-up bar"]);
     let err = parse_profile(&v).unwrap_err();
     let fields: Vec<&str> = err.fields.iter().map(|f| f.field.as_str()).collect();
