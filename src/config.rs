@@ -127,6 +127,11 @@ pub struct WorkerSettings {
     #[arg(long, env = "STALE_PENDING_HOURS", default_value_t = 24.0)]
     pub stale_pending_hours: f64,
 
+    /// Days after a job finished before its profile snapshot (health data,
+    /// push token) is emptied; the job row and its plan stay (0: keep).
+    #[arg(long, env = "PROFILE_RETENTION_DAYS", default_value_t = 30.0)]
+    pub profile_retention_days: f64,
+
     /// Seconds to let running jobs finish on SIGTERM before giving them back.
     #[arg(long, env = "SHUTDOWN_GRACE_SECONDS", default_value_t = 30.0)]
     pub shutdown_grace_seconds: f64,
@@ -170,6 +175,12 @@ impl WorkerSettings {
     pub fn worker_id(&self) -> String {
         self.worker_id.clone().unwrap_or_else(default_worker_id)
     }
+    /// None: profiles are kept.
+    pub fn profile_retention(&self) -> Option<Duration> {
+        (self.profile_retention_days > 0.0)
+            .then(|| Duration::from_secs_f64(self.profile_retention_days * 86_400.0))
+    }
+
     pub fn lease(&self) -> Duration {
         Duration::from_secs_f64(self.lease_seconds)
     }

@@ -375,7 +375,14 @@ pub async fn retry(
     }
     let outcome = store::retry_job(&mut *tx, job.id)
         .await
-        .map_err(store_error)?;
+        .map_err(|e| match e {
+            // The job cannot run again (its profile is gone, or it changed
+            // since it was read): a conflict with its state, not bad input.
+            StoreError::InvalidInput { field, message } if field == "job_id" => {
+                ApiError::conflict("JOB_NOT_RETRYABLE", message)
+            }
+            other => store_error(other),
+        })?;
     tx.commit().await?;
     Ok(created(outcome))
 }

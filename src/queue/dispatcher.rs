@@ -240,8 +240,9 @@ impl Dispatcher {
         let db = self.env.db.clone();
         let stale_hours = self.settings.stale_pending_hours;
         let grace = Duration::from_secs_f64(self.settings.unhandled_kind_grace_seconds);
+        let retention = self.settings.profile_retention();
         self.maintenance = Some(AbortOnDropHandle::new(tokio::spawn(async move {
-            super::reaper::run_once(&db, stale_hours, grace).await;
+            super::reaper::run_once(&db, stale_hours, grace, retention).await;
         })));
     }
 

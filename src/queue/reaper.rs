@@ -9,8 +9,18 @@ use sqlx::PgPool;
 use super::store;
 use crate::telemetry::metrics as m;
 
+/// Snapshots emptied per pass at most: a first pass over years of jobs
+/// works through them a tick at a time instead of in one long statement.
+const SCRUB_BATCH: i32 = 500;
+
 /// One maintenance pass; failures are logged and retried at the next tick.
-pub async fn run_once(db: &PgPool, stale_pending_hours: f64, unhandled_grace: Duration) {
+/// `profile_retention`: empty finished jobs' profiles after it (None: keep).
+pub async fn run_once(
+    db: &PgPool,
+    stale_pending_hours: f64,
+    unhandled_grace: Duration,
+    profile_retention: Option<Duration>,
+) {
     match store::reap(db).await {
         Ok(reaped) => {
             for r in &reaped {
@@ -54,6 +64,19 @@ pub async fn run_once(db: &PgPool, stale_pending_hours: f64, unhandled_grace: Du
             }
         }
         Err(err) => tracing::warn!(error = %err, "failing jobs of unhandled kinds failed"),
+    }
+    if let Some(retention) = profile_retention {
+        match store::scrub_snapshots(db, retention, SCRUB_BATCH).await {
+            Ok(0) => {}
+            Ok(n) => {
+                tracing::info!(
+                    jobs = n,
+                    "emptied the profiles of jobs past the retention period"
+                );
+                metrics::counter!(m::PROFILES_SCRUBBED).increment(n);
+            }
+            Err(err) => tracing::warn!(error = %err, "emptying old profiles failed"),
+        }
     }
     sample_queue(db).await;
 }

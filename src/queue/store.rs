@@ -587,3 +587,14 @@ pub async fn retry_job(db: impl PgExecutor<'_>, job_id: Uuid) -> Result<Created>
         .await
         .map_err(StoreError::from_sqlx)
 }
+
+/// Empties the profile snapshots of jobs finished more than `older_than`
+/// ago, up to `limit`; returns how many.
+pub async fn scrub_snapshots(db: &PgPool, older_than: Duration, limit: i32) -> Result<u64> {
+    let n: i32 = sqlx::query_scalar("select scrub_plan_job_snapshots($1, $2)")
+        .bind(older_than.as_secs_f64())
+        .bind(limit)
+        .fetch_one(db)
+        .await?;
+    Ok(n.max(0) as u64)
+}

@@ -11,6 +11,7 @@ pub const JOBS_RELEASED: &str = "plan_jobs_released_total";
 pub const JOBS_REAPED: &str = "plan_jobs_reaped_total";
 pub const JOBS_EXPIRED: &str = "plan_jobs_expired_total";
 pub const JOBS_UNHANDLED: &str = "plan_jobs_unhandled_total";
+pub const PROFILES_SCRUBBED: &str = "plan_job_profiles_scrubbed_total";
 pub const LEASES_LOST: &str = "plan_worker_leases_lost_total";
 pub const WAKEUPS: &str = "plan_worker_wakeups_total";
 pub const LISTENER_RECONNECTS: &str = "plan_worker_listener_reconnects_total";
@@ -63,6 +64,7 @@ pub const CATALOGUE: &[&str] = &[
     JOBS_REAPED,
     JOBS_EXPIRED,
     JOBS_UNHANDLED,
+    PROFILES_SCRUBBED,
     LEASES_LOST,
     WAKEUPS,
     LISTENER_RECONNECTS,
@@ -123,6 +125,10 @@ pub fn describe() {
     describe_counter!(
         JOBS_UNHANDLED,
         "Pending jobs failed as CONFIG_ERROR because no live worker handles their kind, by kind."
+    );
+    describe_counter!(
+        PROFILES_SCRUBBED,
+        "Finished jobs whose profile snapshot was emptied after PROFILE_RETENTION_DAYS."
     );
     describe_counter!(LEASES_LOST, "Running jobs whose lease this worker lost.");
     describe_counter!(WAKEUPS, "Dispatcher wake-ups by source.");
@@ -300,6 +306,7 @@ pub fn register_zeros(kinds: &[String]) {
     for reason in ["worker_dead", "lease_expired"] {
         metrics::counter!(JOBS_REAPED, "reason" => reason).absolute(0);
     }
+    metrics::counter!(PROFILES_SCRUBBED).absolute(0);
     for what in DB_RETRY_STATEMENTS {
         metrics::counter!(DB_RETRIES, "what" => *what).absolute(0);
     }

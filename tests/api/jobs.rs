@@ -621,3 +621,72 @@ async fn one_users_burst_is_refused_in_memory_before_the_database(pool: PgPool) 
     // Someone else is not slowed by it.
     assert_eq!(api.create(Uuid::new_v4()).await.status, StatusCode::CREATED);
 }
+
+#[sqlx::test]
+async fn profiles_of_jobs_past_the_retention_period_are_emptied_and_cannot_be_retried(
+    pool: PgPool,
+) {
+    let api = start(&pool, settings()).await;
+    let user = Uuid::new_v4();
+    let finished = |days: i32, status: &'static str| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query_scalar::<_, Uuid>(
+                "insert into plan_generation_jobs (user_id, kind, status, profile_snapshot, \
+                 created_at, completed_at) values ($1, 'weekly_base_plan', $3::plan_job_status, $4, \
+                 now() - $2 * interval '1 day', now() - $2 * interval '1 day') returning id",
+            )
+            .bind(user)
+            .bind(days)
+            .bind(status)
+            .bind(json!({"goal": "MAINTENANCE", "push_token": "ExponentPushToken[abc]"}))
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+        }
+    };
+    let old = finished(40, "failed").await;
+    let recent = finished(3, "failed").await;
+    let pending = api.create(Uuid::new_v4()).await;
+    assert_eq!(pending.status, StatusCode::CREATED);
+
+    plan_worker::queue::reaper::run_once(
+        &pool,
+        24.0,
+        Duration::from_secs(300),
+        Some(Duration::from_secs(30 * 86_400)),
+    )
+    .await;
+    let snapshot = |id: Uuid| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query_as::<_, (serde_json::Value, bool)>(
+                "select profile_snapshot, profile_scrubbed_at is not null \
+                 from plan_generation_jobs where id = $1",
+            )
+            .bind(id)
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+        }
+    };
+    assert_eq!(snapshot(old).await, (json!({}), true));
+    assert_eq!(snapshot(recent).await.1, false, "inside the period: kept");
+    assert_eq!(
+        snapshot(job_id(&pending)).await.1,
+        false,
+        "unfinished: kept"
+    );
+
+    let a = api.act(old, "retry", &token(user)).await;
+    assert_eq!(a.status, StatusCode::CONFLICT, "{}", a.body);
+    assert_eq!(a.body["error"]["code"], "JOB_NOT_RETRYABLE");
+    assert!(
+        a.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("retention")
+    );
+    let b = api.act(recent, "retry", &token(user)).await;
+    assert_eq!(b.status, StatusCode::CREATED, "{}", b.body);
+}
