@@ -671,12 +671,8 @@ async fn profiles_of_jobs_past_the_retention_period_are_emptied_and_cannot_be_re
         }
     };
     assert_eq!(snapshot(old).await, (json!({}), true));
-    assert_eq!(snapshot(recent).await.1, false, "inside the period: kept");
-    assert_eq!(
-        snapshot(job_id(&pending)).await.1,
-        false,
-        "unfinished: kept"
-    );
+    assert!(!snapshot(recent).await.1, "inside the period: kept");
+    assert!(!snapshot(job_id(&pending)).await.1, "unfinished: kept");
 
     let a = api.act(old, "retry", &token(user)).await;
     assert_eq!(a.status, StatusCode::CONFLICT, "{}", a.body);
