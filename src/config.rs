@@ -1,9 +1,15 @@
 //! Every setting in one place: each is a command-line flag and an environment
 //! variable with a default, and `--help` lists them all with their units.
 
+mod secret;
+
+use std::fmt;
 use std::time::Duration;
 
 use clap::Args;
+
+pub use self::secret::Secret;
+use self::secret::redact_url;
 
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
@@ -37,7 +43,7 @@ pub enum Thinking {
 }
 
 /// Where the database is.
-#[derive(Debug, Clone, Args)]
+#[derive(Clone, Args)]
 pub struct DbSettings {
     /// PostgreSQL URL for queries and migrations.
     #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL, global = true, hide_env_values = true)]
@@ -56,6 +62,20 @@ pub struct DbSettings {
     /// Connections in the query pool.
     #[arg(long, env = "DATABASE_POOL_SIZE", default_value_t = 10, global = true)]
     pub database_pool_size: u32,
+}
+
+// By hand: the URLs may carry a password.
+impl fmt::Debug for DbSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DbSettings")
+            .field("database_url", &redact_url(&self.database_url))
+            .field(
+                "listen_database_url",
+                &self.listen_database_url.as_deref().map(redact_url),
+            )
+            .field("database_pool_size", &self.database_pool_size)
+            .finish()
+    }
 }
 
 impl DbSettings {
@@ -300,7 +320,7 @@ pub struct LlmSettings {
 
     /// API key; unset means the built-in offline generator makes the plans.
     #[arg(long, env = "LLM_API_KEY", hide_env_values = true)]
-    pub llm_api_key: Option<String>,
+    pub llm_api_key: Option<Secret>,
 
     /// Deadline of one LLM call in seconds.
     #[arg(long, env = "LLM_TIMEOUT_SECONDS", default_value_t = 300.0)]
@@ -356,8 +376,8 @@ impl LlmSettings {
     pub fn client_config(&self) -> Option<crate::llm::LlmConfig> {
         let key = self
             .llm_api_key
-            .as_deref()
-            .map(str::trim)
+            .as_ref()
+            .map(|k| k.expose().trim())
             .filter(|k| !k.is_empty())?;
         Some(crate::llm::LlmConfig {
             base_url: self.llm_base_url.clone(),
@@ -398,7 +418,7 @@ pub struct ApiSettings {
 
     /// Supabase's JWT secret, for HS256 tokens.
     #[arg(long, env = "SUPABASE_JWT_SECRET", hide_env_values = true)]
-    pub supabase_jwt_secret: Option<String>,
+    pub supabase_jwt_secret: Option<Secret>,
 
     /// The project's JWKS URL, for ES256/RS256 tokens
     /// (https://<ref>.supabase.co/auth/v1/.well-known/jwks.json).
@@ -416,7 +436,7 @@ pub struct ApiSettings {
 
     /// Operator token: may read and cancel any user's job.
     #[arg(long, env = "ADMIN_TOKEN", hide_env_values = true)]
-    pub admin_token: Option<String>,
+    pub admin_token: Option<Secret>,
 
     /// Job creations per user per window, e.g. 10/hour, 3/minute, 50/day
     /// (0/hour: no limit).
@@ -461,8 +481,9 @@ impl Default for ApiSettings {
 impl ApiSettings {
     /// Refuses an API that could authenticate nobody, naming the setting.
     pub fn validate(&self) -> Result<(), SettingError> {
-        let set = |v: &Option<String>| v.as_deref().is_some_and(|s| !s.trim().is_empty());
-        if !set(&self.supabase_jwt_secret) && !set(&self.supabase_jwks_url) {
+        let set = |v: Option<&str>| v.is_some_and(|s| !s.trim().is_empty());
+        let secret = self.supabase_jwt_secret.as_ref().map(Secret::expose);
+        if !set(secret) && !set(self.supabase_jwks_url.as_deref()) {
             return Err(SettingError {
                 field: "supabase_jwt_secret",
                 message: "API_ADDR is set, so SUPABASE_JWT_SECRET or SUPABASE_JWKS_URL must be \
@@ -470,7 +491,11 @@ impl ApiSettings {
                     .into(),
             });
         }
-        if let Some(admin) = self.admin_token.as_deref().filter(|t| !t.is_empty())
+        if let Some(admin) = self
+            .admin_token
+            .as_ref()
+            .map(Secret::expose)
+            .filter(|t| !t.is_empty())
             && admin.trim().len() < 16
         {
             return Err(SettingError {
@@ -515,7 +540,7 @@ pub struct PushSettings {
 
     /// Expo access token, when push security is enabled for the project.
     #[arg(long, env = "EXPO_ACCESS_TOKEN", hide_env_values = true)]
-    pub expo_access_token: Option<String>,
+    pub expo_access_token: Option<Secret>,
 
     /// Seconds between passes of the push delivery loop.
     #[arg(long, env = "PUSH_POLL_SECONDS", default_value_t = 2.0)]

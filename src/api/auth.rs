@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use super::ApiState;
 use super::error::ApiError;
-use crate::config::ApiSettings;
+use crate::config::{ApiSettings, Secret};
 
 /// The caller of a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,11 +84,11 @@ pub struct Auth {
 
 impl Auth {
     pub fn new(s: &ApiSettings, http: reqwest::Client) -> Self {
-        let non_empty = |v: &Option<String>| v.clone().filter(|s| !s.trim().is_empty());
+        let non_empty = |v: Option<&str>| v.filter(|s| !s.trim().is_empty()).map(str::to_owned);
         Auth {
-            secret: non_empty(&s.supabase_jwt_secret)
+            secret: non_empty(s.supabase_jwt_secret.as_ref().map(Secret::expose))
                 .map(|k| DecodingKey::from_secret(k.as_bytes())),
-            jwks: non_empty(&s.supabase_jwks_url).map(|url| Jwks {
+            jwks: non_empty(s.supabase_jwks_url.as_deref()).map(|url| Jwks {
                 url,
                 http,
                 ttl: Duration::from_secs(s.jwks_cache_seconds),
@@ -96,8 +96,8 @@ impl Auth {
                 fetch: Mutex::new(()),
                 min_refetch: MIN_REFETCH,
             }),
-            issuer: non_empty(&s.supabase_jwt_issuer),
-            admin_token: non_empty(&s.admin_token),
+            issuer: non_empty(s.supabase_jwt_issuer.as_deref()),
+            admin_token: non_empty(s.admin_token.as_ref().map(Secret::expose)),
         }
     }
 

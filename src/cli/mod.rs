@@ -253,3 +253,58 @@ async fn run_command(cli: Cli) -> anyhow::Result<()> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    /// Every secret a command line can carry: flag, value, and the part of
+    /// the value that must never be shown.
+    const SECRETS: [(&str, &str, &str); 7] = [
+        (
+            "--database-url",
+            "postgres://app:db-password-1@db:5432/plans",
+            "db-password-1",
+        ),
+        (
+            "--listen-database-url",
+            "postgres://app@db/plans?password=listen-password-2",
+            "listen-password-2",
+        ),
+        ("--supabase-jwt-secret", "jwt-secret-3", "jwt-secret-3"),
+        ("--admin-token", "admin-token-4-0123456", "admin-token-4"),
+        ("--llm-api-key", "llm-key-5", "llm-key-5"),
+        ("--expo-access-token", "expo-token-6", "expo-token-6"),
+        ("--unsplash-access-key", "unsplash-key-7", "unsplash-key-7"),
+    ];
+
+    #[test]
+    fn debug_output_of_the_settings_shows_no_secret() {
+        let mut argv = vec!["plan-worker", "run"];
+        for (flag, value, _) in SECRETS {
+            argv.extend([flag, value]);
+        }
+        let cli = Cli::try_parse_from(argv).unwrap();
+        let Command::Run(run) = &cli.command else {
+            panic!("not run: {:?}", cli.command);
+        };
+        let shown = [
+            format!("{cli:?}"),
+            format!("{:?}", cli.db),
+            format!("{:?}", run.api),
+            format!("{:?}", run.llm),
+            format!("{:?}", run.push),
+            format!("{:?}", run.images),
+        ];
+        for text in &shown {
+            for (flag, _, secret) in SECRETS {
+                assert!(!text.contains(secret), "{flag} shown: {text}");
+            }
+        }
+        // Redacted, not dropped: what is set stays visible.
+        assert!(shown[1].contains("@db:5432/plans"), "{}", shown[1]);
+        assert!(shown[2].contains("admin_token: Some("), "{}", shown[2]);
+    }
+}

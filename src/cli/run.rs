@@ -184,7 +184,10 @@ fn start_push(pool: &PgPool, args: &RunArgs, root: &CancellationToken) -> anyhow
     let expo = match args.push.expo_url() {
         Some(url) => Some(ExpoClient::new(
             url.to_owned(),
-            args.push.expo_access_token.clone(),
+            args.push
+                .expo_access_token
+                .as_ref()
+                .map(|t| t.expose().to_owned()),
         )?),
         None => {
             tracing::info!(

@@ -13,7 +13,7 @@ pub struct TokenArgs {
     #[arg(long, default_value_t = 3600)]
     pub ttl_seconds: u64,
     #[arg(long, env = "SUPABASE_JWT_SECRET", hide_env_values = true)]
-    pub secret: String,
+    pub secret: crate::config::Secret,
     /// iss claim (SUPABASE_JWT_ISSUER, when the API checks it).
     #[arg(long, env = "SUPABASE_JWT_ISSUER")]
     pub issuer: Option<String>,
@@ -37,6 +37,6 @@ pub fn user_token(args: &TokenArgs) -> anyhow::Result<String> {
     Ok(jsonwebtoken::encode(
         &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
         &claims,
-        &jsonwebtoken::EncodingKey::from_secret(args.secret.as_bytes()),
+        &jsonwebtoken::EncodingKey::from_secret(args.secret.expose().as_bytes()),
     )?)
 }
