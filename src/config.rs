@@ -470,6 +470,22 @@ pub struct ApiSettings {
     /// Completed jobs the estimate of remaining time is computed from.
     #[arg(long, env = "ESTIMATE_SAMPLE_JOBS", default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub estimate_sample_jobs: u32,
+
+    /// Connections the API serves at once; further clients wait to be
+    /// accepted.
+    #[arg(long, env = "API_MAX_CONNECTIONS", default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..))]
+    pub api_max_connections: u32,
+
+    /// Seconds a client has to send a whole request head; on HTTP/1.1 also
+    /// how long a kept-alive connection waits for its next request.
+    #[arg(long, env = "API_HEADER_TIMEOUT_SECONDS", default_value_t = 10.0)]
+    pub api_header_timeout_seconds: f64,
+
+    /// Seconds a connection may move no byte either way before it is
+    /// closed; longer than API_REQUEST_TIMEOUT_SECONDS and
+    /// SSE_KEEPALIVE_SECONDS.
+    #[arg(long, env = "API_IDLE_TIMEOUT_SECONDS", default_value_t = 60.0)]
+    pub api_idle_timeout_seconds: f64,
 }
 
 impl Default for ApiSettings {
@@ -510,7 +526,36 @@ impl ApiSettings {
             self.api_request_timeout_seconds,
         )?;
         positive("sse_keepalive_seconds", self.sse_keepalive_seconds)?;
+        positive(
+            "api_header_timeout_seconds",
+            self.api_header_timeout_seconds,
+        )?;
+        positive("api_idle_timeout_seconds", self.api_idle_timeout_seconds)?;
+        // An answer being computed, or an event stream between keep-alives,
+        // moves no byte: the idle timeout must not cut them.
+        let quiet = self
+            .api_request_timeout_seconds
+            .max(self.sse_keepalive_seconds);
+        if self.api_idle_timeout_seconds <= quiet {
+            return Err(SettingError {
+                field: "api_idle_timeout_seconds",
+                message: format!(
+                    "must be longer than API_REQUEST_TIMEOUT_SECONDS and SSE_KEEPALIVE_SECONDS \
+                     ({quiet} s), got {}",
+                    self.api_idle_timeout_seconds
+                ),
+            });
+        }
         Ok(())
+    }
+
+    /// What the API's listener allows each client.
+    pub fn connection_limits(&self) -> crate::http_server::ConnectionLimits {
+        crate::http_server::ConnectionLimits {
+            max_connections: self.api_max_connections as usize,
+            header_timeout: Duration::from_secs_f64(self.api_header_timeout_seconds),
+            idle_timeout: Duration::from_secs_f64(self.api_idle_timeout_seconds),
+        }
     }
 }
 
@@ -528,6 +573,11 @@ pub struct OpsSettings {
     /// Run only the API (API_ADDR), no worker: for an API-only container.
     #[arg(long, env = "NO_WORKER", default_value_t = false)]
     pub no_worker: bool,
+
+    /// Connections the ops listener serves at once, apart from the API's,
+    /// so that a flood on one does not starve the other.
+    #[arg(long, env = "OPS_MAX_CONNECTIONS", default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..))]
+    pub ops_max_connections: u32,
 }
 
 /// Push notifications from the outbox to Expo.
@@ -664,6 +714,26 @@ mod api_settings_tests {
         assert_eq!("0".parse::<Span>().unwrap().0, Duration::ZERO);
         assert!("14".parse::<Span>().unwrap_err().contains("no unit"));
         assert!("2w".parse::<Span>().unwrap_err().contains("unknown unit"));
+    }
+
+    #[test]
+    fn an_idle_timeout_that_would_cut_answers_or_streams_is_refused() {
+        let ok = ApiSettings {
+            supabase_jwt_secret: Some("s".into()),
+            ..ApiSettings::default()
+        };
+        ok.validate().unwrap();
+        for idle in [0.0, 10.0, 15.0] {
+            let s = ApiSettings {
+                api_idle_timeout_seconds: idle,
+                ..ok.clone()
+            };
+            assert_eq!(
+                s.validate().unwrap_err().field,
+                "api_idle_timeout_seconds",
+                "{idle}"
+            );
+        }
     }
 
     #[test]

@@ -29,6 +29,7 @@
 //! - `db`         the pool, migrations, and the one LISTEN session type
 //! - `dev`        (feature `dev-tools`) mock LLM, bench, demo, token
 //! - `error_code` the stable error codes of failed attempts
+//! - `http_server` serves the API and ops routers: connection cap, header and idle timeouts
 //! - `images`     meal photos from Unsplash: cached searches, a shared hourly limit, attribution
 //! - `jobs`       one room per job kind (handler, LLM stages, save, its store); `registry()`
 //! - `llm`        OpenAI-compatible client, error mapping, rate and in-flight limits
@@ -47,6 +48,7 @@ pub mod db;
 #[cfg(feature = "dev-tools")]
 pub mod dev;
 pub mod error_code;
+pub mod http_server;
 pub mod images;
 pub mod jobs;
 pub mod llm;

@@ -33,6 +33,7 @@ use self::error::ApiError;
 use self::events::EventHub;
 use self::limits::Limits;
 use crate::config::ApiSettings;
+use crate::http_server::ConnectionLimits;
 
 /// Largest request body accepted (profiles are a few KiB).
 pub const BODY_LIMIT: usize = 64 * 1024;
@@ -56,6 +57,8 @@ pub struct ApiState {
     pub shutdown: CancellationToken,
     /// The image source, for download tracking; None without a key.
     pub images: Option<ImageSource>,
+    /// What the listener allows each client.
+    pub connections: ConnectionLimits,
 }
 
 /// Unsplash and its hourly request budget (shared with the workers).
@@ -91,6 +94,7 @@ impl ApiState {
             db,
             shutdown,
             images: None,
+            connections: settings.connection_limits(),
         })
     }
 }
@@ -176,15 +180,15 @@ async fn deadline(State(limit): State<Duration>, req: Request, next: Next) -> Re
     res
 }
 
-/// Serves the API on `listener` until `state.shutdown` fires; open event
-/// streams end with a `shutdown` event first.
+/// Serves the API on `listener` within `state.connections` until
+/// `state.shutdown` fires; open event streams end with a `shutdown` event
+/// first.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: ApiState,
     request_timeout: Duration,
 ) -> std::io::Result<()> {
     let stop = state.shutdown.clone();
-    axum::serve(listener, router(state, request_timeout))
-        .with_graceful_shutdown(stop.cancelled_owned())
-        .await
+    let limits = state.connections;
+    crate::http_server::serve(listener, router(state, request_timeout), limits, stop).await
 }

@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 use super::RunArgs;
 use crate::api::ApiState;
 use crate::config::DbSettings;
+use crate::http_server::ConnectionLimits;
 use crate::notify::delivery::Delivery;
 use crate::notify::expo::ExpoClient;
 use crate::notify::supervisor::{self, Backoff, LoopState};
@@ -134,9 +135,10 @@ async fn start_ops(
         .with_context(|| format!("METRICS_ADDR: cannot listen on {addr}"))?;
     tracing::info!(%addr, "ops endpoint listening (/metrics, /healthz, /readyz)");
     let stop = root.child_token();
-    let signal = stop.clone();
+    // A cap of its own: a flood of the API must not silence the probes.
+    let limits = ConnectionLimits::ops(args.ops.ops_max_connections as usize);
+    let serve = crate::http_server::serve(listener, router, limits, stop.clone());
     let task = tokio::spawn(async move {
-        let serve = axum::serve(listener, router).with_graceful_shutdown(signal.cancelled_owned());
         if let Err(err) = serve.await {
             tracing::error!(error = %err, "ops endpoint failed");
         }

@@ -9,6 +9,7 @@ mod unsplash;
 
 mod auth;
 mod common;
+mod connections;
 mod events;
 mod jobs;
 mod meal_plans;

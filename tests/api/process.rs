@@ -35,8 +35,31 @@ fn free_port() -> u16 {
 /// `plan-worker run` with `args` on the test's database; returns the child
 /// and its API and ops ports once the API listens.
 async fn spawn_run(pool: &PgPool, args: &[&str]) -> (tokio::process::Child, u16, u16) {
+    spawn_run_with(pool, args, &[], None).await
+}
+
+/// `spawn_run` with extra environment variables, and at most `nofile`
+/// open file descriptors when set.
+pub async fn spawn_run_with(
+    pool: &PgPool,
+    args: &[&str],
+    env: &[(&str, &str)],
+    nofile: Option<u32>,
+) -> (tokio::process::Child, u16, u16) {
     let (api_port, ops_port) = (free_port(), free_port());
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_plan-worker"))
+    let bin = env!("CARGO_BIN_EXE_plan-worker");
+    let mut command = match nofile {
+        // The shell lowers its own limit, then becomes plan-worker (same pid).
+        Some(n) => {
+            let mut c = tokio::process::Command::new("sh");
+            c.arg("-c")
+                .arg(format!("ulimit -n {n} && exec \"$0\" \"$@\""))
+                .arg(bin);
+            c
+        }
+        None => tokio::process::Command::new(bin),
+    };
+    let mut child = command
         .arg("run")
         .args(args)
         .env("DATABASE_URL", database_url(pool))
@@ -45,6 +68,7 @@ async fn spawn_run(pool: &PgPool, args: &[&str]) -> (tokio::process::Child, u16,
         .env("SUPABASE_JWT_SECRET", SECRET)
         .env("LOG_FORMAT", "json")
         .env("RUST_LOG", "info")
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
