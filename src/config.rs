@@ -434,6 +434,11 @@ pub struct ApiSettings {
     #[arg(long, env = "JWKS_CACHE_SECONDS", default_value_t = 600)]
     pub jwks_cache_seconds: u64,
 
+    /// Seconds since the last successful JWKS fetch after which its keys
+    /// are no longer trusted while the endpoint keeps failing.
+    #[arg(long, env = "JWKS_MAX_STALE_SECONDS", default_value_t = 86_400)]
+    pub jwks_max_stale_seconds: u64,
+
     /// Operator token: may read and cancel any user's job.
     #[arg(long, env = "ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<Secret>,
@@ -526,6 +531,15 @@ impl ApiSettings {
             self.api_request_timeout_seconds,
         )?;
         positive("sse_keepalive_seconds", self.sse_keepalive_seconds)?;
+        if self.jwks_max_stale_seconds < self.jwks_cache_seconds {
+            return Err(SettingError {
+                field: "jwks_max_stale_seconds",
+                message: format!(
+                    "must be at least JWKS_CACHE_SECONDS ({}), got {}",
+                    self.jwks_cache_seconds, self.jwks_max_stale_seconds
+                ),
+            });
+        }
         positive(
             "api_header_timeout_seconds",
             self.api_header_timeout_seconds,
@@ -734,6 +748,17 @@ mod api_settings_tests {
                 "{idle}"
             );
         }
+    }
+
+    #[test]
+    fn a_stale_bound_shorter_than_the_cache_is_refused() {
+        let s = ApiSettings {
+            supabase_jwt_secret: Some("s".into()),
+            jwks_cache_seconds: 600,
+            jwks_max_stale_seconds: 599,
+            ..ApiSettings::default()
+        };
+        assert_eq!(s.validate().unwrap_err().field, "jwks_max_stale_seconds");
     }
 
     #[test]

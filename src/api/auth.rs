@@ -3,20 +3,18 @@
 //! the operator (ADMIN_TOKEN). Anything else is refused before a handler
 //! runs, so a refused request writes nothing.
 
-use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::extract::FromRequestParts;
-use axum::http::header;
 use axum::http::request::Parts;
-use jsonwebtoken::jwk::JwkSet;
+use axum::http::{StatusCode, header};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
-use tokio::sync::{Mutex, RwLock};
 use uuid::Uuid;
 
 use super::ApiState;
 use super::error::ApiError;
+use super::jwks::Jwks;
 use crate::config::{ApiSettings, Secret};
 
 /// The caller of a request.
@@ -59,6 +57,8 @@ pub enum AuthError {
     UnknownKey,
     #[error("the signing keys could not be fetched")]
     KeysUnavailable,
+    #[error("the signing keys could not be refreshed, and the cached ones are too old")]
+    KeysTooOld,
     #[error("token rejected: {0}")]
     Invalid(String),
     #[error("token role must be authenticated")]
@@ -88,13 +88,13 @@ impl Auth {
         Auth {
             secret: non_empty(s.supabase_jwt_secret.as_ref().map(Secret::expose))
                 .map(|k| DecodingKey::from_secret(k.as_bytes())),
-            jwks: non_empty(s.supabase_jwks_url.as_deref()).map(|url| Jwks {
-                url,
-                http,
-                ttl: Duration::from_secs(s.jwks_cache_seconds),
-                cache: RwLock::new(KeyCache::default()),
-                fetch: Mutex::new(()),
-                min_refetch: MIN_REFETCH,
+            jwks: non_empty(s.supabase_jwks_url.as_deref()).map(|url| {
+                Jwks::new(
+                    url,
+                    http,
+                    Duration::from_secs(s.jwks_cache_seconds),
+                    Duration::from_secs(s.jwks_max_stale_seconds),
+                )
             }),
             issuer: non_empty(s.supabase_jwt_issuer.as_deref()),
             admin_token: non_empty(s.admin_token.as_ref().map(Secret::expose)),
@@ -180,126 +180,6 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-#[derive(Default)]
-struct KeyCache {
-    keys: HashMap<String, (Algorithm, DecodingKey)>,
-    fetched: Option<Instant>,
-}
-
-/// The project's JWKS, cached for `ttl` and refetched early (at most every
-/// few seconds) when a token names a `kid` the cache lacks: keys rotate.
-struct Jwks {
-    url: String,
-    http: reqwest::Client,
-    ttl: Duration,
-    cache: RwLock<KeyCache>,
-    /// One fetch at a time; callers that waited reuse its result.
-    fetch: Mutex<()>,
-    min_refetch: Duration,
-}
-
-/// Unknown kids may not make us fetch more often than this.
-const MIN_REFETCH: Duration = Duration::from_secs(5);
-
-impl Jwks {
-    async fn key(&self, kid: &str, alg: Algorithm) -> Result<DecodingKey, AuthError> {
-        if let Some(hit) = self.lookup(kid, alg, self.ttl).await {
-            return hit;
-        }
-        let _one = self.fetch.lock().await;
-        // Another request may have fetched while this one waited.
-        if let Some(hit) = self.lookup(kid, alg, self.ttl).await {
-            return hit;
-        }
-        let recently = self
-            .cache
-            .read()
-            .await
-            .fetched
-            .is_some_and(|t| t.elapsed() < self.min_refetch);
-        if !recently {
-            match self.fetch_keys().await {
-                Ok(keys) => {
-                    let mut cache = self.cache.write().await;
-                    cache.keys = keys;
-                    cache.fetched = Some(Instant::now());
-                }
-                Err(err) => {
-                    tracing::warn!(url = %self.url, error = %err, "JWKS fetch failed");
-                    // Stale keys are better than none while the endpoint is down.
-                    return self
-                        .lookup(kid, alg, Duration::MAX)
-                        .await
-                        .unwrap_or(Err(AuthError::KeysUnavailable));
-                }
-            }
-        }
-        self.lookup(kid, alg, Duration::MAX)
-            .await
-            .unwrap_or(Err(AuthError::UnknownKey))
-    }
-
-    /// A cached key younger than `max_age`; None: not cached (or too old).
-    async fn lookup(
-        &self,
-        kid: &str,
-        alg: Algorithm,
-        max_age: Duration,
-    ) -> Option<Result<DecodingKey, AuthError>> {
-        let cache = self.cache.read().await;
-        if cache.fetched.is_none_or(|t| t.elapsed() >= max_age) {
-            return None;
-        }
-        let (key_alg, key) = cache.keys.get(kid)?;
-        Some(if *key_alg == alg {
-            Ok(key.clone())
-        } else {
-            Err(AuthError::Invalid(
-                "algorithm does not match the key".into(),
-            ))
-        })
-    }
-
-    async fn fetch_keys(&self) -> anyhow::Result<HashMap<String, (Algorithm, DecodingKey)>> {
-        let set: JwkSet = self
-            .http
-            .get(&self.url)
-            .timeout(Duration::from_secs(5))
-            .send()
-            .await?
-            .error_for_status()?
-            .json()
-            .await?;
-        let mut keys = HashMap::new();
-        for jwk in &set.keys {
-            let (Some(kid), Some(alg)) = (jwk.common.key_id.clone(), key_algorithm(jwk)) else {
-                continue;
-            };
-            if let Ok(key) = DecodingKey::from_jwk(jwk) {
-                keys.insert(kid, (alg, key));
-            }
-        }
-        Ok(keys)
-    }
-}
-
-/// The algorithm a JWK is for: its `alg`, else what its key type implies.
-fn key_algorithm(jwk: &jsonwebtoken::jwk::Jwk) -> Option<Algorithm> {
-    use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, KeyAlgorithm};
-    match jwk.common.key_algorithm {
-        Some(KeyAlgorithm::ES256) => Some(Algorithm::ES256),
-        Some(KeyAlgorithm::RS256) => Some(Algorithm::RS256),
-        Some(_) => None,
-        None => match &jwk.algorithm {
-            AlgorithmParameters::EllipticCurve(ec) if ec.curve == EllipticCurve::P256 => {
-                Some(Algorithm::ES256)
-            }
-            AlgorithmParameters::RSA(_) => Some(Algorithm::RS256),
-            _ => None,
-        },
-    }
-}
-
 impl FromRequestParts<ApiState> for Caller {
     type Rejection = ApiError;
 
@@ -312,6 +192,15 @@ impl FromRequestParts<ApiState> for Caller {
             crate::telemetry::metrics::api_auth_failure(auth_failure_reason(&e));
             match e {
                 AuthError::KeysUnavailable => ApiError::internal(e),
+                AuthError::KeysTooOld => {
+                    tracing::error!(error = %e, "refusing tokens: JWKS_MAX_STALE_SECONDS passed");
+                    ApiError::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "UNAVAILABLE",
+                        "Sign-in keys could not be refreshed for too long, and the cached ones \
+                         are too old to trust. Please try again later.",
+                    )
+                }
                 other => ApiError::unauthorized(other.to_string()),
             }
         })
@@ -325,6 +214,7 @@ fn auth_failure_reason(e: &AuthError) -> &'static str {
         AuthError::AlgorithmNotAllowed(_) => "algorithm",
         AuthError::UnknownKey => "unknown_key",
         AuthError::KeysUnavailable => "keys_unavailable",
+        AuthError::KeysTooOld => "keys_too_old",
         AuthError::Invalid(_) => "invalid",
         AuthError::WrongRole => "role",
         AuthError::BadSubject => "subject",

@@ -10,6 +10,7 @@ pub mod estimate;
 pub mod events;
 pub mod extract;
 pub mod jobs;
+mod jwks;
 pub mod limits;
 pub mod meal_plans;
 pub mod plans;

@@ -265,6 +265,7 @@ pub const API_AUTH_FAILURE_REASONS: &[&str] = &[
     "algorithm",
     "unknown_key",
     "keys_unavailable",
+    "keys_too_old",
     "invalid",
     "role",
     "subject",

@@ -1,20 +1,26 @@
 //! Refused callers write nothing; users see only their own jobs; the
-//! operator sees all; ES256 keys come from the JWKS, refetched on rotation.
+//! operator sees all; ES256 keys come from the JWKS, refetched on rotation,
+//! fetched once for many waiting tokens, not hammered while it fails, and
+//! not trusted forever.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::Poll;
 use std::time::Duration;
 
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
+use axum::response::IntoResponse;
 use jsonwebtoken::jwk::{Jwk, JwkSet};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use plan_worker::api::auth::Auth;
+use plan_worker::api::auth::{Auth, AuthError};
 use plan_worker::config::ApiSettings;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 use sqlx::PgPool;
-use tokio::sync::RwLock;
+use tokio::sync::{RwLock, watch};
 use uuid::Uuid;
 
 use crate::common::*;
@@ -117,24 +123,39 @@ async fn another_users_job_is_not_found_and_the_operator_sees_it(pool: PgPool) {
     assert_eq!(cancelled.body["previousStatus"], "pending");
 }
 
-/// A JWKS endpoint whose key set the test can change, counting fetches.
+/// A JWKS endpoint whose key set the test can change, counting fetches;
+/// it can be made to fail, or to hold its answers until opened.
 struct KeyServer {
     url: String,
     keys: Arc<RwLock<JwkSet>>,
-    fetches: Arc<AtomicUsize>,
+    fetches: watch::Sender<usize>,
+    failing: Arc<AtomicBool>,
+    open: watch::Sender<bool>,
+}
+
+impl KeyServer {
+    fn fetches(&self) -> usize {
+        *self.fetches.borrow()
+    }
 }
 
 async fn key_server() -> KeyServer {
     let keys = Arc::new(RwLock::new(JwkSet { keys: vec![] }));
-    let fetches = Arc::new(AtomicUsize::new(0));
-    let (k, f) = (keys.clone(), fetches.clone());
+    let fetches = watch::Sender::new(0);
+    let failing = Arc::new(AtomicBool::new(false));
+    let open = watch::Sender::new(true);
+    let (k, f, fail, o) = (keys.clone(), fetches.clone(), failing.clone(), open.clone());
     let app = axum::Router::new().route(
         "/auth/v1/.well-known/jwks.json",
         axum::routing::get(move || {
-            let (k, f) = (k.clone(), f.clone());
+            let (k, f, fail, o) = (k.clone(), f.clone(), fail.clone(), o.clone());
             async move {
-                f.fetch_add(1, Ordering::SeqCst);
-                axum::Json(serde_json::to_value(&*k.read().await).unwrap())
+                f.send_modify(|n| *n += 1);
+                let _ = o.subscribe().wait_for(|open| *open).await;
+                if fail.load(Ordering::SeqCst) {
+                    return axum::http::StatusCode::INTERNAL_SERVER_ERROR.into_response();
+                }
+                axum::Json(serde_json::to_value(&*k.read().await).unwrap()).into_response()
             }
         }),
     );
@@ -145,6 +166,17 @@ async fn key_server() -> KeyServer {
         url: format!("http://{addr}/auth/v1/.well-known/jwks.json"),
         keys,
         fetches,
+        failing,
+        open,
+    }
+}
+
+fn jwks_settings(url: &str) -> ApiSettings {
+    ApiSettings {
+        supabase_jwt_secret: None,
+        supabase_jwks_url: Some(url.to_owned()),
+        supabase_jwt_issuer: Some("https://ref.supabase.co/auth/v1".into()),
+        ..settings()
     }
 }
 
@@ -170,12 +202,7 @@ async fn es256_tokens_are_checked_against_the_jwks_which_is_refetched_on_rotatio
     let keys = key_server().await;
     let (k1, jwk1) = es256_key("k1");
     keys.keys.write().await.keys.push(jwk1);
-    let s = ApiSettings {
-        supabase_jwt_secret: None,
-        supabase_jwks_url: Some(keys.url.clone()),
-        supabase_jwt_issuer: Some("https://ref.supabase.co/auth/v1".into()),
-        ..settings()
-    };
+    let s = jwks_settings(&keys.url);
     let auth = Auth::new(&s, reqwest::Client::new()).with_jwks_min_refetch(Duration::ZERO);
     let api = start_with(&pool, s, |mut st| {
         st.auth = Arc::new(auth);
@@ -198,7 +225,7 @@ async fn es256_tokens_are_checked_against_the_jwks_which_is_refetched_on_rotatio
         .get("/v1/plan-jobs/active", &es256_token(&k1, "k1", user))
         .await;
     assert_eq!(again.status, StatusCode::OK);
-    assert_eq!(keys.fetches.load(Ordering::SeqCst), 1, "cached");
+    assert_eq!(keys.fetches(), 1, "cached");
 
     // The project rotates to k2: a token with the new kid refetches.
     let (k2, jwk2) = es256_key("k2");
@@ -207,7 +234,7 @@ async fn es256_tokens_are_checked_against_the_jwks_which_is_refetched_on_rotatio
         .get("/v1/plan-jobs/active", &es256_token(&k2, "k2", user))
         .await;
     assert_eq!(rotated.status, StatusCode::OK, "{}", rotated.body);
-    assert_eq!(keys.fetches.load(Ordering::SeqCst), 2);
+    assert_eq!(keys.fetches(), 2);
 
     // A key the project never published, and k1's kid on k2's signature.
     let (k3, _) = es256_key("k3");
@@ -220,4 +247,157 @@ async fn es256_tokens_are_checked_against_the_jwks_which_is_refetched_on_rotatio
         .await;
     assert_eq!(swapped.status, StatusCode::UNAUTHORIZED);
     assert_eq!(count(&pool, "plan_generation_jobs").await, 1);
+}
+
+/// Polls `call` once: whether it is still waiting.
+async fn pending<F: Future>(call: &mut Pin<Box<F>>) -> bool {
+    std::future::poll_fn(|cx| Poll::Ready(call.as_mut().poll(cx).is_pending())).await
+}
+
+#[tokio::test]
+async fn fifty_tokens_with_an_unknown_kid_wait_for_the_one_fetch_in_flight() {
+    let keys = key_server().await;
+    let (_, jwk1) = es256_key("k1");
+    keys.keys.write().await.keys.push(jwk1);
+    // No throttle: only the single flight keeps the waiters from fetching.
+    let auth = Arc::new(
+        Auth::new(&jwks_settings(&keys.url), reqwest::Client::new())
+            .with_jwks_min_refetch(Duration::ZERO),
+    );
+    let (k9, _) = es256_key("k9");
+    let bearer = || format!("Bearer {}", es256_token(&k9, "k9", Uuid::new_v4()));
+
+    keys.open.send_replace(false);
+    let first = tokio::spawn({
+        let (auth, bearer) = (auth.clone(), bearer());
+        async move { auth.verify(Some(&bearer)).await }
+    });
+    tokio::time::timeout(WAIT, keys.fetches.subscribe().wait_for(|n| *n == 1))
+        .await
+        .expect("the first token never fetched the JWKS")
+        .unwrap();
+    // The other 49 arrive while that fetch is held open.
+    let bearers: Vec<String> = (0..49).map(|_| bearer()).collect();
+    let mut rest: Vec<_> = bearers
+        .iter()
+        .map(|b| Box::pin(auth.verify(Some(b))))
+        .collect();
+    for call in &mut rest {
+        assert!(
+            pending(call).await,
+            "answered without waiting for the fetch"
+        );
+        // A fresh task poll each, so that none is held back by tokio's budget.
+        tokio::task::yield_now().await;
+    }
+    keys.open.send_replace(true);
+    let first = tokio::time::timeout(WAIT, first).await.unwrap().unwrap();
+    let rest = tokio::time::timeout(WAIT, futures_util::future::join_all(rest))
+        .await
+        .unwrap();
+    assert_eq!(first, Err(AuthError::UnknownKey));
+    assert!(
+        rest.iter().all(|r| *r == Err(AuthError::UnknownKey)),
+        "{rest:?}"
+    );
+    assert_eq!(keys.fetches(), 1, "one outbound fetch for 50 tokens");
+}
+
+#[tokio::test]
+async fn a_failing_jwks_endpoint_is_asked_at_most_once_per_throttle_window() {
+    let keys = key_server().await;
+    keys.failing.store(true, Ordering::SeqCst);
+    let (k1, _) = es256_key("k1");
+    let bearers: Vec<String> = (0..50)
+        .map(|_| format!("Bearer {}", es256_token(&k1, "k1", Uuid::new_v4())))
+        .collect();
+
+    // The default window (5 s): fifty tokens at once, one fetch.
+    let auth = Auth::new(&jwks_settings(&keys.url), reqwest::Client::new());
+    let answers = tokio::time::timeout(
+        WAIT,
+        futures_util::future::join_all(bearers.iter().map(|b| auth.verify(Some(b)))),
+    )
+    .await
+    .unwrap();
+    assert!(
+        answers
+            .iter()
+            .all(|a| *a == Err(AuthError::KeysUnavailable)),
+        "{answers:?}"
+    );
+    assert_eq!(keys.fetches(), 1);
+
+    // After the window, the endpoint is asked again, once.
+    let window = Duration::from_secs(1);
+    let auth =
+        Auth::new(&jwks_settings(&keys.url), reqwest::Client::new()).with_jwks_min_refetch(window);
+    for b in &bearers[..10] {
+        assert_eq!(auth.verify(Some(b)).await, Err(AuthError::KeysUnavailable));
+    }
+    assert_eq!(keys.fetches(), 2);
+    // Waiting out the window is what is tested: no event marks its end.
+    tokio::time::sleep(window).await;
+    assert_eq!(
+        auth.verify(Some(&bearers[0])).await,
+        Err(AuthError::KeysUnavailable)
+    );
+    assert_eq!(keys.fetches(), 3);
+}
+
+#[sqlx::test]
+async fn cached_keys_are_refused_once_older_than_the_stale_bound(pool: PgPool) {
+    let keys = key_server().await;
+    let (k1, jwk1) = es256_key("k1");
+    keys.keys.write().await.keys.push(jwk1);
+    let s = ApiSettings {
+        // Every request tries to refresh; keys are trusted for 1 s after
+        // the last successful fetch.
+        jwks_cache_seconds: 0,
+        jwks_max_stale_seconds: 1,
+        ..jwks_settings(&keys.url)
+    };
+    let auth = Auth::new(&s, reqwest::Client::new()).with_jwks_min_refetch(Duration::ZERO);
+    let api = start_with(&pool, s, |mut st| {
+        st.auth = Arc::new(auth);
+        st
+    })
+    .await;
+    let user = Uuid::new_v4();
+    let fetched = std::time::Instant::now();
+    let ok = api
+        .get("/v1/plan-jobs/active", &es256_token(&k1, "k1", user))
+        .await;
+    assert_eq!(ok.status, StatusCode::NOT_FOUND, "signed in: {}", ok.body);
+
+    keys.failing.store(true, Ordering::SeqCst);
+    let stale = api
+        .get("/v1/plan-jobs/active", &es256_token(&k1, "k1", user))
+        .await;
+    assert!(
+        fetched.elapsed() < Duration::from_secs(1),
+        "too slow to test"
+    );
+    assert_eq!(
+        stale.status,
+        StatusCode::NOT_FOUND,
+        "stale keys within the bound still sign in: {}",
+        stale.body
+    );
+
+    // Waiting out the bound is what is tested: no event marks its end.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let refused = api
+        .get("/v1/plan-jobs/active", &es256_token(&k1, "k1", user))
+        .await;
+    assert_eq!(
+        refused.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        refused.body
+    );
+    assert_eq!(refused.body["error"]["code"], "UNAVAILABLE");
+    let message = refused.body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("too old"), "{message}");
+    assert!(keys.fetches() >= 3, "every request tried to refresh");
 }
