@@ -51,6 +51,8 @@ pub enum AuthError {
     Missing,
     #[error("malformed token or unsupported algorithm")]
     Malformed,
+    #[error("token header lists critical extensions (crit) that are not understood")]
+    CriticalExtension,
     #[error("token algorithm {0:?} is not accepted")]
     AlgorithmNotAllowed(Algorithm),
     #[error("no key with this token's kid")]
@@ -127,6 +129,12 @@ impl Auth {
         }
         // An `alg` this crate does not know (such as "none") fails here.
         let header = jsonwebtoken::decode_header(token).map_err(|_| AuthError::Malformed)?;
+        // jsonwebtoken reads `crit` but does not act on it. We understand
+        // no extension, so any listed one must fail (RFC 7515 4.1.11), and
+        // an empty list is malformed in itself.
+        if header.crit.is_some() {
+            return Err(AuthError::CriticalExtension);
+        }
         let key = match header.alg {
             Algorithm::HS256 => self
                 .secret
@@ -211,6 +219,7 @@ fn auth_failure_reason(e: &AuthError) -> &'static str {
     match e {
         AuthError::Missing => "missing",
         AuthError::Malformed => "malformed",
+        AuthError::CriticalExtension => "critical_extension",
         AuthError::AlgorithmNotAllowed(_) => "algorithm",
         AuthError::UnknownKey => "unknown_key",
         AuthError::KeysUnavailable => "keys_unavailable",
@@ -319,6 +328,35 @@ mod tests {
         assert_eq!(
             verify(&a, es).await,
             Err(AuthError::AlgorithmNotAllowed(Algorithm::ES256))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_token_naming_any_critical_header_extension_is_refused() {
+        let a = auth();
+        let user = Uuid::new_v4();
+        // None of these is understood here, so each must fail (RFC 7515
+        // section 4.1.11); the empty list is malformed in itself.
+        for crit in [
+            vec!["b64"],
+            vec!["exp"],
+            vec!["http://example.com/x"],
+            vec![],
+        ] {
+            let mut header = Header::new(Algorithm::HS256);
+            header.crit = Some(crit.iter().map(|c| c.to_string()).collect());
+            let t = jsonwebtoken::encode(
+                &header,
+                &claims(user),
+                &EncodingKey::from_secret(SECRET.as_bytes()),
+            )
+            .unwrap();
+            let refused = verify(&a, &t).await.expect_err("crit accepted");
+            assert!(refused.to_string().contains("crit"), "{crit:?}: {refused}");
+        }
+        assert_eq!(
+            verify(&a, &token(claims(user))).await,
+            Ok(Caller::User(user))
         );
     }
 

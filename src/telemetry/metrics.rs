@@ -262,6 +262,7 @@ pub const API_ROUTES: &[&str] = &[
 pub const API_AUTH_FAILURE_REASONS: &[&str] = &[
     "missing",
     "malformed",
+    "critical_extension",
     "algorithm",
     "unknown_key",
     "keys_unavailable",

@@ -48,6 +48,7 @@ async fn bad_or_missing_tokens_get_401_and_nothing_is_written(pool: PgPool) {
         ("expired", Some(sign(&expired, SECRET))),
         ("alg none", Some(alg_none)),
         ("wrong audience", Some(sign(&wrong_aud, SECRET))),
+        ("crit header", Some(with_crit(&good))),
     ];
     for (case, bearer) in cases {
         let a = api
@@ -75,6 +76,19 @@ async fn bad_or_missing_tokens_get_401_and_nothing_is_written(pool: PgPool) {
         )
         .await;
     assert_eq!(ok.status, StatusCode::CREATED, "{}", ok.body);
+}
+
+/// An HS256 token whose header names an extension as critical (RFC 7515
+/// section 4.1.11), which this service does not understand.
+fn with_crit(claims: &serde_json::Value) -> String {
+    let mut header = Header::new(Algorithm::HS256);
+    header.crit = Some(vec!["b64".into()]);
+    jsonwebtoken::encode(
+        &header,
+        claims,
+        &EncodingKey::from_secret(SECRET.as_bytes()),
+    )
+    .unwrap()
 }
 
 #[sqlx::test]
