@@ -439,6 +439,10 @@ pub struct ApiSettings {
     #[arg(long, env = "JWKS_MAX_STALE_SECONDS", default_value_t = 86_400)]
     pub jwks_max_stale_seconds: u64,
 
+    /// Accept Supabase's anonymous users (tokens with is_anonymous: true).
+    #[arg(long, env = "ALLOW_ANONYMOUS_USERS", default_value_t = false)]
+    pub allow_anonymous_users: bool,
+
     /// Operator token: may read and cancel any user's job.
     #[arg(long, env = "ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<Secret>,
@@ -491,6 +495,7 @@ pub struct ApiSettings {
     /// SSE_KEEPALIVE_SECONDS.
     #[arg(long, env = "API_IDLE_TIMEOUT_SECONDS", default_value_t = 60.0)]
     pub api_idle_timeout_seconds: f64,
+
 }
 
 impl Default for ApiSettings {

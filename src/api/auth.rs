@@ -67,6 +67,8 @@ pub enum AuthError {
     WrongRole,
     #[error("token sub is not a user id")]
     BadSubject,
+    #[error("anonymous users may not use this API")]
+    Anonymous,
 }
 
 /// The claims checked beyond what `jsonwebtoken` validates.
@@ -74,6 +76,9 @@ pub enum AuthError {
 struct Claims {
     sub: String,
     role: Option<String>,
+    /// Supabase's guest sessions: a user id, but no account behind it.
+    #[serde(default)]
+    is_anonymous: bool,
 }
 
 /// Verifies bearer tokens.
@@ -82,6 +87,7 @@ pub struct Auth {
     jwks: Option<Jwks>,
     issuer: Option<String>,
     admin_token: Option<String>,
+    allow_anonymous: bool,
 }
 
 impl Auth {
@@ -100,6 +106,7 @@ impl Auth {
             }),
             issuer: non_empty(s.supabase_jwt_issuer.as_deref()),
             admin_token: non_empty(s.admin_token.as_ref().map(Secret::expose)),
+            allow_anonymous: s.allow_anonymous_users,
         }
     }
 
@@ -166,6 +173,9 @@ impl Auth {
             return Err(AuthError::WrongRole);
         }
         let user = Uuid::parse_str(&data.claims.sub).map_err(|_| AuthError::BadSubject)?;
+        if data.claims.is_anonymous && !self.allow_anonymous {
+            return Err(AuthError::Anonymous);
+        }
         Ok(Caller::User(user))
     }
 }
@@ -209,6 +219,13 @@ impl FromRequestParts<ApiState> for Caller {
                          are too old to trust. Please try again later.",
                     )
                 }
+                // Authenticated, but not allowed: 403, so the app can ask
+                // the guest to sign up rather than sign in again.
+                AuthError::Anonymous => ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "ANONYMOUS_USER",
+                    "Please create an account or sign in to use this.",
+                ),
                 other => ApiError::unauthorized(other.to_string()),
             }
         })
@@ -227,6 +244,7 @@ fn auth_failure_reason(e: &AuthError) -> &'static str {
         AuthError::Invalid(_) => "invalid",
         AuthError::WrongRole => "role",
         AuthError::BadSubject => "subject",
+        AuthError::Anonymous => "anonymous",
     }
 }
 

@@ -270,6 +270,7 @@ pub const API_AUTH_FAILURE_REASONS: &[&str] = &[
     "invalid",
     "role",
     "subject",
+    "anonymous",
 ];
 
 /// Counts one API response (route templates only: ids never become labels).

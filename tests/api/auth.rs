@@ -1,7 +1,7 @@
 //! Refused callers write nothing; users see only their own jobs; the
 //! operator sees all; ES256 keys come from the JWKS, refetched on rotation,
 //! fetched once for many waiting tokens, not hammered while it fails, and
-//! not trusted forever.
+//! not trusted forever; anonymous users are refused unless allowed.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -414,4 +414,40 @@ async fn cached_keys_are_refused_once_older_than_the_stale_bound(pool: PgPool) {
     let message = refused.body["error"]["message"].as_str().unwrap();
     assert!(message.contains("too old"), "{message}");
     assert!(keys.fetches() >= 3, "every request tried to refresh");
+}
+
+#[sqlx::test]
+async fn anonymous_users_are_refused_unless_allowed(pool: PgPool) {
+    let api = start(&pool, settings()).await;
+    let mut anonymous = claims(Uuid::new_v4());
+    anonymous["is_anonymous"] = json!(true);
+    let bearer = sign(&anonymous, SECRET);
+    let body = json!({"profileSnapshot": profile("muscle-gain-vegetarian-gym")});
+    for (method, path, body) in [
+        (Method::POST, "/v1/plan-jobs", Some(body.clone())),
+        (Method::GET, "/v1/plan-jobs/active", None),
+    ] {
+        let a = api.call(method.clone(), path, Some(&bearer), body).await;
+        assert_eq!(
+            a.status,
+            StatusCode::FORBIDDEN,
+            "{method} {path}: {}",
+            a.body
+        );
+        assert_eq!(a.body["error"]["code"], "ANONYMOUS_USER");
+    }
+    assert_eq!(count(&pool, "plan_generation_jobs").await, 0);
+
+    let allowing = start(
+        &pool,
+        ApiSettings {
+            allow_anonymous_users: true,
+            ..settings()
+        },
+    )
+    .await;
+    let created = allowing
+        .call(Method::POST, "/v1/plan-jobs", Some(&bearer), Some(body))
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
 }
