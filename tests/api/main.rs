@@ -15,3 +15,4 @@ mod jobs;
 mod meal_plans;
 mod openapi;
 mod process;
+mod web;
