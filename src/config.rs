@@ -496,6 +496,10 @@ pub struct ApiSettings {
     #[arg(long, env = "API_IDLE_TIMEOUT_SECONDS", default_value_t = 60.0)]
     pub api_idle_timeout_seconds: f64,
 
+    /// Web origins allowed to call the API from a browser (CORS), comma
+    /// separated, e.g. https://app.example.com; unset: no CORS headers.
+    #[arg(long, env = "CORS_ALLOWED_ORIGINS")]
+    pub cors_allowed_origins: Option<crate::api::cors::Origins>,
 }
 
 impl Default for ApiSettings {

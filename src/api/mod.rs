@@ -5,6 +5,7 @@
 
 pub mod admission;
 pub mod auth;
+pub mod cors;
 pub mod error;
 pub mod estimate;
 pub mod events;
@@ -31,6 +32,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tracing::Instrument;
 
 use self::auth::Auth;
+use self::cors::Cors;
 use self::error::ApiError;
 use self::events::EventHub;
 use self::limits::Limits;
@@ -61,6 +63,8 @@ pub struct ApiState {
     pub images: Option<ImageSource>,
     /// What the listener allows each client.
     pub connections: ConnectionLimits,
+    /// None: no CORS_ALLOWED_ORIGINS, no CORS headers.
+    pub cors: Option<Arc<Cors>>,
 }
 
 /// Unsplash and its hourly request budget (shared with the workers).
@@ -97,13 +101,15 @@ impl ApiState {
             shutdown,
             images: None,
             connections: settings.connection_limits(),
+            cors: settings.cors_allowed_origins.as_ref().and_then(Cors::new),
         })
     }
 }
 
 /// The `/v1` router.
 pub fn router(state: ApiState, request_timeout: Duration) -> Router {
-    Router::new()
+    let cors = state.cors.clone();
+    let router = Router::new()
         .route("/v1/plan-jobs", post(jobs::create))
         .route("/v1/plan-jobs/active", get(jobs::active))
         .route("/v1/plan-jobs/{id}", get(jobs::get))
@@ -144,7 +150,12 @@ pub fn router(state: ApiState, request_timeout: Duration) -> Router {
             )
         })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(middleware::from_fn_with_state(request_timeout, deadline))
+        .layer(middleware::from_fn_with_state(request_timeout, deadline));
+    let router = match cors {
+        Some(cors) => router.layer(middleware::from_fn_with_state(cors, cors::gate)),
+        None => router,
+    };
+    router
         // Answers carry users' plans and profiles: no cache may keep them,
         // and no browser may read them as anything but their content type.
         .layer(SetResponseHeaderLayer::overriding(
