@@ -443,9 +443,15 @@ pub struct ApiSettings {
     #[arg(long, env = "ALLOW_ANONYMOUS_USERS", default_value_t = false)]
     pub allow_anonymous_users: bool,
 
-    /// Operator token: may read and cancel any user's job.
+    /// Operator token: may read and cancel any user's job (its actions are
+    /// audited as operator "admin").
     #[arg(long, env = "ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<Secret>,
+
+    /// Named operator tokens, `name=token,name=token`: each may do what
+    /// ADMIN_TOKEN may, and operator_actions records which one did it.
+    #[arg(long, env = "ADMIN_TOKENS", hide_env_values = true)]
+    pub admin_tokens: Option<Secret>,
 
     /// Job creations per user per window, e.g. 10/hour, 3/minute, 50/day
     /// (0/hour: no limit).
@@ -509,6 +515,50 @@ impl Default for ApiSettings {
 }
 
 impl ApiSettings {
+    /// Every operator token with its name: ADMIN_TOKEN as "admin", then
+    /// ADMIN_TOKENS. Names are 1-64 of [a-z0-9_.-]; tokens at least 16
+    /// characters; neither may repeat.
+    pub fn operators(&self) -> Result<Vec<(String, String)>, SettingError> {
+        let bad = |message: String| SettingError {
+            field: "admin_tokens",
+            message,
+        };
+        let mut out: Vec<(String, String)> = Vec::new();
+        if let Some(t) = self.admin_token.as_ref().map(Secret::expose).map(str::trim)
+            && !t.is_empty()
+        {
+            out.push(("admin".to_owned(), t.to_owned()));
+        }
+        let listed = self.admin_tokens.as_ref().map(Secret::expose).unwrap_or("");
+        for entry in listed.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+            let Some((name, token)) = entry.split_once('=') else {
+                return Err(bad("ADMIN_TOKENS: each entry is name=token".into()));
+            };
+            let (name, token) = (name.trim(), token.trim());
+            let name_ok = (1..=64).contains(&name.len())
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_.-".contains(&b));
+            if !name_ok {
+                return Err(bad(format!(
+                    "ADMIN_TOKENS: operator name {name:?}: 1-64 of a-z, 0-9, _ . -"
+                )));
+            }
+            if token.len() < 16 {
+                return Err(bad(format!(
+                    "ADMIN_TOKENS: the token of {name} needs at least 16 random characters"
+                )));
+            }
+            if out.iter().any(|(n, t)| n == name || t == token) {
+                return Err(bad(format!(
+                    "ADMIN_TOKENS: {name} or its token is listed twice"
+                )));
+            }
+            out.push((name.to_owned(), token.to_owned()));
+        }
+        Ok(out)
+    }
+
     /// Refuses an API that could authenticate nobody, naming the setting.
     pub fn validate(&self) -> Result<(), SettingError> {
         let set = |v: Option<&str>| v.is_some_and(|s| !s.trim().is_empty());
@@ -535,6 +585,7 @@ impl ApiSettings {
                     .into(),
             });
         }
+        self.operators()?;
         positive(
             "api_request_timeout_seconds",
             self.api_request_timeout_seconds,
@@ -784,5 +835,35 @@ mod api_settings_tests {
             ..ok
         };
         assert_eq!(weak_operator.validate().unwrap_err().field, "admin_token");
+    }
+
+    #[test]
+    fn named_operator_tokens_are_parsed_and_bad_ones_refused_naming_the_setting() {
+        let with = |tokens: &str| ApiSettings {
+            supabase_jwt_secret: Some("s".repeat(32).as_str().into()),
+            admin_token: Some("admin-token-0123456789".into()),
+            admin_tokens: Some(tokens.into()),
+            ..ApiSettings::default()
+        };
+        let ops = with("alice=alice-token-0123456789, bob=bob-token-01234567890")
+            .operators()
+            .unwrap();
+        let names: Vec<&str> = ops.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["admin", "alice", "bob"]);
+        for bad in [
+            "alice",
+            "Alice=alice-token-0123456789",
+            "alice=short",
+            "alice=alice-token-0123456789,alice=other-token-0123456789",
+            "bob=admin-token-0123456789",
+        ] {
+            let err = with(bad).validate().unwrap_err();
+            assert_eq!(err.field, "admin_tokens", "{bad}");
+            assert!(
+                !err.message.contains("token-0123456789"),
+                "{bad}: {}",
+                err.message
+            );
+        }
     }
 }

@@ -21,8 +21,8 @@ use crate::config::{ApiSettings, Secret};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Caller {
     User(Uuid),
-    /// The operator: may read and cancel any job, owns none.
-    Admin,
+    /// An operator, by name: may read and cancel any job, owns none.
+    Admin(&'static str),
 }
 
 impl Caller {
@@ -30,7 +30,7 @@ impl Caller {
     pub fn may_access(self, owner: Uuid) -> bool {
         match self {
             Caller::User(id) => id == owner,
-            Caller::Admin => true,
+            Caller::Admin(_) => true,
         }
     }
 
@@ -38,7 +38,7 @@ impl Caller {
     pub fn user(self) -> Result<Uuid, ApiError> {
         match self {
             Caller::User(id) => Ok(id),
-            Caller::Admin => Err(ApiError::forbidden(
+            Caller::Admin(_) => Err(ApiError::forbidden(
                 "this call acts as a user; use the user's token",
             )),
         }
@@ -86,7 +86,9 @@ pub struct Auth {
     secret: Option<DecodingKey>,
     jwks: Option<Jwks>,
     issuer: Option<String>,
-    admin_token: Option<String>,
+    /// Operators' names (leaked once: a handful per process, for a
+    /// `Copy` caller) and tokens.
+    operators: Vec<(&'static str, String)>,
     allow_anonymous: bool,
 }
 
@@ -105,7 +107,12 @@ impl Auth {
                 )
             }),
             issuer: non_empty(s.supabase_jwt_issuer.as_deref()),
-            admin_token: non_empty(s.admin_token.as_ref().map(Secret::expose)),
+            operators: s
+                .operators()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(name, token)| (&*Box::leak(name.into_boxed_str()), token))
+                .collect(),
             allow_anonymous: s.allow_anonymous_users,
         }
     }
@@ -129,10 +136,15 @@ impl Auth {
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .ok_or(AuthError::Missing)?;
-        if let Some(admin) = &self.admin_token
-            && constant_time_eq(admin.as_bytes(), token.as_bytes())
-        {
-            return Ok(Caller::Admin);
+        // Every token is compared, so the time taken says nothing of which.
+        let mut operator = None;
+        for (name, t) in &self.operators {
+            if constant_time_eq(t.as_bytes(), token.as_bytes()) {
+                operator = Some(*name);
+            }
+        }
+        if let Some(name) = operator {
+            return Ok(Caller::Admin(name));
         }
         // An `alg` this crate does not know (such as "none") fails here.
         let header = jsonwebtoken::decode_header(token).map_err(|_| AuthError::Malformed)?;
@@ -383,13 +395,13 @@ mod tests {
         let a = auth();
         assert_eq!(
             verify(&a, "operator-token-0123456789").await,
-            Ok(Caller::Admin)
+            Ok(Caller::Admin("admin"))
         );
         assert_eq!(
             verify(&a, "operator-token-0123456788").await,
             Err(AuthError::Malformed)
         );
-        assert!(Caller::Admin.may_access(Uuid::new_v4()));
-        assert!(Caller::Admin.user().is_err());
+        assert!(Caller::Admin("admin").may_access(Uuid::new_v4()));
+        assert!(Caller::Admin("admin").user().is_err());
     }
 }

@@ -325,12 +325,24 @@ pub async fn cancel(
     let job = visible(&state, caller, &id).await?;
     let reason = match caller {
         Caller::User(_) => "cancelled by the user",
-        Caller::Admin => "cancelled by an operator",
+        Caller::Admin(_) => "cancelled by an operator",
     };
-    let outcome = store::cancel(&state.db, job.id, reason)
+    let mut tx = state.db.begin().await?;
+    let outcome = store::cancel(&mut *tx, job.id, reason)
         .await
         .map_err(store_error)?
         .ok_or_else(|| ApiError::not_found("job"))?;
+    if let Caller::Admin(operator) = caller {
+        let detail = json!({
+            "previousStatus": outcome.previous_status.to_string(),
+            "cancelled": outcome.cancelled,
+            "userId": job.user_id,
+        });
+        store::record_operator_action(&mut *tx, operator, "cancel", job.id, &detail)
+            .await
+            .map_err(store_error)?;
+    }
+    tx.commit().await?;
     if !outcome.cancelled {
         return Err(ApiError::conflict(
             "JOB_FINISHED",

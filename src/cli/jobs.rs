@@ -69,19 +69,43 @@ pub async fn execute(db: &DbSettings, cmd: JobsCommand) -> anyhow::Result<()> {
         }
         JobsCommand::Show { id, json } => show(&pool, id, json).await?,
         JobsCommand::Retry { id } => {
-            let created = store::retry_job(&pool, id).await?;
+            let mut tx = pool.begin().await?;
+            let created = store::retry_job(&mut *tx, id).await?;
+            let detail =
+                serde_json::json!({"newJobId": created.job_id, "existed": created.existed});
+            store::record_operator_action(&mut *tx, &cli_operator(), "retry", id, &detail).await?;
+            tx.commit().await?;
             print_created(&created);
         }
-        JobsCommand::Cancel { id, reason } => match store::cancel(&pool, id, &reason).await? {
-            None => bail!("job_id: no job {id}"),
-            Some(c) if c.cancelled => println!("{id}\tcancelled (was {})", c.previous_status),
-            Some(c) => bail!(
-                "job {id} is already {}; nothing to cancel",
-                c.previous_status
-            ),
-        },
+        JobsCommand::Cancel { id, reason } => {
+            let mut tx = pool.begin().await?;
+            let Some(c) = store::cancel(&mut *tx, id, &reason).await? else {
+                bail!("job_id: no job {id}")
+            };
+            if !c.cancelled {
+                bail!(
+                    "job {id} is already {}; nothing to cancel",
+                    c.previous_status
+                );
+            }
+            let detail = serde_json::json!({
+                "previousStatus": c.previous_status.to_string(),
+                "reason": reason,
+            });
+            store::record_operator_action(&mut *tx, &cli_operator(), "cancel", id, &detail).await?;
+            tx.commit().await?;
+            println!("{id}\tcancelled (was {})", c.previous_status);
+        }
     }
     Ok(())
+}
+
+/// Who ran the CLI, for `operator_actions`.
+fn cli_operator() -> String {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".to_owned());
+    format!("cli:{user}")
 }
 
 /// One job, its profile and its attempts: how to read a stuck generation.

@@ -461,7 +461,11 @@ pub struct Cancelled {
 }
 
 /// Cancels a pending or running job; `None` when there is no such job.
-pub async fn cancel(db: &PgPool, job_id: Uuid, reason: &str) -> Result<Option<Cancelled>> {
+pub async fn cancel(
+    db: impl PgExecutor<'_>,
+    job_id: Uuid,
+    reason: &str,
+) -> Result<Option<Cancelled>> {
     Ok(sqlx::query_as::<_, Cancelled>(
         r"select previous_status, cancelled from cancel_plan_job($1, $2)",
     )
@@ -597,4 +601,25 @@ pub async fn scrub_snapshots(db: &PgPool, older_than: Duration, limit: i32) -> R
         .fetch_one(db)
         .await?;
     Ok(n.max(0) as u64)
+}
+
+/// Records what an operator did (`operator_actions`), in the caller's
+/// transaction.
+pub async fn record_operator_action(
+    db: impl PgExecutor<'_>,
+    operator: &str,
+    action: &str,
+    job_id: Uuid,
+    detail: &Value,
+) -> Result<()> {
+    sqlx::query(
+        "insert into operator_actions (operator, action, job_id, detail) values ($1, $2, $3, $4)",
+    )
+    .bind(operator)
+    .bind(action)
+    .bind(job_id)
+    .bind(detail)
+    .execute(db)
+    .await?;
+    Ok(())
 }

@@ -686,3 +686,40 @@ async fn profiles_of_jobs_past_the_retention_period_are_emptied_and_cannot_be_re
     let b = api.act(recent, "retry", &token(user)).await;
     assert_eq!(b.status, StatusCode::CREATED, "{}", b.body);
 }
+
+#[sqlx::test]
+async fn every_operator_action_is_audited_with_the_operators_name(pool: PgPool) {
+    let s = ApiSettings {
+        admin_tokens: Some("ops-alice=alice-token-0123456789,ops-bob=bob-token-0123456789".into()),
+        ..settings()
+    };
+    let api = start(&pool, s).await;
+    let user = Uuid::new_v4();
+    let job = job_id(&api.create(user).await);
+    let a = api.act(job, "cancel", "alice-token-0123456789").await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    // The unnamed ADMIN_TOKEN still works, as "admin"; a user's own cancel
+    // is not an operator action.
+    let other = job_id(&api.create(Uuid::new_v4()).await);
+    assert_eq!(api.act(other, "cancel", ADMIN).await.status, StatusCode::OK);
+    let own_user = Uuid::new_v4();
+    let own = job_id(&api.create(own_user).await);
+    assert_eq!(
+        api.act(own, "cancel", &token(own_user)).await.status,
+        StatusCode::OK
+    );
+
+    let rows: Vec<(String, String, Uuid, serde_json::Value)> =
+        sqlx::query_as("select operator, action, job_id, detail from operator_actions order by id")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert_eq!(
+        (rows[0].0.as_str(), rows[0].1.as_str(), rows[0].2),
+        ("ops-alice", "cancel", job)
+    );
+    assert_eq!(rows[0].3["previousStatus"], "pending");
+    assert_eq!(rows[0].3["userId"], user.to_string());
+    assert_eq!((rows[1].0.as_str(), rows[1].2), ("admin", other));
+}
