@@ -121,6 +121,19 @@ impl Api {
             .await
     }
 
+    /// `create`, with an `Idempotency-Key`; returns the status.
+    pub async fn create_with_key(&self, user: Uuid, key: &str) -> StatusCode {
+        self.http
+            .post(format!("{}/v1/plan-jobs", self.base))
+            .bearer_auth(token(user))
+            .header("Idempotency-Key", key)
+            .json(&json!({"profileSnapshot": profile("muscle-gain-vegetarian-gym")}))
+            .send()
+            .await
+            .unwrap()
+            .status()
+    }
+
     /// Creates a weekly plan job for `user` from a sample profile.
     pub async fn create(&self, user: Uuid) -> Answer {
         self.post(

@@ -489,16 +489,8 @@ async fn fresh_idempotency_keys_count_against_the_creation_limit_and_stay_bounde
     let user = Uuid::new_v4();
     let mut statuses = Vec::new();
     for i in 0..12 {
-        let res = api
-            .http
-            .post(format!("{}/v1/plan-jobs", api.base))
-            .bearer_auth(token(user))
-            .header("Idempotency-Key", format!("fresh-{i}"))
-            .json(&json!({"profileSnapshot": profile("muscle-gain-vegetarian-gym")}))
-            .send()
-            .await
-            .unwrap();
-        statuses.push(res.status().as_u16());
+        let status = api.create_with_key(user, &format!("fresh-{i}")).await;
+        statuses.push(status.as_u16());
     }
     // One job created, four more requests answered with it, then 429s.
     assert_eq!(statuses[..5], [201, 200, 200, 200, 200], "{statuses:?}");
@@ -518,16 +510,8 @@ async fn fresh_idempotency_keys_count_against_the_creation_limit_and_stay_bounde
     .await
     .unwrap();
     let unlimited = start(&pool, settings()).await;
-    let res = unlimited
-        .http
-        .post(format!("{}/v1/plan-jobs", unlimited.base))
-        .bearer_auth(token(other))
-        .header("Idempotency-Key", "newest")
-        .json(&json!({"profileSnapshot": profile("muscle-gain-vegetarian-gym")}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::CREATED);
+    let res = unlimited.create_with_key(other, "newest").await;
+    assert_eq!(res, StatusCode::CREATED);
     let kept: Vec<String> = sqlx::query_scalar(
         "select key from plan_job_idempotency_keys where user_id = $1 order by created_at desc",
     )

@@ -12,6 +12,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use uuid::Uuid;
 
 use crate::common::*;
+use crate::support::free_port;
 
 fn database_url(pool: &PgPool) -> String {
     let o = pool.connect_options();
@@ -22,14 +23,6 @@ fn database_url(pool: &PgPool) -> String {
         o.get_port(),
         o.get_database().unwrap_or("postgres")
     )
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// `plan-worker run` with `args` on the test's database; returns the child

@@ -20,6 +20,8 @@ use sqlx::postgres::PgPoolOptions;
 use tokio::process::{Child, Command};
 use uuid::Uuid;
 
+use crate::support::free_port;
+
 const JOBS: usize = 160;
 const HEARTBEAT_SECONDS: f64 = 1.0;
 const POLL_INTERVAL_SECONDS: f64 = 1.0;
@@ -27,14 +29,6 @@ const POLL_INTERVAL_SECONDS: f64 = 1.0;
 const LLM_LATENCY: Duration = Duration::from_millis(700);
 /// The whole suite, faults included, ends inside this.
 const WHOLE_RUN: Duration = Duration::from_secs(240);
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// A PostgreSQL cluster in a temporary directory, stopped and removed on drop.
 struct Cluster {
@@ -358,7 +352,7 @@ async fn kill_9_restarts_and_lost_listeners_complete_every_job_exactly_once() {
     wait_until(
         &cluster,
         "jobs running before the restart",
-        &count_processing(),
+        PROCESSING,
         |n| n >= 8,
     )
     .await;
@@ -367,10 +361,7 @@ async fn kill_9_restarts_and_lost_listeners_complete_every_job_exactly_once() {
     // 3. The LISTEN connections of every live worker (back after the
     //    restart), terminated.
     wait_until(&cluster, "listeners back", LISTENERS, |n| n == 3).await;
-    wait_until(&cluster, "jobs running again", &count_processing(), |n| {
-        n >= 8
-    })
-    .await;
+    wait_until(&cluster, "jobs running again", PROCESSING, |n| n >= 8).await;
     let pool = connect(&cluster).await;
     let terminated: i64 = sqlx::query_scalar(
         "select count(*) from (select pg_terminate_backend(pid) from pg_stat_activity \
@@ -383,12 +374,9 @@ async fn kill_9_restarts_and_lost_listeners_complete_every_job_exactly_once() {
     assert_eq!(terminated, 3, "one listener per live worker");
 
     // 4. A crash of the server while jobs run.
-    wait_until(
-        &cluster,
-        "jobs running before the crash",
-        &count_processing(),
-        |n| n >= 8,
-    )
+    wait_until(&cluster, "jobs running before the crash", PROCESSING, |n| {
+        n >= 8
+    })
     .await;
     cluster.crash_and_start().await;
 
@@ -510,6 +498,4 @@ async fn kill_9_restarts_and_lost_listeners_complete_every_job_exactly_once() {
 const LISTENERS: &str = "select count(*) from pg_stat_activity \
     where application_name like 'plan-worker listener %'";
 
-fn count_processing() -> String {
-    "select count(*) from plan_generation_jobs where status = 'processing'".to_owned()
-}
+const PROCESSING: &str = "select count(*) from plan_generation_jobs where status = 'processing'";

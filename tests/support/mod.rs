@@ -20,6 +20,15 @@ use uuid::Uuid;
 
 pub const WAIT: Duration = Duration::from_secs(20);
 
+/// A port nothing listens on at this moment.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// A sample profile from examples/profiles.
 pub fn profile(name: &str) -> serde_json::Value {
     let path = format!(
