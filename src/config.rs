@@ -152,6 +152,11 @@ pub struct WorkerSettings {
     #[arg(long, env = "PROFILE_RETENTION_DAYS", default_value_t = 30.0)]
     pub profile_retention_days: f64,
 
+    /// Days after a job finished before it is deleted, with its attempts,
+    /// idempotency keys and sent pushes; the user's plans stay (0: keep).
+    #[arg(long, env = "JOB_RETENTION_DAYS", default_value_t = 30.0)]
+    pub job_retention_days: f64,
+
     /// Seconds to let running jobs finish on SIGTERM before giving them back.
     #[arg(long, env = "SHUTDOWN_GRACE_SECONDS", default_value_t = 30.0)]
     pub shutdown_grace_seconds: f64,
@@ -199,6 +204,12 @@ impl WorkerSettings {
     pub fn profile_retention(&self) -> Option<Duration> {
         (self.profile_retention_days > 0.0)
             .then(|| Duration::from_secs_f64(self.profile_retention_days * 86_400.0))
+    }
+
+    /// None: finished jobs are kept.
+    pub fn job_retention(&self) -> Option<Duration> {
+        (self.job_retention_days > 0.0)
+            .then(|| Duration::from_secs_f64(self.job_retention_days * 86_400.0))
     }
 
     pub fn lease(&self) -> Duration {

@@ -131,6 +131,7 @@ async fn job_of(pool: &PgPool, user: Uuid, snapshot: Value, complete: bool) -> U
             max_retries: 0,
             priority: 0,
             trace_context: None,
+            run_after: None,
         },
     )
     .await
@@ -223,6 +224,7 @@ async fn ending_a_job_writes_exactly_one_outbox_row_in_the_same_transaction(pool
                 max_retries: 0,
                 priority: 0,
                 trace_context: None,
+                run_after: None,
             },
         )
         .await

@@ -131,6 +131,7 @@ pub async fn swap(
         max_retries: 3,
         priority: 10,
         trace_context: crate::telemetry::logging::current_traceparent(),
+        run_after: None,
     };
     let created = queue_store::create_job(&mut *tx, &job)
         .await

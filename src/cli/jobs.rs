@@ -35,6 +35,7 @@ pub async fn enqueue(db: &DbSettings, args: EnqueueArgs) -> anyhow::Result<()> {
         max_retries: args.max_retries,
         priority: args.priority,
         trace_context: crate::telemetry::logging::current_traceparent(),
+        run_after: None,
     };
     let created = crate::jobs::intake::create_job(&pool, &job).await?;
     print_created(&created);

@@ -68,6 +68,7 @@ pub fn weekly_plan_job(user_id: Uuid, profile: serde_json::Value) -> NewJob {
         max_retries: 3,
         priority: 0,
         trace_context: None,
+        run_after: None,
     }
 }
 

@@ -9,6 +9,7 @@
 //! - `lease`      heartbeats, fencing and stop reasons of running attempts
 //! - `completer`  completions in batches (one WAL flush for many jobs)
 //! - `reaper`     crash recovery, stale jobs, the queue gauges
+//! - `upkeep`     periodic schedules due, retention of finished jobs
 //! - `worker`     assembly and graceful shutdown
 //! - `job`        the handler contract and the kind -> handler registry
 
@@ -21,6 +22,7 @@ pub mod listener;
 pub mod reaper;
 pub mod runner;
 pub mod store;
+pub mod upkeep;
 pub mod worker;
 
 pub use job::{BoxFuture, Done, JobContext, JobError, JobHandler, Registry};

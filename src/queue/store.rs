@@ -246,6 +246,8 @@ pub struct NewJob {
     pub max_retries: i32,
     pub priority: i32,
     pub trace_context: Option<String>,
+    /// Not claimed before this (None: at once).
+    pub run_after: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, FromRow, Serialize)]
@@ -306,7 +308,7 @@ pub struct RetryPolicy {
 /// Inserts a job, or returns the user's active job of that kind.
 pub async fn create_job(db: impl PgExecutor<'_>, job: &NewJob) -> Result<Created> {
     sqlx::query_as::<_, Created>(
-        r"select job_id, existed from create_plan_job($1, $2, $3, $4, $5, $6)",
+        r"select job_id, existed from create_plan_job($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(job.user_id)
     .bind(&job.profile_snapshot)
@@ -314,6 +316,7 @@ pub async fn create_job(db: impl PgExecutor<'_>, job: &NewJob) -> Result<Created
     .bind(job.max_retries)
     .bind(job.priority)
     .bind(&job.trace_context)
+    .bind(job.run_after)
     .fetch_one(db)
     .await
     .map_err(StoreError::from_sqlx)
@@ -622,4 +625,49 @@ pub async fn record_operator_action(
     .execute(db)
     .await?;
     Ok(())
+}
+
+/// What a retention pass deleted (or, dry, would delete).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, FromRow, Serialize)]
+pub struct Purged {
+    /// Another worker held the pass; nothing was done.
+    pub skipped: bool,
+    pub jobs: i64,
+    pub attempts: i64,
+    pub idempotency_keys: i64,
+    pub outbox: i64,
+}
+
+/// Deletes up to `limit` jobs finished before `older_than` ago, with their
+/// attempts, idempotency keys and outbox rows; plans stay. `dry_run`
+/// counts everything that would go and deletes nothing.
+pub async fn purge(db: &PgPool, older_than: Duration, limit: i32, dry_run: bool) -> Result<Purged> {
+    Ok(
+        sqlx::query_as::<_, Purged>("select * from purge_plan_jobs($1, $2, $3)")
+            .bind(older_than.as_secs_f64())
+            .bind(limit)
+            .bind(dry_run)
+            .fetch_one(db)
+            .await?,
+    )
+}
+
+/// A job made by a due schedule (or, `waiting`, held back by the user's
+/// active job).
+#[derive(Debug, Clone, FromRow)]
+pub struct Enqueued {
+    pub user_id: Uuid,
+    pub kind: String,
+    pub job_id: Uuid,
+    pub waiting: bool,
+}
+
+/// Makes the jobs of up to `limit` due schedules.
+pub async fn enqueue_due_schedules(db: &PgPool, limit: i32) -> Result<Vec<Enqueued>> {
+    Ok(
+        sqlx::query_as::<_, Enqueued>("select * from enqueue_due_plan_schedules($1)")
+            .bind(limit)
+            .fetch_all(db)
+            .await?,
+    )
 }

@@ -12,6 +12,8 @@ pub const JOBS_REAPED: &str = "plan_jobs_reaped_total";
 pub const JOBS_EXPIRED: &str = "plan_jobs_expired_total";
 pub const JOBS_UNHANDLED: &str = "plan_jobs_unhandled_total";
 pub const PROFILES_SCRUBBED: &str = "plan_job_profiles_scrubbed_total";
+pub const JOBS_PURGED: &str = "plan_jobs_purged_total";
+pub const SCHEDULED_JOBS: &str = "plan_schedule_jobs_total";
 pub const LEASES_LOST: &str = "plan_worker_leases_lost_total";
 pub const WAKEUPS: &str = "plan_worker_wakeups_total";
 pub const LISTENER_RECONNECTS: &str = "plan_worker_listener_reconnects_total";
@@ -65,6 +67,8 @@ pub const CATALOGUE: &[&str] = &[
     JOBS_EXPIRED,
     JOBS_UNHANDLED,
     PROFILES_SCRUBBED,
+    JOBS_PURGED,
+    SCHEDULED_JOBS,
     LEASES_LOST,
     WAKEUPS,
     LISTENER_RECONNECTS,
@@ -129,6 +133,14 @@ pub fn describe() {
     describe_counter!(
         PROFILES_SCRUBBED,
         "Finished jobs whose profile snapshot was emptied after PROFILE_RETENTION_DAYS."
+    );
+    describe_counter!(
+        JOBS_PURGED,
+        "Finished jobs deleted after JOB_RETENTION_DAYS, with their attempts, keys and pushes."
+    );
+    describe_counter!(
+        SCHEDULED_JOBS,
+        "Jobs made by periodic schedules (plan_schedules), by kind."
     );
     describe_counter!(LEASES_LOST, "Running jobs whose lease this worker lost.");
     describe_counter!(WAKEUPS, "Dispatcher wake-ups by source.");
@@ -310,6 +322,7 @@ pub fn register_zeros(kinds: &[String]) {
         metrics::counter!(JOBS_REAPED, "reason" => reason).absolute(0);
     }
     metrics::counter!(PROFILES_SCRUBBED).absolute(0);
+    metrics::counter!(JOBS_PURGED).absolute(0);
     for what in DB_RETRY_STATEMENTS {
         metrics::counter!(DB_RETRIES, "what" => *what).absolute(0);
     }

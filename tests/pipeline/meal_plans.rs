@@ -314,6 +314,7 @@ async fn a_swap_replaces_one_meal_with_another_dish_of_its_slot_and_saves_the_ne
         max_retries: 0,
         priority: 0,
         trace_context: None,
+        run_after: None,
     };
     let (job, status) = run(&pool, swap_job).await;
     assert_eq!(status, "completed");
@@ -376,6 +377,7 @@ fn swap_job_for(user: Uuid) -> NewJob {
         max_retries: 0,
         priority: 0,
         trace_context: None,
+        run_after: None,
     }
 }
 

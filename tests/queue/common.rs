@@ -46,6 +46,7 @@ pub fn new_job(max_retries: i32) -> NewJob {
         max_retries,
         priority: 0,
         trace_context: None,
+        run_after: None,
     }
 }
 
@@ -55,6 +56,12 @@ pub async fn enqueue(pool: &PgPool, max_retries: i32) -> Uuid {
         .expect("job created");
     assert!(!created.existed);
     created.job_id
+}
+
+/// Runs one job through the worker, so that it is listening and claiming.
+pub async fn warm_up(pool: &PgPool, starts: &mut Starts) {
+    let job = enqueue(pool, 3).await;
+    assert_eq!(next_start(starts, WAIT).await.0, job);
 }
 
 /// What tests' handlers report: (job id, attempt) when they start.

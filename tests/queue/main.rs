@@ -10,6 +10,7 @@ mod handlers;
 mod recovery;
 mod retries;
 mod review;
+mod scale;
 mod sql_api;
 mod supabase;
 mod wakeups;

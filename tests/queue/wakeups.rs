@@ -124,11 +124,6 @@ async fn the_notify_self_test_detects_a_deaf_listener_and_switches_to_fast_polli
 
 /// Runs one job through the worker, so that its start-up claim is behind it
 /// and only the wake source under test can find the next job.
-async fn warm_up(pool: &PgPool, starts: &mut Starts) {
-    let job = enqueue(pool, 3).await;
-    assert_eq!(next_start(starts, WAIT).await.0, job);
-}
-
 /// Inserts a job (its NOTIFY disabled by the caller) that nothing picks up
 /// within 300 ms. A claim round already in flight may end by reading the
 /// next due job and so find it through the schedule wake; that is correct,

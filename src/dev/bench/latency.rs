@@ -37,6 +37,7 @@ pub async fn run(scratch: &Scratch, jobs: usize, json_out: bool) -> anyhow::Resu
             max_retries: 0,
             priority: 0,
             trace_context: None,
+            run_after: None,
         };
         let created = store::create_job(&scratch.pool, &job).await?;
         let committed = Instant::now();

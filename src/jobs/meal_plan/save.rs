@@ -75,6 +75,7 @@ impl PlanRows for MealRows<'_> {
                 max_retries: 5,
                 priority: -10,
                 trace_context: self.trace_context.map(str::to_owned),
+                run_after: None,
             };
             let images_job = queue_store::create_job(&mut *tx, &job).await?;
             store::set_images_job(tx, id, images_job.job_id).await?;

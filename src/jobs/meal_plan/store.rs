@@ -23,7 +23,8 @@ pub struct MealPlanRow {
     pub meal_plan_id: Uuid,
     #[serde(skip)]
     pub user_id: Uuid,
-    pub job_id: Uuid,
+    /// None once retention deleted the job.
+    pub job_id: Option<Uuid>,
     pub version: i32,
     pub is_active: bool,
     pub source: String,
@@ -43,7 +44,8 @@ pub struct MealPlanRow {
 #[serde(rename_all = "camelCase")]
 pub struct MealPlanVersion {
     pub meal_plan_id: Uuid,
-    pub job_id: Uuid,
+    /// None once retention deleted the job.
+    pub job_id: Option<Uuid>,
     pub version: i32,
     pub is_active: bool,
     pub source: String,

@@ -20,7 +20,8 @@ const SAVE_LOCK_CLASS: i32 = 1_886_151_021;
 #[serde(rename_all = "camelCase")]
 pub struct PlanRow {
     pub plan_id: Uuid,
-    pub job_id: Uuid,
+    /// None once retention deleted the job.
+    pub job_id: Option<Uuid>,
     pub version: i32,
     pub is_active: bool,
     pub source: String,
@@ -35,7 +36,8 @@ pub struct PlanRow {
 #[serde(rename_all = "camelCase")]
 pub struct PlanVersion {
     pub plan_id: Uuid,
-    pub job_id: Uuid,
+    /// None once retention deleted the job.
+    pub job_id: Option<Uuid>,
     pub version: i32,
     pub is_active: bool,
     pub source: String,
