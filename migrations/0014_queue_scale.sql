@@ -552,3 +552,11 @@ begin
         end loop;
     end loop;
 end $$;
+
+-- `create or replace` above dropped the settings 0005 gave these (a
+-- replaced function takes only its new definition's SET clauses): put them
+-- back, and give the new capped-kind lookups the same.
+alter function plan_jobs_notify_update() set jit = off;
+alter function plan_jobs_notify_update() set enable_sort = on;
+alter function claim_plan_jobs(text, text[], integer, double precision, boolean) set jit = off;
+alter function next_plan_job_due(text[]) set jit = off;

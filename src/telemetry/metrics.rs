@@ -323,6 +323,9 @@ pub fn register_zeros(kinds: &[String]) {
     }
     metrics::counter!(PROFILES_SCRUBBED).absolute(0);
     metrics::counter!(JOBS_PURGED).absolute(0);
+    for kind in kinds {
+        metrics::counter!(SCHEDULED_JOBS, "kind" => kind.clone()).absolute(0);
+    }
     for what in DB_RETRY_STATEMENTS {
         metrics::counter!(DB_RETRIES, "what" => *what).absolute(0);
     }
