@@ -241,10 +241,8 @@ impl Dispatcher {
         let stale_hours = self.settings.stale_pending_hours;
         let grace = Duration::from_secs_f64(self.settings.unhandled_kind_grace_seconds);
         let retention = self.settings.profile_retention();
-        let job_retention = self.settings.job_retention();
         self.maintenance = Some(AbortOnDropHandle::new(tokio::spawn(async move {
             super::reaper::run_once(&db, stale_hours, grace, retention).await;
-            super::upkeep::run_once(&db, job_retention).await;
         })));
     }
 

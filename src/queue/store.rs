@@ -671,3 +671,46 @@ pub async fn enqueue_due_schedules(db: &PgPool, limit: i32) -> Result<Vec<Enqueu
             .await?,
     )
 }
+
+/// The tables the workers vacuum themselves when autovacuum lags (see
+/// `upkeep`): the names are spliced into VACUUM, so only these.
+pub const VACUUMED_TABLES: &[&str] = &["plan_generation_jobs", "plan_job_attempts"];
+
+/// Of [`VACUUMED_TABLES`], those with more than `min_dead` + `share` of
+/// their live rows dead and no vacuum of any kind in the last `quiet`.
+pub async fn tables_to_vacuum(
+    db: &PgPool,
+    min_dead: i64,
+    share: f64,
+    quiet: Duration,
+) -> Result<Vec<&'static str>> {
+    let due: Vec<String> = sqlx::query_scalar(
+        r"select s.relname::text from pg_stat_user_tables s
+          where s.relname = any ($1) and s.schemaname = current_schema()
+            and s.n_dead_tup > $2 + $3 * s.n_live_tup
+            and coalesce(greatest(s.last_vacuum, s.last_autovacuum), '-infinity')
+                < now() - make_interval(secs => $4)",
+    )
+    .bind(VACUUMED_TABLES)
+    .bind(min_dead)
+    .bind(share)
+    .bind(quiet.as_secs_f64())
+    .fetch_all(db)
+    .await?;
+    Ok(VACUUMED_TABLES
+        .iter()
+        .copied()
+        .filter(|t| due.iter().any(|d| d == t))
+        .collect())
+}
+
+/// VACUUM one of [`VACUUMED_TABLES`]; a vacuum already running on it (a
+/// peer's, autovacuum's) makes this one skip. Needs no transaction: VACUUM
+/// cannot run in one.
+pub async fn vacuum(db: &PgPool, table: &'static str) -> Result<()> {
+    debug_assert!(VACUUMED_TABLES.contains(&table));
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("vacuum (skip_locked) {table}")))
+        .execute(db)
+        .await?;
+    Ok(())
+}

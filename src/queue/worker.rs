@@ -121,6 +121,11 @@ impl Worker {
             s.heartbeat_interval(),
             background.clone(),
         )));
+        let upkeep_task = AbortOnDropHandle::new(tokio::spawn(super::upkeep::run(
+            self.db.clone(),
+            s.job_retention(),
+            stop.clone(),
+        )));
         let mut dispatcher = Dispatcher::new(
             id.clone(),
             s.clone(),
@@ -130,6 +135,9 @@ impl Worker {
             events_rx,
         );
         dispatcher.run(&stop).await;
+        // A retention pass in flight is one statement: rolled back, done by
+        // the next worker's pass.
+        drop(upkeep_task);
 
         tracing::info!(worker_id = %id, running = dispatcher.tasks.len(), "worker stopping: no more claims");
         dispatcher.drain(s.shutdown_grace()).await;

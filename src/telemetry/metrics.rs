@@ -14,6 +14,7 @@ pub const JOBS_UNHANDLED: &str = "plan_jobs_unhandled_total";
 pub const PROFILES_SCRUBBED: &str = "plan_job_profiles_scrubbed_total";
 pub const JOBS_PURGED: &str = "plan_jobs_purged_total";
 pub const SCHEDULED_JOBS: &str = "plan_schedule_jobs_total";
+pub const TABLE_VACUUMS: &str = "plan_table_vacuums_total";
 pub const LEASES_LOST: &str = "plan_worker_leases_lost_total";
 pub const WAKEUPS: &str = "plan_worker_wakeups_total";
 pub const LISTENER_RECONNECTS: &str = "plan_worker_listener_reconnects_total";
@@ -69,6 +70,7 @@ pub const CATALOGUE: &[&str] = &[
     PROFILES_SCRUBBED,
     JOBS_PURGED,
     SCHEDULED_JOBS,
+    TABLE_VACUUMS,
     LEASES_LOST,
     WAKEUPS,
     LISTENER_RECONNECTS,
@@ -141,6 +143,10 @@ pub fn describe() {
     describe_counter!(
         SCHEDULED_JOBS,
         "Jobs made by periodic schedules (plan_schedules), by kind."
+    );
+    describe_counter!(
+        TABLE_VACUUMS,
+        "VACUUMs the workers ran on a hot table whose dead rows autovacuum had not yet reached, by table."
     );
     describe_counter!(LEASES_LOST, "Running jobs whose lease this worker lost.");
     describe_counter!(WAKEUPS, "Dispatcher wake-ups by source.");
@@ -323,6 +329,9 @@ pub fn register_zeros(kinds: &[String]) {
     }
     metrics::counter!(PROFILES_SCRUBBED).absolute(0);
     metrics::counter!(JOBS_PURGED).absolute(0);
+    for table in crate::queue::store::VACUUMED_TABLES {
+        metrics::counter!(TABLE_VACUUMS, "table" => *table).absolute(0);
+    }
     for kind in kinds {
         metrics::counter!(SCHEDULED_JOBS, "kind" => kind.clone()).absolute(0);
     }

@@ -439,3 +439,120 @@ async fn retention_deletes_old_finished_jobs_and_their_rows_and_keeps_the_plans(
     .unwrap();
     assert_eq!(orphans, 0);
 }
+
+/// Polls `probe` every 50 ms until it holds, for at most `within`.
+async fn eventually(within: Duration, mut probe: impl AsyncFnMut() -> bool) -> bool {
+    let deadline = Instant::now() + within;
+    loop {
+        if probe().await {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Upkeep is a loop of its own: a worker whose tick is a minute away still
+/// deletes a job past its retention within a couple of seconds, and keeps a
+/// recent one.
+#[sqlx::test]
+async fn a_running_worker_deletes_jobs_past_their_retention_on_its_own(pool: PgPool) {
+    let old = enqueue(&pool, 0).await;
+    let recent = enqueue(&pool, 0).await;
+    sqlx::query(
+        "update plan_generation_jobs set status = 'completed', completed_at = now() - \
+         case when id = $1 then interval '2 days' else interval '1 hour' end \
+         where id = any (array[$1, $2])",
+    )
+    .bind(old)
+    .bind(recent)
+    .execute(&pool)
+    .await
+    .unwrap();
+    let worker = start(
+        &pool,
+        instant().0,
+        plan_worker::config::WorkerSettings {
+            job_retention_days: 1.0,
+            ..settings("upkeep")
+        },
+    )
+    .await;
+    let count = |id: Uuid| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>("select count(*) from plan_generation_jobs where id = $1")
+                .bind(id)
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
+    };
+    let gone = eventually(Duration::from_secs(5), async || count(old).await == 0).await;
+    worker.shutdown().await;
+    assert!(gone, "the job 2 days past its end was not deleted");
+    assert_eq!(count(recent).await, 1, "the job of an hour ago stays");
+}
+
+/// Autovacuum visits a database once a minute; dead rows beyond the
+/// threshold make the workers vacuum the table themselves, and the vacuum
+/// clears them.
+#[sqlx::test]
+async fn dead_rows_past_the_threshold_get_the_table_vacuumed(pool: PgPool) {
+    use plan_worker::queue::store::{tables_to_vacuum, vacuum};
+    let mut conn = pool.acquire().await.unwrap();
+    sqlx::query(
+        "insert into plan_generation_jobs (user_id, kind, profile_snapshot) \
+         select gen_random_uuid(), $1, '{}' from generate_series(1, 3000)",
+    )
+    .bind(KIND)
+    .execute(&mut *conn)
+    .await
+    .unwrap();
+    sqlx::query("delete from plan_generation_jobs")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    // Statistics reach other sessions when this one flushes them.
+    sqlx::query("select pg_stat_force_next_flush()")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    sqlx::query("select 1").execute(&mut *conn).await.unwrap();
+    let quiet = Duration::from_secs(2);
+    let due = eventually(Duration::from_secs(5), async || {
+        tables_to_vacuum(&pool, 2_000, 0.2, quiet)
+            .await
+            .unwrap()
+            .contains(&"plan_generation_jobs")
+    })
+    .await;
+    assert!(
+        due,
+        "3,000 dead rows over a threshold of 2,000 were not seen"
+    );
+    assert!(
+        !tables_to_vacuum(&pool, 5_000, 0.2, quiet)
+            .await
+            .unwrap()
+            .contains(&"plan_generation_jobs"),
+        "under a threshold of 5,000 the table is left to autovacuum"
+    );
+    vacuum(&pool, "plan_generation_jobs").await.unwrap();
+    let dead: i64 = sqlx::query_scalar(
+        "select n_dead_tup from pg_stat_user_tables where relname = 'plan_generation_jobs'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(dead, 0, "the vacuum cleared the dead rows");
+    assert!(
+        tables_to_vacuum(&pool, 2_000, 0.2, quiet)
+            .await
+            .unwrap()
+            .is_empty(),
+        "a table just vacuumed is not vacuumed again"
+    );
+}

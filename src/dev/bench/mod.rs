@@ -8,6 +8,7 @@ mod meals;
 pub mod nutrition;
 mod pipeline;
 mod scratch;
+mod soak;
 mod throughput;
 
 use clap::Subcommand;
@@ -38,6 +39,28 @@ pub enum BenchCommand {
         /// Slots per worker.
         #[arg(long, default_value_t = 500)]
         concurrency: u32,
+        #[arg(long)]
+        json: bool,
+    },
+    /// A long drain with retention on, fed to keep a steady backlog: jobs/s
+    /// over time, the hot tables' sizes, dead rows and autovacuum runs.
+    Soak {
+        #[arg(long, default_value_t = 1_000_000)]
+        jobs: usize,
+        #[arg(long, default_value_t = 2)]
+        workers: usize,
+        /// Slots per worker.
+        #[arg(long, default_value_t = 500)]
+        concurrency: u32,
+        /// Jobs inserted and not yet finished, kept at about this many.
+        #[arg(long, default_value_t = 20_000)]
+        backlog: usize,
+        /// Finished jobs are deleted after this many seconds.
+        #[arg(long, default_value_t = 5.0)]
+        retention_seconds: f64,
+        /// How many intervals the run is sampled in.
+        #[arg(long, default_value_t = 20)]
+        samples: usize,
         #[arg(long)]
         json: bool,
     },
@@ -125,6 +148,25 @@ pub async fn execute(db: &DbSettings, cmd: BenchCommand) -> anyhow::Result<()> {
             concurrency,
             json,
         } => throughput::run(&scratch, jobs, workers, concurrency, json).await,
+        BenchCommand::Soak {
+            jobs,
+            workers,
+            concurrency,
+            backlog,
+            retention_seconds,
+            samples,
+            json,
+        } => {
+            let soak = soak::Soak {
+                jobs,
+                workers,
+                concurrency,
+                backlog: backlog.max(1),
+                retention: std::time::Duration::from_secs_f64(retention_seconds.max(0.0)),
+                samples,
+            };
+            soak::run(&scratch, soak, json).await
+        }
         BenchCommand::Pipeline {
             jobs,
             latency_ms,
