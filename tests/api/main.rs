@@ -8,6 +8,7 @@ mod support;
 mod unsplash;
 
 mod auth;
+mod cli;
 mod common;
 mod connections;
 mod events;
