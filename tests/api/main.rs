@@ -16,4 +16,5 @@ mod jobs;
 mod meal_plans;
 mod openapi;
 mod process;
+mod schedules;
 mod web;
