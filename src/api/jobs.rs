@@ -153,7 +153,7 @@ pub async fn active(
     Ok(Json(view(&state, job).await?))
 }
 
-fn checked_kind<'a>(kind: Option<&'a str>, field: &str) -> Result<&'a str, ApiError> {
+pub fn checked_kind<'a>(kind: Option<&'a str>, field: &str) -> Result<&'a str, ApiError> {
     let kind = kind.unwrap_or(KIND);
     if KINDS.contains(&kind) {
         Ok(kind)

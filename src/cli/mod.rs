@@ -5,6 +5,7 @@ mod jobs;
 pub mod kinds;
 mod purge;
 mod run;
+mod schedules;
 
 use std::path::PathBuf;
 
@@ -59,6 +60,15 @@ pub enum Command {
     /// Delete finished jobs past the retention period now, in batches, with
     /// their attempts, idempotency keys and pushes (plans stay).
     Purge(PurgeArgs),
+    /// Periodic regenerations, soonest due first.
+    Schedules {
+        /// Only this user's.
+        #[arg(long)]
+        user: Option<Uuid>,
+        /// One JSON array instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Measure pickup latency and throughput against DATABASE_URL.
     #[cfg(feature = "dev-tools")]
     #[command(subcommand)]
@@ -277,6 +287,7 @@ async fn run_command(cli: Cli) -> anyhow::Result<()> {
         Command::Jobs(cmd) => jobs::execute(&cli.db, cmd).await,
         Command::Kinds(cmd) => kinds::execute(&cli.db, cmd).await,
         Command::Purge(args) => purge::execute(&cli.db, args).await,
+        Command::Schedules { user, json } => schedules::list(&cli.db, user, json).await,
         #[cfg(feature = "dev-tools")]
         Command::Bench(cmd) => dev::bench::execute(&cli.db, cmd).await,
         Command::Foods(args) => foods(&args),

@@ -231,3 +231,32 @@ async fn purge_refuses_to_read_a_kept_retention_as_delete_everything(pool: PgPoo
     assert!(stderr.contains("older_than_days"), "{stderr}");
     assert_eq!(count(&pool, "plan_generation_jobs").await, 1);
 }
+
+#[sqlx::test]
+async fn schedules_lists_every_schedule_or_one_users(pool: PgPool) {
+    let (alice, bob) = (Uuid::new_v4(), Uuid::new_v4());
+    for user in [alice, bob] {
+        sqlx::query(
+            "select schedule_plan_regeneration($1, 'weekly_base_plan', $2, interval '7 days')",
+        )
+        .bind(user)
+        .bind(profile("muscle-gain-vegetarian-gym"))
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    let all = run(&pool, &["schedules", "--json"]).await;
+    assert!(all.ok, "{}", all.stderr);
+    let rows: Vec<Value> = serde_json::from_str(&all.stdout).unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0]["every"], "7 days");
+    assert_eq!(rows[0]["every_seconds"], 7 * 86_400);
+    assert_eq!(rows[0]["active"], true);
+
+    let one = run(&pool, &["schedules", "--user", &alice.to_string()]).await;
+    assert!(one.ok, "{}", one.stderr);
+    assert!(one.stdout.contains(&alice.to_string()), "{}", one.stdout);
+    assert!(!one.stdout.contains(&bob.to_string()), "{}", one.stdout);
+    assert!(one.stdout.contains("7 days"), "{}", one.stdout);
+    assert!(one.stdout.ends_with("1 schedules\n"), "{}", one.stdout);
+}
