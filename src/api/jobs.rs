@@ -348,7 +348,7 @@ pub fn timestamp_field(
     Ok(Some(t))
 }
 
-pub fn store_error(e: StoreError) -> ApiError {
+fn store_error(e: StoreError) -> ApiError {
     match e {
         StoreError::InvalidInput { field, message } => {
             // The request's spelling of the database's column names.
