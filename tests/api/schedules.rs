@@ -96,6 +96,33 @@ async fn a_bad_or_too_distant_run_after_is_refused_naming_it_and_makes_no_job(po
     assert_eq!(count(&pool, "plan_generation_jobs").await, 0);
 }
 
+#[sqlx::test]
+async fn run_after_is_part_of_the_idempotency_keys_request(pool: PgPool) {
+    let api = start(&pool, settings()).await;
+    let user = Uuid::new_v4();
+    let at = (Utc::now() + Duration::hours(3)).to_rfc3339();
+    let send = |run_after: Value| {
+        api.http
+            .post(format!("{}/v1/plan-jobs", api.base))
+            .bearer_auth(token(user))
+            .header("Idempotency-Key", "later-1")
+            .json(&body_with(run_after))
+            .send()
+    };
+    assert_eq!(send(json!(at)).await.unwrap().status(), StatusCode::CREATED);
+    assert_eq!(send(json!(at)).await.unwrap().status(), StatusCode::OK);
+    let other = (Utc::now() + Duration::hours(4)).to_rfc3339();
+    assert_eq!(
+        send(json!(other)).await.unwrap().status(),
+        StatusCode::CONFLICT
+    );
+    assert_eq!(
+        send(Value::Null).await.unwrap().status(),
+        StatusCode::CONFLICT
+    );
+    assert_eq!(count(&pool, "plan_generation_jobs").await, 1);
+}
+
 fn schedule_body(every: i64) -> Value {
     json!({"everySeconds": every, "profileSnapshot": profile("muscle-gain-vegetarian-gym")})
 }
