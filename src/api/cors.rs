@@ -72,7 +72,7 @@ impl Cors {
         }
         let layer = CorsLayer::new()
             .allow_origin(AllowOrigin::list(origins.0.clone()))
-            .allow_methods([Method::GET, Method::POST])
+            .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
             .allow_headers([
                 header::AUTHORIZATION,
                 header::CONTENT_TYPE,

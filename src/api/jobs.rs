@@ -51,6 +51,9 @@ pub struct JobView {
     pub queue_position: Option<i32>,
     pub estimate: Option<Estimate>,
     pub created_at: DateTime<Utc>,
+    /// When a pending job may be claimed: its creation, the `runAfter` it
+    /// was created with, or the time of its next retry.
+    pub run_after: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
     pub completed_at: Option<DateTime<Utc>>,
     pub updated_at: DateTime<Utc>,
@@ -116,6 +119,7 @@ pub async fn view(state: &ApiState, job: JobRow) -> Result<JobView, ApiError> {
         queue_position: position,
         estimate: eta,
         created_at: job.created_at,
+        run_after: job.run_after,
         started_at: job.started_at,
         completed_at: job.completed_at,
         updated_at: job.updated_at,
@@ -149,7 +153,7 @@ pub async fn active(
     Ok(Json(view(&state, job).await?))
 }
 
-fn checked_kind<'a>(kind: Option<&'a str>, field: &str) -> Result<&'a str, ApiError> {
+pub fn checked_kind<'a>(kind: Option<&'a str>, field: &str) -> Result<&'a str, ApiError> {
     let kind = kind.unwrap_or(KIND);
     if KINDS.contains(&kind) {
         Ok(kind)
@@ -208,9 +212,15 @@ pub async fn create(
     };
     let profile = body.get("profileSnapshot").cloned().unwrap_or(Value::Null);
     profile_of(&profile)?;
+    let run_after = timestamp_field(&body, "runAfter")?;
     let request_hash = {
-        let canonical = json!({"kind": kind, "profileSnapshot": profile}).to_string();
-        hex(&Sha256::digest(canonical.as_bytes()))
+        let mut canonical = json!({"kind": kind, "profileSnapshot": profile});
+        // Only when given: the hashes of keys remembered before runAfter
+        // existed stay what they were.
+        if let Some(t) = run_after {
+            canonical["runAfter"] = json!(t);
+        }
+        hex(&Sha256::digest(canonical.to_string().as_bytes()))
     };
 
     state.admission.check_queue(&state.db).await?;
@@ -236,7 +246,7 @@ pub async fn create(
         // fresh keys cannot pile up rows.
         limits::check_rate(&mut tx, user, state.limits.create).await?;
     }
-    let outcome = create_unless_active(&state, &mut tx, user, kind, profile).await?;
+    let outcome = create_unless_active(&state, &mut tx, user, kind, profile, run_after).await?;
     if let Some(key) = &key {
         api_store::remember_key(&mut tx, user, key, &request_hash, outcome.job_id).await?;
         api_store::cap_keys(&mut tx, user).await?;
@@ -256,6 +266,7 @@ async fn create_unless_active(
     user: Uuid,
     kind: &str,
     profile: Value,
+    run_after: Option<DateTime<Utc>>,
 ) -> Result<Created, ApiError> {
     if let Some(job_id) = store::active_job_id(&mut *tx, user, kind).await? {
         return Ok(Created {
@@ -269,6 +280,7 @@ async fn create_unless_active(
     intake::normalize_snapshot(&mut job.profile_snapshot);
     job.kind = kind.to_owned();
     job.trace_context = crate::telemetry::logging::current_traceparent();
+    job.run_after = run_after;
     store::create_job(&mut *tx, &job).await.map_err(store_error)
 }
 
@@ -298,6 +310,44 @@ pub fn profile_of(snapshot: &Value) -> Result<Profile, ApiError> {
     })
 }
 
+/// The longest a job or a schedule's first run may be set ahead (the SQL
+/// functions refuse more, as a likely mistake).
+pub const MAX_AHEAD_DAYS: i64 = 366;
+
+/// An optional RFC 3339 timestamp of the body, at most `MAX_AHEAD_DAYS`
+/// ahead (a past time means now). Checked here, not only in SQL: a request
+/// answered with the user's active job never reaches the SQL check.
+pub fn timestamp_field(
+    body: &serde_json::Map<String, Value>,
+    field: &str,
+) -> Result<Option<DateTime<Utc>>, ApiError> {
+    let text = match body.get(field) {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::String(s)) => s,
+        Some(_) => {
+            return Err(ApiError::field(
+                field,
+                "must be an RFC 3339 timestamp string, e.g. 2026-12-24T08:00:00Z",
+            ));
+        }
+    };
+    let t = DateTime::parse_from_rfc3339(text)
+        .map_err(|_| {
+            ApiError::field(
+                field,
+                "must be an RFC 3339 timestamp, e.g. 2026-12-24T08:00:00Z",
+            )
+        })?
+        .with_timezone(&Utc);
+    if t > Utc::now() + chrono::Duration::days(MAX_AHEAD_DAYS) {
+        return Err(ApiError::field(
+            field,
+            format!("at most {MAX_AHEAD_DAYS} days ahead"),
+        ));
+    }
+    Ok(Some(t))
+}
+
 fn store_error(e: StoreError) -> ApiError {
     match e {
         StoreError::InvalidInput { field, message } => {
@@ -305,6 +355,7 @@ fn store_error(e: StoreError) -> ApiError {
             let field = match field.as_str() {
                 "profile_snapshot" => "profileSnapshot",
                 "max_retries" => "maxRetries",
+                "run_after" => "runAfter",
                 other => other,
             };
             ApiError::field(field, message)

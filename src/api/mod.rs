@@ -1,5 +1,6 @@
-//! The `/v1` HTTP API for apps on API_ADDR: jobs (create, status with an
-//! estimate, cancel, retry), plans, targets, live job events (SSE), with
+//! The `/v1` HTTP API for apps on API_ADDR: jobs (create, possibly for
+//! later, status with an estimate, cancel, retry), periodic schedules,
+//! plans, targets, live job events (SSE), with
 //! Supabase JWT auth and per-user limits. `store` holds its own SQL
 //! (idempotency keys, limits); jobs and plans are read through their stores.
 
@@ -15,6 +16,7 @@ mod jwks;
 pub mod limits;
 pub mod meal_plans;
 pub mod plans;
+pub mod schedules;
 pub mod store;
 
 use std::sync::Arc;
@@ -25,7 +27,7 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -116,6 +118,13 @@ pub fn router(state: ApiState, request_timeout: Duration) -> Router {
         .route("/v1/plan-jobs/{id}/cancel", post(jobs::cancel))
         .route("/v1/plan-jobs/{id}/retry", post(jobs::retry))
         .route("/v1/plan-jobs/{id}/events", get(events::stream))
+        .route("/v1/schedules", get(schedules::list_own))
+        .route(
+            "/v1/schedules/{kind}",
+            put(schedules::put)
+                .get(schedules::get)
+                .delete(schedules::delete),
+        )
         .route("/v1/plans", get(plans::list))
         .route("/v1/plans/active", get(plans::active))
         .route("/v1/meal-plans", get(meal_plans::list))

@@ -2,7 +2,10 @@
 //! environment variable with a default, shown by `--help`).
 
 mod jobs;
+pub mod kinds;
+mod purge;
 mod run;
+mod schedules;
 
 use std::path::PathBuf;
 
@@ -51,6 +54,21 @@ pub enum Command {
     /// Inspect and operate on jobs.
     #[command(subcommand)]
     Jobs(JobsCommand),
+    /// Job kinds: their queues; pause, resume and cap them cluster-wide.
+    #[command(subcommand)]
+    Kinds(KindsCommand),
+    /// Delete finished jobs past the retention period now, in batches, with
+    /// their attempts, idempotency keys and pushes (plans stay).
+    Purge(PurgeArgs),
+    /// Periodic regenerations, soonest due first.
+    Schedules {
+        /// Only this user's.
+        #[arg(long)]
+        user: Option<Uuid>,
+        /// One JSON array instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Measure pickup latency and throughput against DATABASE_URL.
     #[cfg(feature = "dev-tools")]
     #[command(subcommand)]
@@ -159,6 +177,42 @@ pub enum JobsCommand {
     },
 }
 
+#[derive(Debug, Subcommand)]
+pub enum KindsCommand {
+    /// Every kind: paused, cap, jobs pending and processing.
+    List {
+        /// One JSON array instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop claims of a kind; its pending jobs wait (and do not go stale).
+    Pause { kind: String },
+    /// Let workers claim a paused kind again (they wake at once).
+    Resume { kind: String },
+    /// Jobs of a kind processing at once across all workers, or `none`.
+    Cap {
+        kind: String,
+        max_running: kinds::Cap,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct PurgeArgs {
+    /// Delete jobs finished more than this many days ago (default:
+    /// JOB_RETENTION_DAYS; 0 deletes every finished job).
+    #[arg(long)]
+    pub older_than_days: Option<f64>,
+    /// The retention the worker uses: the default of --older-than-days.
+    #[arg(long, env = "JOB_RETENTION_DAYS", default_value_t = 30.0, hide = true)]
+    pub job_retention_days: f64,
+    /// Count what would be deleted; delete nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Jobs deleted per transaction.
+    #[arg(long, default_value_t = 1000)]
+    pub limit: i32,
+}
+
 fn foods(args: &FoodsArgs) -> anyhow::Result<()> {
     use crate::plan::foods::{FoodFilter, catalogue};
     let filter = match &args.profile {
@@ -231,6 +285,9 @@ async fn run_command(cli: Cli) -> anyhow::Result<()> {
         Command::Run(args) => run::run(&cli.db, *args).await,
         Command::Enqueue(args) => jobs::enqueue(&cli.db, args).await,
         Command::Jobs(cmd) => jobs::execute(&cli.db, cmd).await,
+        Command::Kinds(cmd) => kinds::execute(&cli.db, cmd).await,
+        Command::Purge(args) => purge::execute(&cli.db, args).await,
+        Command::Schedules { user, json } => schedules::list(&cli.db, user, json).await,
         #[cfg(feature = "dev-tools")]
         Command::Bench(cmd) => dev::bench::execute(&cli.db, cmd).await,
         Command::Foods(args) => foods(&args),

@@ -266,6 +266,8 @@ pub const API_ROUTES: &[&str] = &[
     "/v1/plan-jobs/{id}/cancel",
     "/v1/plan-jobs/{id}/retry",
     "/v1/plan-jobs/{id}/events",
+    "/v1/schedules",
+    "/v1/schedules/{kind}",
     "/v1/plans",
     "/v1/plans/active",
     "/v1/meal-plans",

@@ -8,6 +8,7 @@ mod support;
 mod unsplash;
 
 mod auth;
+mod cli;
 mod common;
 mod connections;
 mod events;
@@ -15,4 +16,5 @@ mod jobs;
 mod meal_plans;
 mod openapi;
 mod process;
+mod schedules;
 mod web;

@@ -14,7 +14,7 @@ use uuid::Uuid;
 use crate::common::*;
 use crate::support::free_port;
 
-fn database_url(pool: &PgPool) -> String {
+pub fn database_url(pool: &PgPool) -> String {
     let o = pool.connect_options();
     format!(
         "postgres://{}@{}:{}/{}",
