@@ -389,7 +389,7 @@ pub async fn cancel(
             "cancelled": outcome.cancelled,
             "userId": job.user_id,
         });
-        store::record_operator_action(&mut *tx, operator, "cancel", job.id, &detail)
+        store::record_operator_action(&mut *tx, operator, "cancel", Some(job.id), &detail)
             .await
             .map_err(store_error)?;
     }

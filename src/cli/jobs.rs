@@ -74,7 +74,8 @@ pub async fn execute(db: &DbSettings, cmd: JobsCommand) -> anyhow::Result<()> {
             let created = store::retry_job(&mut *tx, id).await?;
             let detail =
                 serde_json::json!({"newJobId": created.job_id, "existed": created.existed});
-            store::record_operator_action(&mut *tx, &cli_operator(), "retry", id, &detail).await?;
+            store::record_operator_action(&mut *tx, &cli_operator(), "retry", Some(id), &detail)
+                .await?;
             tx.commit().await?;
             print_created(&created);
         }
@@ -93,7 +94,8 @@ pub async fn execute(db: &DbSettings, cmd: JobsCommand) -> anyhow::Result<()> {
                 "previousStatus": c.previous_status.to_string(),
                 "reason": reason,
             });
-            store::record_operator_action(&mut *tx, &cli_operator(), "cancel", id, &detail).await?;
+            store::record_operator_action(&mut *tx, &cli_operator(), "cancel", Some(id), &detail)
+                .await?;
             tx.commit().await?;
             println!("{id}\tcancelled (was {})", c.previous_status);
         }
@@ -102,7 +104,7 @@ pub async fn execute(db: &DbSettings, cmd: JobsCommand) -> anyhow::Result<()> {
 }
 
 /// Who ran the CLI, for `operator_actions`.
-fn cli_operator() -> String {
+pub(super) fn cli_operator() -> String {
     let user = std::env::var("USER")
         .or_else(|_| std::env::var("LOGNAME"))
         .unwrap_or_else(|_| "unknown".to_owned());

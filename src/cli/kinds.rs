@@ -1,18 +1,17 @@
 //! `plan-worker kinds ...`: list the job kinds with their queue, pause and
 //! resume a kind, cap how many of its jobs run at once across the cluster.
-//! The rules are the SQL functions of migration 0014; this calls them.
-//!
-//! Not yet audited: `operator_actions.action` only admits `cancel` and
-//! `retry` (migration 0013), so a pause, resume or cap written there would
-//! fail; it needs a migration that widens that check.
+//! The rules are the SQL functions of migration 0014; this calls them, and
+//! writes each change to `operator_actions` in the same transaction.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::{FromRow, PgPool};
 
 use super::KindsCommand;
+use super::jobs::cli_operator;
 use crate::config::DbSettings;
 use crate::db::pool;
+use crate::queue::store;
 
 /// A kind as an operator reads it.
 #[derive(Debug, Clone, FromRow, Serialize)]
@@ -102,21 +101,31 @@ pub async fn list(pool: &PgPool) -> anyhow::Result<Vec<KindRow>> {
 
 /// Pauses or resumes `kind`; true when that changed anything.
 async fn set_paused(pool: &PgPool, kind: &str, paused: bool) -> anyhow::Result<bool> {
-    sqlx::query_scalar("select set_plan_job_kind_paused($1, $2)")
+    let mut tx = pool.begin().await?;
+    let changed: bool = sqlx::query_scalar("select set_plan_job_kind_paused($1, $2)")
         .bind(kind)
         .bind(paused)
-        .fetch_one(pool)
+        .fetch_one(&mut *tx)
         .await
-        .map_err(named)
+        .map_err(named)?;
+    let action = if paused { "pause" } else { "resume" };
+    let detail = serde_json::json!({"kind": kind, "changed": changed});
+    store::record_operator_action(&mut *tx, &cli_operator(), action, None, &detail).await?;
+    tx.commit().await?;
+    Ok(changed)
 }
 
 async fn set_cap(pool: &PgPool, kind: &str, max_running: Option<i32>) -> anyhow::Result<()> {
+    let mut tx = pool.begin().await?;
     sqlx::query("select set_plan_job_kind_max_running($1, $2)")
         .bind(kind)
         .bind(max_running)
-        .execute(pool)
+        .execute(&mut *tx)
         .await
         .map_err(named)?;
+    let detail = serde_json::json!({"kind": kind, "maxRunning": max_running});
+    store::record_operator_action(&mut *tx, &cli_operator(), "cap", None, &detail).await?;
+    tx.commit().await?;
     Ok(())
 }
 

@@ -607,12 +607,12 @@ pub async fn scrub_snapshots(db: &PgPool, older_than: Duration, limit: i32) -> R
 }
 
 /// Records what an operator did (`operator_actions`), in the caller's
-/// transaction.
+/// transaction; `job_id` is None for what concerns a kind.
 pub async fn record_operator_action(
     db: impl PgExecutor<'_>,
     operator: &str,
     action: &str,
-    job_id: Uuid,
+    job_id: Option<Uuid>,
     detail: &Value,
 ) -> Result<()> {
     sqlx::query(

@@ -2,7 +2,7 @@
 //! `kinds` (list, pause, resume, cap) and `purge`, each checking what it
 //! prints, its exit code and the rows.
 
-use serde_json::Value;
+use serde_json::{Value, json};
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -90,6 +90,41 @@ async fn a_paused_kind_is_listed_paused_with_its_queue_until_resumed(pool: PgPoo
     let resumed = kinds(&pool).await;
     assert_eq!(kind(&resumed, "meal_plan")["paused"], false);
     assert!(kind(&resumed, "meal_plan")["paused_at"].is_null());
+
+    // Every change, and the pause that changed nothing, is in the audit.
+    assert_eq!(
+        audit(&pool).await,
+        vec![
+            (
+                "pause".to_owned(),
+                json!({"kind": "meal_plan", "changed": true})
+            ),
+            (
+                "pause".to_owned(),
+                json!({"kind": "meal_plan", "changed": false})
+            ),
+            (
+                "resume".to_owned(),
+                json!({"kind": "meal_plan", "changed": true})
+            ),
+        ]
+    );
+}
+
+/// The operator actions, oldest first; each by the CLI's user, on no job.
+async fn audit(pool: &PgPool) -> Vec<(String, Value)> {
+    let rows: Vec<(String, String, Option<Uuid>, Value)> =
+        sqlx::query_as("select operator, action, job_id, detail from operator_actions order by id")
+            .fetch_all(pool)
+            .await
+            .unwrap();
+    rows.into_iter()
+        .map(|(operator, action, job, detail)| {
+            assert!(operator.starts_with("cli:"), "{operator}");
+            assert_eq!(job, None);
+            (action, detail)
+        })
+        .collect()
 }
 
 #[sqlx::test]
@@ -108,6 +143,20 @@ async fn a_cap_is_set_shown_and_lifted(pool: PgPool) {
     let bad = run(&pool, &["kinds", "cap", "weekly_base_plan", "0"]).await;
     assert!(!bad.ok);
     assert!(bad.stderr.contains("max_running"), "{}", bad.stderr);
+    assert_eq!(
+        audit(&pool).await,
+        vec![
+            (
+                "cap".to_owned(),
+                json!({"kind": "weekly_base_plan", "maxRunning": 4})
+            ),
+            (
+                "cap".to_owned(),
+                json!({"kind": "weekly_base_plan", "maxRunning": null})
+            ),
+        ],
+        "the refused cap is not recorded"
+    );
 }
 
 #[sqlx::test]
@@ -130,6 +179,7 @@ async fn an_unknown_kind_is_refused_by_name(pool: PgPool) {
         .await
         .unwrap();
     assert_eq!(count, 0);
+    assert!(audit(&pool).await.is_empty(), "a refusal is not recorded");
 }
 
 /// `n` cancelled jobs that finished 40 days ago.
