@@ -37,6 +37,7 @@ pub fn router(state: OpsState) -> Router {
 }
 
 async fn render_metrics(State(s): State<OpsState>) -> impl IntoResponse {
+    crate::telemetry::metrics::collect_process();
     s.metrics.run_upkeep();
     (
         [("content-type", "text/plain; version=0.0.4")],

@@ -57,9 +57,26 @@ pub const MEAL_IMAGES: &str = "plan_meal_images_total";
 pub const PUSH_DELIVERY_UP: &str = "plan_push_delivery_up";
 pub const PUSH_DELIVERY_RESTARTS: &str = "plan_push_delivery_restarts_total";
 
+/// The process's own metrics (metrics-process, the names of Prometheus'
+/// client libraries), read at each scrape. Those it exports on Linux.
+pub const PROCESS_CPU_SECONDS: &str = "process_cpu_seconds_total";
+pub const PROCESS_RESIDENT_MEMORY: &str = "process_resident_memory_bytes";
+pub const PROCESS_VIRTUAL_MEMORY: &str = "process_virtual_memory_bytes";
+pub const PROCESS_OPEN_FDS: &str = "process_open_fds";
+pub const PROCESS_MAX_FDS: &str = "process_max_fds";
+pub const PROCESS_THREADS: &str = "process_threads";
+pub const PROCESS_START_TIME: &str = "process_start_time_seconds";
+
 /// Every metric name this service exports (dashboards and alert rules may
 /// use only these; a test checks it).
 pub const CATALOGUE: &[&str] = &[
+    PROCESS_CPU_SECONDS,
+    PROCESS_RESIDENT_MEMORY,
+    PROCESS_VIRTUAL_MEMORY,
+    PROCESS_OPEN_FDS,
+    PROCESS_MAX_FDS,
+    PROCESS_THREADS,
+    PROCESS_START_TIME,
     JOBS_CLAIMED,
     JOBS_FINISHED,
     JOBS_RETRIED,
@@ -109,7 +126,19 @@ pub const CATALOGUE: &[&str] = &[
 ];
 
 /// Registers help text and units; call once at start.
+/// The process metrics' source; one per process, like the recorder.
+fn process() -> &'static metrics_process::Collector {
+    static PROCESS: std::sync::OnceLock<metrics_process::Collector> = std::sync::OnceLock::new();
+    PROCESS.get_or_init(metrics_process::Collector::default)
+}
+
+/// Reads the process metrics now (at each scrape: they are a snapshot).
+pub fn collect_process() {
+    process().collect();
+}
+
 pub fn describe() {
+    process().describe();
     describe_counter!(JOBS_CLAIMED, "Jobs claimed by this worker.");
     describe_counter!(
         JOBS_FINISHED,
