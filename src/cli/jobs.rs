@@ -127,6 +127,10 @@ async fn show(pool: &sqlx::PgPool, id: uuid::Uuid, json: bool) -> anyhow::Result
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
         println!("{}", serde_json::to_string_pretty(&job)?);
+        // What the user was told, where an operator looks first.
+        if let (Some(code), Some(message)) = (&row.error_code, &row.error_message) {
+            println!("\n{}: {code}: {message}", row.status);
+        }
         if let Some(m) = &meal_plan {
             println!(
                 "\nmeal plan {} v{} ({}): {} dishes, photos {}",

@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use sqlx::PgPool;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{Connection, PgConnection, PgPool};
 
 pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
@@ -40,12 +40,48 @@ pub async fn named_pool(
 }
 
 pub async fn connect(options: PgConnectOptions, size: u32, app: &str) -> anyhow::Result<PgPool> {
+    // One connection first, to say in a line why none can be made: the pool
+    // would retry until its timeout and then say only "pool timed out".
+    let first = tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(&options)).await;
+    match first {
+        Ok(Ok(conn)) => {
+            let _ = conn.close().await;
+        }
+        Ok(Err(err)) => return Err(anyhow::anyhow!(connect_failure(&options, &err))),
+        Err(_) => {
+            return Err(anyhow::anyhow!(
+                "no answer from PostgreSQL at {} within {} s",
+                server(&options),
+                CONNECT_TIMEOUT.as_secs()
+            ));
+        }
+    }
     let pool = PgPoolOptions::new()
         .max_connections(size)
         .acquire_timeout(Duration::from_secs(10))
         .connect_with(options.application_name(app))
         .await?;
     Ok(pool)
+}
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+fn server(options: &PgConnectOptions) -> String {
+    match options.get_socket() {
+        Some(socket) => socket.display().to_string(),
+        None => format!("{}:{}", options.get_host(), options.get_port()),
+    }
+}
+
+/// Why a connection failed, in one line that names the server (never the
+/// password): the server's own message for a refusal (a missing database,
+/// a failed password), the OS's for an unreachable host.
+fn connect_failure(options: &PgConnectOptions, err: &sqlx::Error) -> String {
+    match err {
+        sqlx::Error::Database(db) => format!("{} (at {})", db.message(), server(options)),
+        sqlx::Error::Io(io) => format!("cannot reach PostgreSQL at {}: {io}", server(options)),
+        other => format!("{other} (at {})", server(options)),
+    }
 }
 
 /// Applies pending migrations (idempotent; concurrent callers serialise on

@@ -64,14 +64,24 @@ impl Telemetry {
     }
 }
 
+/// Without RUST_LOG: INFO, except the server's NOTICEs, which sqlx logs at
+/// INFO ("relation _sqlx_migrations already exists, skipping" at every
+/// start); their warnings still show.
+const DEFAULT_FILTER: &str = "info,sqlx::postgres::notice=warn";
+
 /// Installs the global subscriber. A second call (tests) leaves the first
 /// subscriber in place.
 pub fn init(format: LogFormat, traces: &TraceSettings) -> Telemetry {
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
     let logs: Box<dyn Layer<Registry> + Send + Sync> = if format == LogFormat::Pretty {
+        use std::io::IsTerminal;
         tracing_subscriber::fmt::layer()
             .with_writer(std::io::stderr)
+            // Colour codes only for a person at a terminal, never into a
+            // file or a pipe.
+            .with_ansi(std::io::stderr().is_terminal())
             .boxed()
     } else {
         tracing_subscriber::fmt::layer()

@@ -310,3 +310,87 @@ async fn schedules_lists_every_schedule_or_one_users(pool: PgPool) {
     assert!(one.stdout.contains("7 days"), "{}", one.stdout);
     assert!(one.stdout.ends_with("1 schedules\n"), "{}", one.stdout);
 }
+
+/// `plan-worker migrate` with `url` and no RUST_LOG, pretty logs, output
+/// piped as a log collector would read it.
+async fn migrate_at(url: &str) -> Ran {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_plan-worker"))
+        .arg("migrate")
+        .env("DATABASE_URL", url)
+        .env("LOG_FORMAT", "pretty")
+        .env_remove("RUST_LOG")
+        .output()
+        .await
+        .unwrap();
+    Ran {
+        ok: out.status.success(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+#[sqlx::test]
+async fn a_database_that_is_missing_or_refuses_is_named_in_one_line(pool: PgPool) {
+    let url = database_url(&pool);
+    let (server, _) = url.rsplit_once('/').unwrap();
+    let missing = migrate_at(&format!("{server}/no_such_database")).await;
+    assert!(!missing.ok);
+    assert_eq!(
+        missing.stderr.trim(),
+        format!(
+            "error: could not connect to DATABASE_URL: database \"no_such_database\" does not exist (at {})",
+            server.rsplit_once('@').unwrap().1
+        )
+    );
+
+    // Nothing listens on a port just freed: refused at once, said as such,
+    // not a pool's timeout.
+    let port = crate::support::free_port();
+    let refused = migrate_at(&format!("postgres://postgres@127.0.0.1:{port}/x")).await;
+    assert!(!refused.ok);
+    let line = refused.stderr.trim();
+    assert_eq!(line.lines().count(), 1, "{line}");
+    assert!(
+        line.starts_with(&format!(
+            "error: could not connect to DATABASE_URL: cannot reach PostgreSQL at 127.0.0.1:{port}: "
+        )) && line.to_lowercase().contains("refused"),
+        "{line}"
+    );
+}
+
+#[sqlx::test]
+async fn migrate_on_an_up_to_date_database_says_one_line_without_colour_codes(pool: PgPool) {
+    let url = database_url(&pool);
+    let first = migrate_at(&url).await;
+    assert!(first.ok, "{}", first.stderr);
+    let again = migrate_at(&url).await;
+    assert!(again.ok, "{}", again.stderr);
+    assert_eq!(again.stdout.trim(), "migrations applied");
+    assert!(
+        !again.stderr.contains("INFO") && !again.stderr.contains('\u{1b}'),
+        "a piped, up-to-date migrate logs nothing and no escape codes: {:?}",
+        again.stderr
+    );
+}
+
+#[sqlx::test]
+async fn jobs_show_ends_a_failed_job_with_what_the_user_was_told(pool: PgPool) {
+    let id: Uuid = sqlx::query_scalar(
+        "insert into plan_generation_jobs (user_id, kind, profile_snapshot, status, error_code, \
+         error_message, completed_at) values (gen_random_uuid(), 'weekly_base_plan', '{}', \
+         'failed', 'AI_UNAVAILABLE', 'The plan service is busy; try again in a few minutes.', now()) \
+         returning id",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    let r = run(&pool, &["jobs", "show", &id.to_string()]).await;
+    assert!(r.ok, "{}", r.stderr);
+    assert!(
+        r.stdout.contains(
+            "\nfailed: AI_UNAVAILABLE: The plan service is busy; try again in a few minutes.\n"
+        ),
+        "{}",
+        r.stdout
+    );
+}
