@@ -41,20 +41,20 @@ pub async fn named_pool(
 
 pub async fn connect(options: PgConnectOptions, size: u32, app: &str) -> anyhow::Result<PgPool> {
     // One connection first, to say in a line why none can be made: the pool
-    // would retry until its timeout and then say only "pool timed out".
-    let first = tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(&options)).await;
-    match first {
-        Ok(Ok(conn)) => {
+    // would retry until its timeout and then say only "pool timed out". A
+    // server that is starting or restarting gets the same 10 s as before; a
+    // missing database or a refused role fails at once.
+    let attempt = || async {
+        match tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(&options)).await {
+            Ok(connected) => connected,
+            Err(_) => Err(sqlx::Error::PoolTimedOut),
+        }
+    };
+    match transient::retry(CONNECT_TIMEOUT, "connect", attempt).await {
+        Ok(conn) => {
             let _ = conn.close().await;
         }
-        Ok(Err(err)) => return Err(anyhow::anyhow!(connect_failure(&options, &err))),
-        Err(_) => {
-            return Err(anyhow::anyhow!(
-                "no answer from PostgreSQL at {} within {} s",
-                server(&options),
-                CONNECT_TIMEOUT.as_secs()
-            ));
-        }
+        Err(err) => return Err(anyhow::anyhow!(connect_failure(&options, &err))),
     }
     let pool = PgPoolOptions::new()
         .max_connections(size)
@@ -80,6 +80,11 @@ fn connect_failure(options: &PgConnectOptions, err: &sqlx::Error) -> String {
     match err {
         sqlx::Error::Database(db) => format!("{} (at {})", db.message(), server(options)),
         sqlx::Error::Io(io) => format!("cannot reach PostgreSQL at {}: {io}", server(options)),
+        sqlx::Error::PoolTimedOut => format!(
+            "no answer from PostgreSQL at {} within {} s",
+            server(options),
+            CONNECT_TIMEOUT.as_secs()
+        ),
         other => format!("{other} (at {})", server(options)),
     }
 }

@@ -21,6 +21,7 @@ pub const LISTENER_RECONNECTS: &str = "plan_worker_listener_reconnects_total";
 pub const DB_RETRIES: &str = "plan_worker_db_retries_total";
 /// The `what` label of `DB_RETRIES`: every statement tried again.
 pub const DB_RETRY_STATEMENTS: &[&str] = &[
+    "connect",
     "complete",
     "fail",
     "release",
