@@ -166,16 +166,21 @@ pub fn checked_kind<'a>(kind: Option<&'a str>, field: &str) -> Result<&'a str, A
 }
 
 /// The answer to a creation: 201 for a new job, 200 for one that existed.
+/// `success` and `existingJobId` are the old edge function's
+/// `create-plan-job` fields, so that its clients keep working unchanged.
 fn created(c: Created) -> Response {
-    let (code, status) = if c.existed {
-        (StatusCode::OK, "existing")
+    let (code, body) = if c.existed {
+        let body = json!({"jobId": c.job_id, "status": "existing", "success": true,
+                          "existingJobId": c.job_id});
+        (StatusCode::OK, body)
     } else {
-        (StatusCode::CREATED, "created")
+        let body = json!({"jobId": c.job_id, "status": "created", "success": true});
+        (StatusCode::CREATED, body)
     };
     (
         code,
         [(header::LOCATION, format!("/v1/plan-jobs/{}", c.job_id))],
-        Json(json!({"jobId": c.job_id, "status": status})),
+        Json(body),
     )
         .into_response()
 }

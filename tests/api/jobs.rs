@@ -19,12 +19,17 @@ async fn creating_twice_gives_201_then_200_with_the_same_job(pool: PgPool) {
     let first = api.create(user).await;
     assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
     assert_eq!(first.body["status"], "created");
+    // The old edge function's answer, for its clients.
+    assert_eq!(first.body["success"], true);
+    assert!(first.body.get("existingJobId").is_none(), "{}", first.body);
     let id = job_id(&first);
     assert_eq!(first.headers["location"], format!("/v1/plan-jobs/{id}"));
     let second = api.create(user).await;
     assert_eq!(second.status, StatusCode::OK);
     assert_eq!(second.body["status"], "existing");
     assert_eq!(job_id(&second), id);
+    assert_eq!(second.body["success"], true);
+    assert_eq!(second.body["existingJobId"], id.to_string());
     assert_eq!(count(&pool, "plan_generation_jobs").await, 1);
 
     let active = api.get("/v1/plan-jobs/active", &token(user)).await;
