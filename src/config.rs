@@ -464,6 +464,19 @@ pub struct ApiSettings {
     #[arg(long, env = "ADMIN_TOKENS", hide_env_values = true)]
     pub admin_tokens: Option<Secret>,
 
+    /// Job priority by the user's tier, `tier:priority,...` (e.g.
+    /// pro:10,free:0; priorities -100 to 100, higher first). The tier is
+    /// read from the token's TIER_CLAIM, never from the request; a tier not
+    /// listed, or no tier, is priority 0.
+    #[arg(long, env = "PRIORITY_BY_TIER")]
+    pub priority_by_tier: Option<String>,
+
+    /// Where the token carries the tier, a dotted path into its claims
+    /// (Supabase's app_metadata is set by the server only, unlike
+    /// user_metadata, which the user may edit).
+    #[arg(long, env = "TIER_CLAIM", default_value = "app_metadata.tier")]
+    pub tier_claim: String,
+
     /// Job creations per user per window, e.g. 10/hour, 3/minute, 50/day
     /// (0/hour: no limit).
     #[arg(long, env = "CREATE_RATE_LIMIT", default_value = "10/hour")]
@@ -526,6 +539,58 @@ impl Default for ApiSettings {
 }
 
 impl ApiSettings {
+    /// PRIORITY_BY_TIER as (tier, priority) pairs; refused naming the field
+    /// when an entry is not `tier:integer` within -100..=100 or a tier
+    /// repeats.
+    pub fn tier_priorities(&self) -> Result<Vec<(String, i32)>, SettingError> {
+        let bad = |message: String| SettingError {
+            field: "priority_by_tier",
+            message,
+        };
+        let mut out: Vec<(String, i32)> = Vec::new();
+        let listed = self.priority_by_tier.as_deref().unwrap_or("");
+        for entry in listed.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+            let Some((tier, priority)) = entry.split_once(':') else {
+                return Err(bad(format!(
+                    "{entry:?}: expected tier:priority, e.g. pro:10"
+                )));
+            };
+            let tier = tier.trim();
+            let priority = priority
+                .trim()
+                .parse::<i32>()
+                .ok()
+                .filter(|p| (-100..=100).contains(p))
+                .ok_or_else(|| {
+                    bad(format!(
+                        "{entry:?}: the priority must be an integer from -100 to 100"
+                    ))
+                })?;
+            if tier.is_empty() {
+                return Err(bad(format!("{entry:?}: the tier is empty")));
+            }
+            if out.iter().any(|(t, _)| t == tier) {
+                return Err(bad(format!("tier {tier:?} is listed twice")));
+            }
+            out.push((tier.to_owned(), priority));
+        }
+        if !out.is_empty()
+            && self
+                .tier_claim
+                .split('.')
+                .any(|segment| segment.trim().is_empty())
+        {
+            return Err(SettingError {
+                field: "tier_claim",
+                message: format!(
+                    "{:?}: a dotted path of claim names, e.g. app_metadata.tier",
+                    self.tier_claim
+                ),
+            });
+        }
+        Ok(out)
+    }
+
     /// Every operator token with its name: ADMIN_TOKEN as "admin", then
     /// ADMIN_TOKENS. Names are 1-64 of [a-z0-9_.-]; tokens at least 16
     /// characters; neither may repeat.
@@ -597,6 +662,7 @@ impl ApiSettings {
             });
         }
         self.operators()?;
+        self.tier_priorities()?;
         positive(
             "api_request_timeout_seconds",
             self.api_request_timeout_seconds,

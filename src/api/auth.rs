@@ -79,6 +79,29 @@ struct Claims {
     /// Supabase's guest sessions: a user id, but no account behind it.
     #[serde(default)]
     is_anonymous: bool,
+    /// Everything else, where TIER_CLAIM is looked up.
+    #[serde(flatten)]
+    rest: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Claims {
+    /// The string at `path` (claim names, outermost first), if any.
+    fn string_at(&self, path: &[String]) -> Option<&str> {
+        let (first, inner) = path.split_first()?;
+        let mut value = self.rest.get(first)?;
+        for name in inner {
+            value = value.get(name)?;
+        }
+        value.as_str()
+    }
+}
+
+/// A user's caller with the job priority their tier gives
+/// (PRIORITY_BY_TIER): the extractor of the calls that create jobs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Creator {
+    pub caller: Caller,
+    pub priority: i32,
 }
 
 /// Verifies bearer tokens.
@@ -90,6 +113,9 @@ pub struct Auth {
     /// `Copy` caller) and tokens.
     operators: Vec<(&'static str, String)>,
     allow_anonymous: bool,
+    /// PRIORITY_BY_TIER, and TIER_CLAIM split at its dots.
+    tiers: Vec<(String, i32)>,
+    tier_claim: Vec<String>,
 }
 
 impl Auth {
@@ -114,6 +140,13 @@ impl Auth {
                 .map(|(name, token)| (&*Box::leak(name.into_boxed_str()), token))
                 .collect(),
             allow_anonymous: s.allow_anonymous_users,
+            // Validated at start (ApiSettings::validate).
+            tiers: s.tier_priorities().unwrap_or_default(),
+            tier_claim: s
+                .tier_claim
+                .split('.')
+                .map(|c| c.trim().to_owned())
+                .collect(),
         }
     }
 
@@ -128,6 +161,12 @@ impl Auth {
 
     /// The caller of an `Authorization` header value.
     pub async fn verify(&self, authorization: Option<&str>) -> Result<Caller, AuthError> {
+        Ok(self.verify_creator(authorization).await?.caller)
+    }
+
+    /// The caller and, for a user, the priority of their tier (0 for an
+    /// operator, a tier not listed, or none).
+    pub async fn verify_creator(&self, authorization: Option<&str>) -> Result<Creator, AuthError> {
         let token = authorization
             .and_then(|h| {
                 h.strip_prefix("Bearer ")
@@ -144,7 +183,10 @@ impl Auth {
             }
         }
         if let Some(name) = operator {
-            return Ok(Caller::Admin(name));
+            return Ok(Creator {
+                caller: Caller::Admin(name),
+                priority: 0,
+            });
         }
         // An `alg` this crate does not know (such as "none") fails here.
         let header = jsonwebtoken::decode_header(token).map_err(|_| AuthError::Malformed)?;
@@ -188,7 +230,14 @@ impl Auth {
         if data.claims.is_anonymous && !self.allow_anonymous {
             return Err(AuthError::Anonymous);
         }
-        Ok(Caller::User(user))
+        let tier = data.claims.string_at(&self.tier_claim);
+        let priority = tier
+            .and_then(|tier| self.tiers.iter().find(|(t, _)| t == tier))
+            .map_or(0, |(_, p)| *p);
+        Ok(Creator {
+            caller: Caller::User(user),
+            priority,
+        })
     }
 }
 
@@ -214,11 +263,19 @@ impl FromRequestParts<ApiState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, ApiError> {
+        Ok(Creator::from_request_parts(parts, state).await?.caller)
+    }
+}
+
+impl FromRequestParts<ApiState> for Creator {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, ApiError> {
         let header = parts
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok());
-        state.auth.verify(header).await.map_err(|e| {
+        state.auth.verify_creator(header).await.map_err(|e| {
             crate::telemetry::metrics::api_auth_failure(auth_failure_reason(&e));
             match e {
                 AuthError::KeysUnavailable => ApiError::internal(e),

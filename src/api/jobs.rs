@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::ApiState;
-use super::auth::Caller;
+use super::auth::{Caller, Creator};
 use super::error::{ApiError, FieldProblem};
 use super::estimate::{self, Estimate};
 use super::extract::{JsonObject, PathId, QueryMap};
@@ -203,11 +203,11 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
 
 pub async fn create(
     State(state): State<ApiState>,
-    caller: Caller,
+    creator: Creator,
     headers: HeaderMap,
     JsonObject(body): JsonObject,
 ) -> Result<Response, ApiError> {
-    let user = caller.user()?;
+    let user = creator.caller.user()?;
     state.admission.check_user(user)?;
     let key = idempotency_key(&headers)?;
     let kind = match body.get("kind") {
@@ -251,7 +251,14 @@ pub async fn create(
         // fresh keys cannot pile up rows.
         limits::check_rate(&mut tx, user, state.limits.create).await?;
     }
-    let outcome = create_unless_active(&state, &mut tx, user, kind, profile, run_after).await?;
+    let new = Requested {
+        user,
+        kind,
+        profile,
+        run_after,
+        priority: creator.priority,
+    };
+    let outcome = create_unless_active(&state, &mut tx, new).await?;
     if let Some(key) = &key {
         api_store::remember_key(&mut tx, user, key, &request_hash, outcome.job_id).await?;
         api_store::cap_keys(&mut tx, user).await?;
@@ -264,15 +271,29 @@ pub async fn create(
     Ok(created(outcome))
 }
 
+/// A creation as the request and the caller's token ask it.
+struct Requested<'a> {
+    user: Uuid,
+    kind: &'a str,
+    profile: Value,
+    run_after: Option<DateTime<Utc>>,
+    /// From the token's tier (PRIORITY_BY_TIER), never from the body.
+    priority: i32,
+}
+
 /// The user's active job of `kind`, or a new one within the limits.
 async fn create_unless_active(
     state: &ApiState,
     tx: &mut sqlx::PgConnection,
-    user: Uuid,
-    kind: &str,
-    profile: Value,
-    run_after: Option<DateTime<Utc>>,
+    new: Requested<'_>,
 ) -> Result<Created, ApiError> {
+    let Requested {
+        user,
+        kind,
+        profile,
+        run_after,
+        priority,
+    } = new;
     if let Some(job_id) = store::active_job_id(&mut *tx, user, kind).await? {
         return Ok(Created {
             job_id,
@@ -286,6 +307,7 @@ async fn create_unless_active(
     job.kind = kind.to_owned();
     job.trace_context = crate::telemetry::logging::current_traceparent();
     job.run_after = run_after;
+    job.priority = priority;
     store::create_job(&mut *tx, &job).await.map_err(store_error)
 }
 

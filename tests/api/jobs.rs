@@ -712,3 +712,92 @@ async fn every_operator_action_is_audited_with_the_operators_name(pool: PgPool) 
     assert_eq!(rows[0].3["userId"], user.to_string());
     assert_eq!((rows[1].0.as_str(), rows[1].2), ("admin", other));
 }
+
+/// A token whose app_metadata says `tier` (Supabase's server-set metadata).
+fn tier_token(user: Uuid, tier: Option<&str>) -> String {
+    let mut claims = support::claims(user);
+    if let Some(tier) = tier {
+        claims["app_metadata"] = json!({"provider": "email", "tier": tier});
+    }
+    support::sign(&claims, SECRET)
+}
+
+async fn priority_of(pool: &PgPool, job: Uuid) -> i32 {
+    sqlx::query_scalar("select priority::int4 from plan_generation_jobs where id = $1")
+        .bind(job)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+#[sqlx::test]
+async fn a_jobs_priority_comes_from_the_tier_in_the_token_never_from_the_body(pool: PgPool) {
+    let api = start(
+        &pool,
+        ApiSettings {
+            priority_by_tier: Some("pro:10, free:0".into()),
+            ..settings()
+        },
+    )
+    .await;
+    let body = json!({"profileSnapshot": profile("muscle-gain-vegetarian-gym"), "priority": 100});
+    for (tier, expected) in [
+        (Some("pro"), 10),
+        (Some("free"), 0),
+        (Some("gold"), 0),
+        (None, 0),
+    ] {
+        let user = Uuid::new_v4();
+        let answer = api
+            .post("/v1/plan-jobs", &tier_token(user, tier), body.clone())
+            .await;
+        assert_eq!(
+            answer.status,
+            StatusCode::CREATED,
+            "{tier:?}: {}",
+            answer.body
+        );
+        assert_eq!(
+            priority_of(&pool, job_id(&answer)).await,
+            expected,
+            "{tier:?}"
+        );
+    }
+
+    // The claim's path is a setting: a tier at the token's top level.
+    let api = start(
+        &pool,
+        ApiSettings {
+            priority_by_tier: Some("pro:7".into()),
+            tier_claim: "plan".into(),
+            ..settings()
+        },
+    )
+    .await;
+    let user = Uuid::new_v4();
+    let mut claims = support::claims(user);
+    claims["plan"] = json!("pro");
+    let answer = api
+        .post("/v1/plan-jobs", &support::sign(&claims, SECRET), body)
+        .await;
+    assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.body);
+    assert_eq!(priority_of(&pool, job_id(&answer)).await, 7);
+}
+
+#[test]
+fn a_bad_priority_by_tier_is_refused_at_start_naming_the_setting() {
+    for bad in ["pro", "pro:ten", "pro:101", "pro:1,pro:2", ":5"] {
+        let s = ApiSettings {
+            priority_by_tier: Some(bad.into()),
+            ..settings()
+        };
+        let err = s.validate().unwrap_err();
+        assert_eq!(err.field, "priority_by_tier", "{bad}: {err:?}");
+    }
+    let s = ApiSettings {
+        priority_by_tier: Some("pro:10".into()),
+        tier_claim: "app_metadata..tier".into(),
+        ..settings()
+    };
+    assert_eq!(s.validate().unwrap_err().field, "tier_claim");
+}
