@@ -165,16 +165,20 @@ pub fn checked_kind<'a>(kind: Option<&'a str>, field: &str) -> Result<&'a str, A
     }
 }
 
-/// The answer to a creation: 201 for a new job, 200 for one that existed.
-/// `success` and `existingJobId` are the old edge function's
-/// `create-plan-job` fields, so that its clients keep working unchanged.
-fn created(c: Created) -> Response {
+/// The answer to a creation: 201 for a new job (naming the job it
+/// replaced, if any), 200 for one that existed. `success` and
+/// `existingJobId` are the old edge function's `create-plan-job` fields, so
+/// that its clients keep working unchanged.
+fn created(c: Created, replaced: Option<Uuid>) -> Response {
     let (code, body) = if c.existed {
         let body = json!({"jobId": c.job_id, "status": "existing", "success": true,
                           "existingJobId": c.job_id});
         (StatusCode::OK, body)
     } else {
-        let body = json!({"jobId": c.job_id, "status": "created", "success": true});
+        let mut body = json!({"jobId": c.job_id, "status": "created", "success": true});
+        if let Some(old) = replaced {
+            body["replacedJobId"] = json!(old);
+        }
         (StatusCode::CREATED, body)
     };
     (
@@ -218,12 +222,20 @@ pub async fn create(
     let profile = body.get("profileSnapshot").cloned().unwrap_or(Value::Null);
     profile_of(&profile)?;
     let run_after = timestamp_field(&body, "runAfter")?;
+    let replace = match body.get("replace") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => return Err(ApiError::field("replace", "must be true or false")),
+    };
     let request_hash = {
         let mut canonical = json!({"kind": kind, "profileSnapshot": profile});
         // Only when given: the hashes of keys remembered before runAfter
-        // existed stay what they were.
+        // and replace existed stay what they were.
         if let Some(t) = run_after {
             canonical["runAfter"] = json!(t);
+        }
+        if replace {
+            canonical["replace"] = json!(true);
         }
         hex(&Sha256::digest(canonical.to_string().as_bytes()))
     };
@@ -241,10 +253,13 @@ pub async fn create(
                 ));
             }
             tx.commit().await?;
-            return Ok(created(Created {
-                job_id,
-                existed: true,
-            }));
+            return Ok(created(
+                Created {
+                    job_id,
+                    existed: true,
+                },
+                None,
+            ));
         }
         // A fresh key is a creation request even when the user's active
         // job is the answer: it counts against the creation limit, so that
@@ -257,8 +272,9 @@ pub async fn create(
         profile,
         run_after,
         priority: creator.priority,
+        replace,
     };
-    let outcome = create_unless_active(&state, &mut tx, new).await?;
+    let (outcome, replaced) = create_unless_active(&state, &mut tx, new).await?;
     if let Some(key) = &key {
         api_store::remember_key(&mut tx, user, key, &request_hash, outcome.job_id).await?;
         api_store::cap_keys(&mut tx, user).await?;
@@ -266,9 +282,10 @@ pub async fn create(
     tx.commit().await?;
     if !outcome.existed {
         state.admission.created().await;
-        tracing::info!(job_id = %outcome.job_id, %user, kind, "job created through the API");
+        tracing::info!(job_id = %outcome.job_id, %user, kind, replaced_job_id = ?replaced,
+            "job created through the API");
     }
-    Ok(created(outcome))
+    Ok(created(outcome, replaced))
 }
 
 /// A creation as the request and the caller's token ask it.
@@ -279,36 +296,57 @@ struct Requested<'a> {
     run_after: Option<DateTime<Utc>>,
     /// From the token's tier (PRIORITY_BY_TIER), never from the body.
     priority: i32,
+    /// Cancel the user's active job of the kind and make a new one.
+    replace: bool,
 }
 
-/// The user's active job of `kind`, or a new one within the limits.
+/// What a replaced job says in its status and events.
+const REPLACED: &str = "Replaced by a newer request.";
+
+/// The user's active job of `kind`, or a new one within the limits; with
+/// `replace`, a new one in place of the active one (cancelled in the same
+/// transaction, returned second), once the limits allow it.
 async fn create_unless_active(
     state: &ApiState,
     tx: &mut sqlx::PgConnection,
     new: Requested<'_>,
-) -> Result<Created, ApiError> {
+) -> Result<(Created, Option<Uuid>), ApiError> {
     let Requested {
         user,
         kind,
         profile,
         run_after,
         priority,
+        replace,
     } = new;
-    if let Some(job_id) = store::active_job_id(&mut *tx, user, kind).await? {
-        return Ok(Created {
+    let active = store::active_job_id(&mut *tx, user, kind).await?;
+    if let (Some(job_id), false) = (active, replace) {
+        let existing = Created {
             job_id,
             existed: true,
-        });
+        };
+        return Ok((existing, None));
     }
+    // Before anything is cancelled: a refused replacement keeps the old job.
     limits::check_rate(tx, user, state.limits.create).await?;
     limits::check_cooldown(tx, user, kind, state.limits.cooldown).await?;
+    if let Some(old) = active {
+        // Its worker learns at its next heartbeat and stops; cancelled jobs
+        // send no push, so the user hears only of the new one.
+        store::cancel(&mut *tx, old, REPLACED)
+            .await
+            .map_err(ApiError::internal)?;
+    }
     let mut job = intake::weekly_plan_job(user, profile);
     intake::normalize_snapshot(&mut job.profile_snapshot);
     job.kind = kind.to_owned();
     job.trace_context = crate::telemetry::logging::current_traceparent();
     job.run_after = run_after;
     job.priority = priority;
-    store::create_job(&mut *tx, &job).await.map_err(store_error)
+    let created = store::create_job(&mut *tx, &job)
+        .await
+        .map_err(store_error)?;
+    Ok((created, active))
 }
 
 /// The profile of a request, or 422 naming every bad field, before
@@ -474,5 +512,5 @@ pub async fn retry(
             other => store_error(other),
         })?;
     tx.commit().await?;
-    Ok(created(outcome))
+    Ok(created(outcome, None))
 }

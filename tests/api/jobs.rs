@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use plan_worker::config::{ApiSettings, WorkerSettings};
 use reqwest::StatusCode;
-use serde_json::json;
+use serde_json::{Value, json};
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -800,4 +800,96 @@ fn a_bad_priority_by_tier_is_refused_at_start_naming_the_setting() {
         ..settings()
     };
     assert_eq!(s.validate().unwrap_err().field, "tier_claim");
+}
+
+#[sqlx::test]
+async fn replace_cancels_the_active_job_and_creates_the_new_one_in_one_go(pool: PgPool) {
+    let api = start(&pool, settings()).await;
+    let user = Uuid::new_v4();
+    let old = job_id(&api.create(user).await);
+    let body = |replace: Value| json!({"profileSnapshot": profile("fat-loss-vegan-home"), "replace": replace});
+
+    let new = api
+        .post("/v1/plan-jobs", &token(user), body(json!(true)))
+        .await;
+    assert_eq!(new.status, StatusCode::CREATED, "{}", new.body);
+    assert_eq!(new.body["status"], "created");
+    assert_eq!(new.body["replacedJobId"], old.to_string());
+    let new_id = job_id(&new);
+    assert_ne!(new_id, old);
+    let (status, message): (String, Option<String>) = sqlx::query_as(
+        "select status::text, error_message from plan_generation_jobs where id = $1",
+    )
+    .bind(old)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        (status.as_str(), message.as_deref()),
+        ("cancelled", Some("Replaced by a newer request."))
+    );
+    let pushes: i64 =
+        sqlx::query_scalar("select count(*) from notification_outbox where job_id = $1")
+            .bind(old)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(pushes, 0, "a replaced job sends no push");
+    let active = api.get("/v1/plan-jobs/active", &token(user)).await;
+    assert_eq!(active.body["jobId"], new_id.to_string());
+
+    // Without an active job, replace is a plain creation.
+    let other = Uuid::new_v4();
+    let plain = api
+        .post("/v1/plan-jobs", &token(other), body(json!(true)))
+        .await;
+    assert_eq!(plain.status, StatusCode::CREATED, "{}", plain.body);
+    assert!(plain.body.get("replacedJobId").is_none(), "{}", plain.body);
+
+    // Not a boolean: refused by name, nothing written.
+    let before = count(&pool, "plan_generation_jobs").await;
+    let bad = api
+        .post("/v1/plan-jobs", &token(user), body(json!("yes")))
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.body);
+    assert!(bad.body.to_string().contains("replace"), "{}", bad.body);
+    assert_eq!(count(&pool, "plan_generation_jobs").await, before);
+}
+
+#[sqlx::test]
+async fn a_replacement_the_limits_refuse_keeps_the_active_job(pool: PgPool) {
+    let api = start(
+        &pool,
+        ApiSettings {
+            create_rate_limit: "1/hour".parse().unwrap(),
+            ..settings()
+        },
+    )
+    .await;
+    let user = Uuid::new_v4();
+    let old = job_id(&api.create(user).await);
+    let refused = api
+        .post(
+            "/v1/plan-jobs",
+            &token(user),
+            json!({"profileSnapshot": profile("fat-loss-vegan-home"), "replace": true}),
+        )
+        .await;
+    assert_eq!(
+        refused.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        refused.body
+    );
+    let status: String =
+        sqlx::query_scalar("select status::text from plan_generation_jobs where id = $1")
+            .bind(old)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        status, "pending",
+        "the refused replacement cancelled nothing"
+    );
+    assert_eq!(count(&pool, "plan_generation_jobs").await, 1);
 }
