@@ -62,6 +62,24 @@ pub async fn get(
     Ok(Json(owned(&state, &caller, &id).await?))
 }
 
+/// Makes the caller's meal plan `id` (an older version, say) the active one.
+pub async fn activate(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<MealPlanRow>, ApiError> {
+    let user = caller.user()?;
+    let id: Uuid = id.parse().map_err(|_| ApiError::not_found("meal plan"))?;
+    let mut tx = state.db.begin().await?;
+    meals::lock_user(&mut tx, user).await?;
+    let plan = meals::activate(&mut tx, user, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("meal plan"))?;
+    tx.commit().await?;
+    tracing::info!(%user, meal_plan_id = %id, version = plan.version, "meal plan activated");
+    Ok(Json(plan))
+}
+
 pub async fn grocery_list(
     State(state): State<ApiState>,
     caller: Caller,

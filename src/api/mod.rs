@@ -127,9 +127,12 @@ pub fn router(state: ApiState, request_timeout: Duration) -> Router {
         )
         .route("/v1/plans", get(plans::list))
         .route("/v1/plans/active", get(plans::active))
+        .route("/v1/plans/{id}", get(plans::get))
+        .route("/v1/plans/{id}/activate", post(plans::activate))
         .route("/v1/meal-plans", get(meal_plans::list))
         .route("/v1/meal-plans/active", get(meal_plans::active))
         .route("/v1/meal-plans/{id}", get(meal_plans::get))
+        .route("/v1/meal-plans/{id}/activate", post(meal_plans::activate))
         .route(
             "/v1/meal-plans/{id}/grocery-list",
             get(meal_plans::grocery_list),

@@ -3,8 +3,9 @@
 //! implementation, so the app never computes its own.
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use serde_json::{Value, json};
+use uuid::Uuid;
 
 use super::ApiState;
 use super::auth::Caller;
@@ -35,6 +36,41 @@ pub async fn list(
     let limit = q.limit()?;
     let plans = plans::versions(&state.db, user, limit).await?;
     Ok(Json(json!({ "plans": plans })))
+}
+
+/// The caller's plan `id`, any version.
+pub async fn get(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<PlanView>, ApiError> {
+    let user = caller.user()?;
+    // Not a UUID: no such plan, as for jobs.
+    let id: Uuid = id.parse().map_err(|_| ApiError::not_found("plan"))?;
+    let plan = plans::owned(&state.db, user, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("plan"))?;
+    Ok(Json(plan))
+}
+
+/// Makes the caller's plan `id` (an older version, say) the active one.
+pub async fn activate(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<PlanView>, ApiError> {
+    let user = caller.user()?;
+    let id: Uuid = id.parse().map_err(|_| ApiError::not_found("plan"))?;
+    let mut tx = state.db.begin().await?;
+    // The lock of the save transaction: a plan being saved and a rollback
+    // never both end up active.
+    plans::lock_user(&mut tx, user).await?;
+    let plan = plans::activate(&mut tx, user, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("plan"))?;
+    tx.commit().await?;
+    tracing::info!(%user, plan_id = %id, version = plan.version, "plan activated");
+    Ok(Json(plan))
 }
 
 /// The targets of a posted `{"profileSnapshot": {...}}`.

@@ -12,6 +12,7 @@ mod cli;
 mod common;
 mod connections;
 mod events;
+mod history;
 mod jobs;
 mod meal_plans;
 mod openapi;
