@@ -165,6 +165,58 @@ pub fn checked_kind<'a>(kind: Option<&'a str>, field: &str) -> Result<&'a str, A
     }
 }
 
+/// `GET /v1/plan-jobs?limit=&before=`: the caller's generation history,
+/// newest first, a page at a time (`before`: the last job of the previous
+/// page, as `nextBefore` said).
+pub async fn history(
+    State(state): State<ApiState>,
+    caller: Caller,
+    q: QueryMap,
+) -> Result<Json<Value>, ApiError> {
+    let user = caller.user()?;
+    let limit = q.limit()?;
+    let after = match q.0.get("before") {
+        None => None,
+        Some(b) => {
+            let id: Uuid = b
+                .parse()
+                .map_err(|_| ApiError::field("before", "must be a job id (nextBefore)"))?;
+            let at = store::history_cursor(&state.db, user, id)
+                .await?
+                .ok_or_else(|| {
+                    ApiError::field(
+                        "before",
+                        "no such job of this user (finished jobs are kept JOB_RETENTION_DAYS)",
+                    )
+                })?;
+            Some((at, id))
+        }
+    };
+    let rows = store::history(&state.db, user, after, limit).await?;
+    let next = (rows.len() as i64 == limit)
+        .then(|| rows.last().map(|r| r.id))
+        .flatten();
+    let jobs: Vec<Value> = rows
+        .into_iter()
+        .map(|r| {
+            let seconds = |from: Option<DateTime<Utc>>, to: Option<DateTime<Utc>>| {
+                from.zip(to)
+                    .map(|(a, b)| (b - a).num_milliseconds().max(0) as f64 / 1000.0)
+            };
+            json!({
+                "jobId": r.id, "kind": r.kind, "status": r.status,
+                "error": error_view(r.status, r.error_code.as_deref()),
+                "attempts": r.attempt_count, "createdAt": r.created_at,
+                "startedAt": r.started_at, "completedAt": r.completed_at,
+                "waitSeconds": seconds(Some(r.created_at), r.started_at),
+                "runSeconds": seconds(r.started_at, r.completed_at),
+                "planId": r.plan_id,
+            })
+        })
+        .collect();
+    Ok(Json(json!({"jobs": jobs, "nextBefore": next})))
+}
+
 /// The answer to a creation: 201 for a new job (naming the job it
 /// replaced, if any), 200 for one that existed. `success` and
 /// `existingJobId` are the old edge function's `create-plan-job` fields, so

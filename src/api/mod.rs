@@ -112,7 +112,7 @@ impl ApiState {
 pub fn router(state: ApiState, request_timeout: Duration) -> Router {
     let cors = state.cors.clone();
     let router = Router::new()
-        .route("/v1/plan-jobs", post(jobs::create))
+        .route("/v1/plan-jobs", post(jobs::create).get(jobs::history))
         .route("/v1/plan-jobs/active", get(jobs::active))
         .route("/v1/plan-jobs/{id}", get(jobs::get))
         .route("/v1/plan-jobs/{id}/cancel", post(jobs::cancel))

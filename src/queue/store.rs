@@ -6,8 +6,8 @@
 mod read;
 
 pub use read::{
-    Attempt, Durations, JobFilter, JobRow, KindStats, Position, attempts, durations, get_job,
-    list_jobs, profile_snapshot, queue_position, queue_stats,
+    Attempt, Durations, HistoryRow, JobFilter, JobRow, KindStats, Position, attempts, durations,
+    get_job, history, history_cursor, list_jobs, profile_snapshot, queue_position, queue_stats,
 };
 
 use std::time::Duration;

@@ -129,3 +129,78 @@ async fn an_older_meal_plan_is_made_active_again(pool: PgPool) {
     assert_eq!(theirs.status, StatusCode::NOT_FOUND);
     assert_eq!(active_ids(&pool, "meal_plans", user).await, vec![ids[0]]);
 }
+
+#[sqlx::test]
+async fn the_generation_history_pages_newest_first_with_outcomes(pool: PgPool) {
+    let api = start(&pool, settings()).await;
+    let user = Uuid::new_v4();
+    // Five finished jobs a minute apart, the newest failed; one of another user.
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let id: Uuid = sqlx::query_scalar(
+            "insert into plan_generation_jobs (user_id, kind, profile_snapshot, status, error_code, \
+             attempt_count, created_at, started_at, completed_at) values ($1, 'weekly_base_plan', \
+             '{}', $2::plan_job_status, $3, 1, now() - make_interval(mins => 10 - $4), \
+             now() - make_interval(mins => 10 - $4) + interval '2 seconds', \
+             now() - make_interval(mins => 10 - $4) + interval '32 seconds') returning id",
+        )
+        .bind(user)
+        .bind(if i == 4 { "failed" } else { "completed" })
+        .bind(if i == 4 { Some("AI_UNAVAILABLE") } else { None })
+        .bind(i)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        ids.push(id);
+    }
+    api.create(Uuid::new_v4()).await;
+
+    let first = api.get("/v1/plan-jobs?limit=2", &token(user)).await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.body);
+    let page: Vec<String> = first.body["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["jobId"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(page, vec![ids[4].to_string(), ids[3].to_string()]);
+    let newest = &first.body["jobs"][0];
+    assert_eq!(newest["status"], "failed");
+    assert_eq!(newest["error"]["code"], "AI_UNAVAILABLE");
+    assert_eq!(newest["waitSeconds"], 2.0);
+    assert_eq!(newest["runSeconds"], 30.0);
+    assert_eq!(first.body["nextBefore"], ids[3].to_string());
+
+    // Page after page until the last, which says so.
+    let mut seen = page;
+    let mut before = first.body["nextBefore"].as_str().map(str::to_owned);
+    while let Some(b) = before {
+        let next = api
+            .get(&format!("/v1/plan-jobs?limit=2&before={b}"), &token(user))
+            .await;
+        assert_eq!(next.status, StatusCode::OK, "{}", next.body);
+        for j in next.body["jobs"].as_array().unwrap() {
+            seen.push(j["jobId"].as_str().unwrap().to_owned());
+        }
+        before = next.body["nextBefore"].as_str().map(str::to_owned);
+    }
+    let expect: Vec<String> = ids.iter().rev().map(Uuid::to_string).collect();
+    assert_eq!(
+        seen, expect,
+        "every job once, newest first, none of another user"
+    );
+
+    for bad in [
+        "before=nope",
+        &format!("before={}", Uuid::new_v4()),
+        "limit=500",
+    ] {
+        let r = api.get(&format!("/v1/plan-jobs?{bad}"), &token(user)).await;
+        assert_eq!(
+            r.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{bad}: {}",
+            r.body
+        );
+    }
+}

@@ -187,3 +187,56 @@ pub async fn queue_position(db: &PgPool, job: Uuid) -> sqlx::Result<Option<Posit
         .fetch_optional(db)
         .await
 }
+
+/// One job of a user's generation history.
+#[derive(Debug, Clone, FromRow)]
+pub struct HistoryRow {
+    pub id: Uuid,
+    pub kind: String,
+    pub status: JobStatus,
+    pub error_code: Option<String>,
+    pub attempt_count: i32,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub completed_at: Option<DateTime<Utc>>,
+    pub plan_id: Option<Uuid>,
+}
+
+/// Where a page of history starts: after the user's job `id` (None when it
+/// is not theirs, or no longer kept).
+pub async fn history_cursor(
+    db: &PgPool,
+    user: Uuid,
+    id: Uuid,
+) -> sqlx::Result<Option<DateTime<Utc>>> {
+    sqlx::query_scalar("select created_at from plan_generation_jobs where id = $1 and user_id = $2")
+        .bind(id)
+        .bind(user)
+        .fetch_optional(db)
+        .await
+}
+
+/// The user's jobs, newest first, from after `(created_at, id)` when given
+/// (keyset: the user index (user_id, created_at desc), never an offset).
+pub async fn history(
+    db: &PgPool,
+    user: Uuid,
+    after: Option<(DateTime<Utc>, Uuid)>,
+    limit: i64,
+) -> sqlx::Result<Vec<HistoryRow>> {
+    let (at, id) = after.map_or((None, None), |(t, i)| (Some(t), Some(i)));
+    sqlx::query_as(
+        r"select id, kind, status, error_code, attempt_count, created_at, started_at,
+                 completed_at, plan_id
+          from plan_generation_jobs
+          where user_id = $1 and ($2::timestamptz is null or (created_at, id) < ($2, $3))
+          order by created_at desc, id desc
+          limit $4",
+    )
+    .bind(user)
+    .bind(at)
+    .bind(id)
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}
