@@ -34,6 +34,8 @@ struct ReceivedSpan {
     trace_id: String,
     span_id: String,
     parent: String,
+    /// Span events: name and attributes (as text).
+    events: Vec<(String, Vec<(String, String)>)>,
 }
 
 #[derive(Clone, Default)]
@@ -56,6 +58,21 @@ async fn receive(State(c): State<Collector>, body: Bytes) -> &'static str {
             trace_id: hex(&span.trace_id),
             span_id: hex(&span.span_id),
             parent: hex(&span.parent_span_id),
+            events: span
+                .events
+                .iter()
+                .map(|e| {
+                    let attrs = e
+                        .attributes
+                        .iter()
+                        .map(|kv| {
+                            let v = kv.value.as_ref().and_then(|v| v.value.as_ref());
+                            (kv.key.clone(), format!("{v:?}"))
+                        })
+                        .collect();
+                    (e.name.clone(), attrs)
+                })
+                .collect(),
         });
     }
     c.arrived.notify_waiters();
@@ -110,7 +127,8 @@ async fn a_jobs_spans_reach_the_collector_in_the_trace_of_the_request_that_creat
     let api = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let api_addr = api.local_addr().unwrap();
     tokio::spawn(plan_worker::api::serve(api, state, WAIT));
-    let token = support::sign(&support::claims(Uuid::new_v4()), secret);
+    let user = Uuid::new_v4();
+    let token = support::sign(&support::claims(user), secret);
     let mut events = support::JobEvents::open(&pool).await;
     let created: serde_json::Value = reqwest::Client::new()
         .post(format!("http://{api_addr}/v1/plan-jobs"))
@@ -178,5 +196,38 @@ async fn a_jobs_spans_reach_the_collector_in_the_trace_of_the_request_that_creat
             .count(),
         2,
         "two stages"
+    );
+
+    // The funnel: started and succeeded on the attempt's span, with the
+    // kind, the source and a hash of the user, never the user id.
+    let funnel: Vec<&(String, Vec<(String, String)>)> = attempt
+        .events
+        .iter()
+        .filter(|(name, _)| name.starts_with("plan_generation_"))
+        .collect();
+    let names: Vec<&str> = funnel.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        ["plan_generation_started", "plan_generation_succeeded"],
+        "{:?}",
+        attempt.events
+    );
+    let attr = |event: usize, key: &str| {
+        funnel[event]
+            .1
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| panic!("no {key} in {:?}", funnel[event]))
+    };
+    assert!(attr(1, "kind").contains("weekly_base_plan"));
+    assert!(attr(1, "source").contains("llm"));
+    let hash = plan_worker::queue::funnel::user_hash(user);
+    assert!(attr(0, "user_hash").contains(&hash));
+    assert!(attr(1, "user_hash").contains(&hash));
+    let all = format!("{funnel:?}");
+    assert!(
+        !all.contains(&user.to_string()),
+        "the user id leaked: {all}"
     );
 }

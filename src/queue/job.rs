@@ -85,6 +85,9 @@ pub struct JobContext {
     /// The stage being run and since when: each `progress` call ends the
     /// previous stage, so every stage is timed without code in handlers.
     pub(crate) stage: Arc<Mutex<Option<(String, Instant)>>>,
+    /// Where the result came from ("llm", "offline"), once the handler says
+    /// so: the funnel events report it.
+    pub(crate) source: Arc<std::sync::OnceLock<&'static str>>,
     /// Rate-limit deferrals a job may take before a 429 spends retries.
     pub max_rate_limit_deferrals: i32,
     /// How long a statement is tried again while the database is away
@@ -95,6 +98,12 @@ pub struct JobContext {
 impl JobContext {
     pub fn id(&self) -> Uuid {
         self.job.id
+    }
+
+    /// Says where the result came from ("llm", "offline"), for the funnel
+    /// events; the first call counts.
+    pub fn record_source(&self, source: &'static str) {
+        let _ = self.source.set(source);
     }
 
     /// The attempt number (1 for the first claim).
@@ -258,6 +267,7 @@ mod tests {
             db: PgPool::connect_lazy("postgres://127.0.0.1:1/none").unwrap(),
             db_gate: Arc::new(tokio::sync::Semaphore::new(1)),
             stage: Arc::default(),
+            source: Arc::default(),
             max_rate_limit_deferrals: 10,
             db_retry_window: Duration::ZERO,
         }

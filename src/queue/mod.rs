@@ -16,6 +16,7 @@
 pub mod completer;
 pub mod dispatcher;
 pub mod events;
+pub mod funnel;
 pub mod job;
 pub mod lease;
 pub mod listener;

@@ -10,6 +10,7 @@ use tracing::Instrument;
 
 use super::completer::Completer;
 use super::completer::Completion;
+use super::funnel;
 use super::job::{Done, JobContext, JobError, JobHandler};
 use super::lease::{RunningJobs, StopReason};
 use super::store::{self, ClaimedJob, FailOutcome, Failure, RetryPolicy};
@@ -58,11 +59,15 @@ pub async fn run_attempt(env: Arc<AttemptEnv>, handler: Arc<dyn JobHandler>, job
             db: env.db.clone(),
             db_gate: env.db_gate.clone(),
             stage: Default::default(),
+            source: Default::default(),
             max_rate_limit_deferrals: env.policy.max_rate_limit_deferrals,
             db_retry_window: env.db_retry_window,
         };
         let stages = ctx.clone();
         let started = Instant::now();
+        if job.attempt == 1 {
+            funnel::started(&job);
+        }
         // Own task: a panic is caught by the runtime, and abort() stops the
         // handler at its next await when the attempt must end.
         let mut task = AbortOnDropHandle::new(tokio::spawn(handler.run(ctx).in_current_span()));
@@ -78,7 +83,7 @@ pub async fn run_attempt(env: Arc<AttemptEnv>, handler: Arc<dyn JobHandler>, job
         task.abort();
         stages.end_stage();
         control.set_finishing();
-        let outcome = record(&env, &job, ended).await;
+        let outcome = record(&env, &job, ended, stages.source.get().copied()).await;
         drop(entry);
         metrics::histogram!(m::ATTEMPT_DURATION, "kind" => job.kind.clone(), "outcome" => outcome)
             .record(started.elapsed().as_secs_f64());
@@ -88,11 +93,17 @@ pub async fn run_attempt(env: Arc<AttemptEnv>, handler: Arc<dyn JobHandler>, job
 }
 
 /// Writes the attempt's end; returns the outcome label for metrics.
-async fn record(env: &AttemptEnv, job: &ClaimedJob, ended: Ended) -> &'static str {
+/// `source`: where the result came from, if the handler said (funnel events).
+async fn record(
+    env: &AttemptEnv,
+    job: &ClaimedJob,
+    ended: Ended,
+    source: Option<&'static str>,
+) -> &'static str {
     match ended {
         Ended::Returned(Ok(Done::Complete)) => {
             match env.completer.complete(job.id, job.lease_token).await {
-                Ok(Completion::Completed) => finished(job, "completed", None),
+                Ok(Completion::Completed) => finished(job, "completed", None, source),
                 Ok(Completion::LeaseLost) => lease_lost(job),
                 Err(err) => {
                     // The job stays ours until the lease runs out; the reaper
@@ -102,17 +113,31 @@ async fn record(env: &AttemptEnv, job: &ClaimedJob, ended: Ended) -> &'static st
                 }
             }
         }
-        Ended::Returned(Ok(Done::CompletedInTransaction)) => finished(job, "completed", None),
-        Ended::Returned(Err(err)) => fail(env, job, err).await,
+        Ended::Returned(Ok(Done::CompletedInTransaction)) => {
+            finished(job, "completed", None, source)
+        }
+        Ended::Returned(Err(err)) => fail(env, job, err, source).await,
         Ended::Panicked(msg) => {
-            fail(env, job, JobError::new(ErrorCode::UnexpectedError, msg)).await
+            fail(
+                env,
+                job,
+                JobError::new(ErrorCode::UnexpectedError, msg),
+                source,
+            )
+            .await
         }
         Ended::TimedOut => {
             let detail = format!("attempt passed its deadline of {:?}", env.timeout);
-            fail(env, job, JobError::new(ErrorCode::AiTimeout, detail)).await
+            fail(
+                env,
+                job,
+                JobError::new(ErrorCode::AiTimeout, detail),
+                source,
+            )
+            .await
         }
         Ended::Stopped(Some(StopReason::Cancelled)) => {
-            finished(job, "cancelled", Some(ErrorCode::Cancelled))
+            finished(job, "cancelled", Some(ErrorCode::Cancelled), source)
         }
         Ended::Stopped(Some(StopReason::Shutdown)) => {
             let release = || store::release(&env.db, job.id, job.lease_token);
@@ -133,7 +158,12 @@ async fn record(env: &AttemptEnv, job: &ClaimedJob, ended: Ended) -> &'static st
     }
 }
 
-async fn fail(env: &AttemptEnv, job: &ClaimedJob, err: JobError) -> &'static str {
+async fn fail(
+    env: &AttemptEnv,
+    job: &ClaimedJob,
+    err: JobError,
+    source: Option<&'static str>,
+) -> &'static str {
     let failure = Failure {
         error_code: err.code.as_str(),
         user_message: err.code.user_message(),
@@ -149,7 +179,7 @@ async fn fail(env: &AttemptEnv, job: &ClaimedJob, err: JobError) -> &'static str
         Ok(Some(outcome)) => {
             tracing::warn!(error_code = %err.code, ?outcome, detail = %err.detail, "attempt failed");
             match outcome {
-                FailOutcome::Failed => finished(job, "failed", Some(err.code)),
+                FailOutcome::Failed => finished(job, "failed", Some(err.code), source),
                 FailOutcome::Deferred => {
                     metrics::counter!(m::JOBS_RETRIED, "kind" => job.kind.clone(), "error_code" => err.code.as_str(), "deferred" => "true").increment(1);
                     "deferred"
@@ -168,7 +198,13 @@ async fn fail(env: &AttemptEnv, job: &ClaimedJob, err: JobError) -> &'static str
     }
 }
 
-fn finished(job: &ClaimedJob, outcome: &'static str, code: Option<ErrorCode>) -> &'static str {
+fn finished(
+    job: &ClaimedJob,
+    outcome: &'static str,
+    code: Option<ErrorCode>,
+    source: Option<&'static str>,
+) -> &'static str {
+    funnel::ended(job, outcome, code, source);
     let code = code.map_or("", ErrorCode::as_str);
     tracing::info!(status = outcome, error_code = code, "job finished");
     metrics::counter!(m::JOBS_FINISHED, "kind" => job.kind.clone(), "outcome" => outcome, "error_code" => code)

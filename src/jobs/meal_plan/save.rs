@@ -29,6 +29,7 @@ pub struct NewMealPlan<'a> {
 
 #[tracing::instrument(name = "meal_plan.save", skip_all, fields(source = new.source.as_str()))]
 pub async fn save_meal_plan(ctx: &JobContext, new: NewMealPlan<'_>) -> Result<Uuid, JobError> {
+    ctx.record_source(new.source.as_str());
     ctx.progress(STAGE_SAVING).await?;
     let _turn = ctx.db_turn().await;
     let rows = MealRows {

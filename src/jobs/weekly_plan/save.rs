@@ -43,6 +43,7 @@ pub const STAGE_SAVING: &str = "saving";
 /// Saves the plan and completes the job in one transaction; returns the plan id.
 #[tracing::instrument(name = "plan.save", skip_all, fields(source = new.source.as_str()))]
 pub async fn save_weekly_plan(ctx: &JobContext, new: NewPlan<'_>) -> Result<Uuid, JobError> {
+    ctx.record_source(new.source.as_str());
     let row = NewPlanRow {
         user_id: ctx.job.user_id,
         job_id: ctx.job.id,
