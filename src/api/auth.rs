@@ -241,6 +241,35 @@ impl Auth {
     }
 }
 
+/// An HS256 user token shaped like Supabase's, signed with `secret`: for
+/// trying the API (`plan-worker token`) and for `plan-worker smoke`'s
+/// throwaway user, never for real users.
+pub fn user_token(
+    secret: &str,
+    user: Uuid,
+    ttl_seconds: u64,
+    issuer: Option<&str>,
+) -> Result<String, jsonwebtoken::errors::Error> {
+    let now = jsonwebtoken::get_current_timestamp();
+    let mut claims = serde_json::json!({
+        "sub": user,
+        "role": "authenticated",
+        "aud": "authenticated",
+        "iat": now,
+        "exp": now + ttl_seconds,
+        "session_id": Uuid::new_v4(),
+        "is_anonymous": false,
+    });
+    if let Some(iss) = issuer {
+        claims["iss"] = serde_json::json!(iss);
+    }
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
+    )
+}
+
 fn describe(e: &jsonwebtoken::errors::Error) -> String {
     use jsonwebtoken::errors::ErrorKind as K;
     match e.kind() {

@@ -6,6 +6,7 @@ pub mod kinds;
 mod purge;
 mod run;
 mod schedules;
+mod smoke;
 
 use std::path::PathBuf;
 
@@ -75,6 +76,9 @@ pub enum Command {
     Bench(dev::bench::BenchCommand),
     /// Search the food table (USDA SR28, IFCT 2017): per 100 g, bounds, tags.
     Foods(FoodsArgs),
+    /// After a deploy: a throwaway user creates a plan through the API,
+    /// follows it to the end over SSE, reads it, and is deleted again.
+    Smoke(smoke::SmokeArgs),
     /// Print the nutrition targets of a profile (the one implementation).
     Targets {
         /// Profile JSON file, or - for standard input.
@@ -291,6 +295,7 @@ async fn run_command(cli: Cli) -> anyhow::Result<()> {
         #[cfg(feature = "dev-tools")]
         Command::Bench(cmd) => dev::bench::execute(&cli.db, cmd).await,
         Command::Foods(args) => foods(&args),
+        Command::Smoke(args) => smoke::execute(&cli.db, args).await,
         Command::Targets { profile } => {
             let profile = crate::plan::parse_profile(&jobs::read_json(&profile)?)?;
             println!(

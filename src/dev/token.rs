@@ -21,22 +21,10 @@ pub struct TokenArgs {
 
 /// The signed token.
 pub fn user_token(args: &TokenArgs) -> anyhow::Result<String> {
-    let now = jsonwebtoken::get_current_timestamp();
-    let mut claims = serde_json::json!({
-        "sub": args.user.unwrap_or_else(Uuid::new_v4),
-        "role": "authenticated",
-        "aud": "authenticated",
-        "iat": now,
-        "exp": now + args.ttl_seconds,
-        "session_id": Uuid::new_v4(),
-        "is_anonymous": false,
-    });
-    if let Some(iss) = &args.issuer {
-        claims["iss"] = serde_json::json!(iss);
-    }
-    Ok(jsonwebtoken::encode(
-        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
-        &claims,
-        &jsonwebtoken::EncodingKey::from_secret(args.secret.expose().as_bytes()),
+    Ok(crate::api::auth::user_token(
+        args.secret.expose(),
+        args.user.unwrap_or_else(Uuid::new_v4),
+        args.ttl_seconds,
+        args.issuer.as_deref(),
     )?)
 }

@@ -210,3 +210,65 @@ fn help_never_prints_a_secret_from_the_environment() {
         );
     }
 }
+
+/// `plan-worker smoke` against a deployment (here `plan-worker run` with
+/// its API and worker, the offline planner making the plan): it passes,
+/// says each step, and leaves no row of its throwaway user behind.
+#[sqlx::test]
+async fn smoke_passes_against_a_running_deployment_and_cleans_up(pool: PgPool) {
+    let (mut child, api_port, _) = spawn_run_with(&pool, &[], &[("LLM_API_KEY", "")], None).await;
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_plan-worker"))
+        .arg("smoke")
+        .arg("--api-url")
+        .arg(format!("http://127.0.0.1:{api_port}"))
+        .arg("--timeout-seconds")
+        .arg("60")
+        .env("DATABASE_URL", database_url(&pool))
+        .env("SUPABASE_JWT_SECRET", SECRET)
+        .env("RUST_LOG", "warn")
+        .output()
+        .await
+        .unwrap();
+    let _ = child.kill().await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for step in [
+        "ok  the API answers",
+        "created",
+        "job completed over its event stream",
+        "ok  the active plan is the new one, with 7 days",
+        "ok  throwaway user deleted",
+        "smoke: passed",
+    ] {
+        assert!(stdout.contains(step), "no {step:?} in {stdout}");
+    }
+    for table in [
+        "plan_generation_jobs",
+        "weekly_base_plans",
+        "plan_job_attempts",
+    ] {
+        assert_eq!(count(&pool, table).await, 0, "{table} kept rows: {stdout}");
+    }
+}
+
+#[sqlx::test]
+async fn smoke_fails_naming_what_it_could_not_reach(pool: PgPool) {
+    let port = free_port();
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_plan-worker"))
+        .args(["smoke", "--api-url", &format!("http://127.0.0.1:{port}")])
+        .env("DATABASE_URL", database_url(&pool))
+        .env("SUPABASE_JWT_SECRET", SECRET)
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("api_url: cannot reach http://127.0.0.1:{port}")),
+        "{stderr}"
+    );
+}
