@@ -97,6 +97,18 @@ pub enum Command {
     Token(dev::token::TokenArgs),
 }
 
+impl Command {
+    /// Commands whose own output is a live table: without RUST_LOG, their
+    /// logs stay at WARN so that INFO lines do not cut into it.
+    fn draws_on_the_terminal(&self) -> bool {
+        #[cfg(feature = "dev-tools")]
+        if matches!(self, Command::Demo(_)) {
+            return true;
+        }
+        false
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct FoodsArgs {
     /// Words that the id, name or group must all contain (none: every food).
@@ -272,7 +284,11 @@ fn foods(args: &FoodsArgs) -> anyhow::Result<()> {
 /// Runs one command.
 pub async fn execute(cli: Cli) -> anyhow::Result<()> {
     let traces = crate::telemetry::logging::TraceSettings::from_env();
-    let telemetry = crate::telemetry::logging::init(cli.log_format, &traces);
+    let telemetry = if cli.command.draws_on_the_terminal() {
+        crate::telemetry::logging::init_with(cli.log_format, &traces, "warn")
+    } else {
+        crate::telemetry::logging::init(cli.log_format, &traces)
+    };
     let result = run_command(cli).await;
     telemetry.shutdown();
     result

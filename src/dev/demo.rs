@@ -201,15 +201,18 @@ fn render(rows: &BTreeMap<Uuid, Row>, tty: bool, first: bool) {
         let _ = write!(out, "\x1b[{}A", rows.len() + 1);
     }
     if tty || first {
+        // Erase each line before drawing it, on a terminal only: piped, the
+        // table is plain text.
+        let erase = if tty { "\x1b[2K" } else { "" };
         let _ = writeln!(
             out,
-            "\x1b[2K{:<36}  {:<38} {:<10} progress",
+            "{erase}{:<36}  {:<38} {:<10} progress",
             "job", "profile", "status"
         );
         for (id, r) in rows {
             let _ = writeln!(
                 out,
-                "\x1b[2K{id}  {:<38} {:<10} {}",
+                "{erase}{id}  {:<38} {:<10} {}",
                 r.profile,
                 r.status.as_str(),
                 r.progress

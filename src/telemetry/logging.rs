@@ -72,9 +72,15 @@ const DEFAULT_FILTER: &str = "info,sqlx::postgres::notice=warn";
 /// Installs the global subscriber. A second call (tests) leaves the first
 /// subscriber in place.
 pub fn init(format: LogFormat, traces: &TraceSettings) -> Telemetry {
+    init_with(format, traces, DEFAULT_FILTER)
+}
+
+/// [`init`] with another filter when RUST_LOG is unset (`warn` for commands
+/// that draw on the terminal, where INFO lines would cut into their output).
+pub fn init_with(format: LogFormat, traces: &TraceSettings, default_filter: &str) -> Telemetry {
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
     let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
     let logs: Box<dyn Layer<Registry> + Send + Sync> = if format == LogFormat::Pretty {
         use std::io::IsTerminal;
         tracing_subscriber::fmt::layer()

@@ -399,3 +399,30 @@ async fn jobs_show_ends_a_failed_job_with_what_the_user_was_told(pool: PgPool) {
         r.stdout
     );
 }
+
+/// Piped (as into a file or a CI log), the demo's table is plain text, and
+/// without RUST_LOG no INFO line cuts into it.
+#[sqlx::test]
+async fn the_demo_piped_prints_plain_text_and_no_info_logs(pool: PgPool) {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_plan-worker"))
+        .arg("demo")
+        .env("DATABASE_URL", database_url(&pool))
+        .env("LLM_API_KEY", "")
+        .env("LOG_FORMAT", "pretty")
+        .env_remove("RUST_LOG")
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("completed"), "{stdout}");
+    assert!(
+        !stdout.contains('\u{1b}'),
+        "escape codes in a pipe: {stdout:?}"
+    );
+    assert!(
+        !stderr.contains("INFO"),
+        "INFO logs during the table: {stderr}"
+    );
+}
