@@ -15,21 +15,34 @@ struct Ran {
     stderr: String,
 }
 
-/// `plan-worker args...` on the test's database.
-async fn run(pool: &PgPool, args: &[&str]) -> Ran {
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_plan-worker"))
-        .args(args)
-        .env("DATABASE_URL", database_url(pool))
-        .env_remove("JOB_RETENTION_DAYS")
-        .env("RUST_LOG", "warn")
-        .output()
-        .await
-        .unwrap();
+/// `plan-worker args...` with `env` set (None: removed from the test's own
+/// environment).
+async fn binary(args: &[&str], env: &[(&str, Option<&str>)]) -> Ran {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_plan-worker"));
+    command.args(args);
+    for (name, value) in env {
+        match value {
+            Some(v) => command.env(name, v),
+            None => command.env_remove(name),
+        };
+    }
+    let out = command.output().await.unwrap();
     Ran {
         ok: out.status.success(),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
+}
+
+/// `plan-worker args...` on the test's database.
+async fn run(pool: &PgPool, args: &[&str]) -> Ran {
+    let url = database_url(pool);
+    let env = [
+        ("DATABASE_URL", Some(url.as_str())),
+        ("JOB_RETENTION_DAYS", None),
+        ("RUST_LOG", Some("warn")),
+    ];
+    binary(args, &env).await
 }
 
 async fn kinds(pool: &PgPool) -> Vec<Value> {
@@ -269,15 +282,14 @@ async fn purge_says_when_another_worker_holds_the_pass(pool: PgPool) {
 #[sqlx::test]
 async fn purge_refuses_to_read_a_kept_retention_as_delete_everything(pool: PgPool) {
     old_finished_jobs(&pool, 1).await;
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_plan-worker"))
-        .args(["purge"])
-        .env("DATABASE_URL", database_url(&pool))
-        .env("JOB_RETENTION_DAYS", "0")
-        .output()
-        .await
-        .unwrap();
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let url = database_url(&pool);
+    let env = [
+        ("DATABASE_URL", Some(url.as_str())),
+        ("JOB_RETENTION_DAYS", Some("0")),
+    ];
+    let out = binary(&["purge"], &env).await;
+    assert!(!out.ok);
+    let stderr = out.stderr;
     assert!(stderr.contains("older_than_days"), "{stderr}");
     assert_eq!(count(&pool, "plan_generation_jobs").await, 1);
 }
@@ -314,19 +326,12 @@ async fn schedules_lists_every_schedule_or_one_users(pool: PgPool) {
 /// `plan-worker migrate` with `url` and no RUST_LOG, pretty logs, output
 /// piped as a log collector would read it.
 async fn migrate_at(url: &str) -> Ran {
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_plan-worker"))
-        .arg("migrate")
-        .env("DATABASE_URL", url)
-        .env("LOG_FORMAT", "pretty")
-        .env_remove("RUST_LOG")
-        .output()
-        .await
-        .unwrap();
-    Ran {
-        ok: out.status.success(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    let env = [
+        ("DATABASE_URL", Some(url)),
+        ("LOG_FORMAT", Some("pretty")),
+        ("RUST_LOG", None),
+    ];
+    binary(&["migrate"], &env).await
 }
 
 #[sqlx::test]
@@ -404,18 +409,16 @@ async fn jobs_show_ends_a_failed_job_with_what_the_user_was_told(pool: PgPool) {
 /// without RUST_LOG no INFO line cuts into it.
 #[sqlx::test]
 async fn the_demo_piped_prints_plain_text_and_no_info_logs(pool: PgPool) {
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_plan-worker"))
-        .arg("demo")
-        .env("DATABASE_URL", database_url(&pool))
-        .env("LLM_API_KEY", "")
-        .env("LOG_FORMAT", "pretty")
-        .env_remove("RUST_LOG")
-        .output()
-        .await
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let url = database_url(&pool);
+    let env = [
+        ("DATABASE_URL", Some(url.as_str())),
+        ("LLM_API_KEY", Some("")),
+        ("LOG_FORMAT", Some("pretty")),
+        ("RUST_LOG", None),
+    ];
+    let out = binary(&["demo"], &env).await;
+    let (stdout, stderr) = (&out.stdout, &out.stderr);
+    assert!(out.ok, "{stdout}\n{stderr}");
     assert!(stdout.contains("completed"), "{stdout}");
     assert!(
         !stdout.contains('\u{1b}'),
