@@ -11,6 +11,7 @@
 pub mod intake;
 pub mod meal_plan;
 pub mod save;
+pub mod versions;
 pub mod weekly_plan;
 
 use crate::config::LlmSettings;

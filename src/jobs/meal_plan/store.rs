@@ -166,36 +166,13 @@ pub async fn by_id(db: &PgPool, id: Uuid) -> sqlx::Result<Option<MealPlanRow>> {
 }
 
 /// Makes the user's meal plan `id` their active one (a rollback); None
-/// when they have no such plan. The caller holds [`lock_user`]; two
-/// statements, as for weekly plans.
+/// when they have no such plan. The caller holds [`lock_user`].
 pub async fn activate(
     tx: &mut PgConnection,
     user: Uuid,
     id: Uuid,
 ) -> sqlx::Result<Option<MealPlanRow>> {
-    let theirs: bool = sqlx::query_scalar(
-        "select exists (select 1 from meal_plans where id = $1 and user_id = $2)",
-    )
-    .bind(id)
-    .bind(user)
-    .fetch_one(&mut *tx)
-    .await?;
-    if !theirs {
-        return Ok(None);
-    }
-    sqlx::query(
-        "update meal_plans set is_active = false where user_id = $1 and is_active and id <> $2",
-    )
-    .bind(user)
-    .bind(id)
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "update meal_plans set is_active = true where id = $1 returning {COLUMNS}"
-    )))
-    .bind(id)
-    .fetch_optional(&mut *tx)
-    .await
+    crate::jobs::versions::activate(tx, "meal_plans", COLUMNS, user, id).await
 }
 
 /// The user's active meal plan.

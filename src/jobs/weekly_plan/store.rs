@@ -129,36 +129,13 @@ pub async fn owned(db: &PgPool, user: Uuid, id: Uuid) -> sqlx::Result<Option<Pla
 
 /// Makes the user's plan `id` their active one (a rollback to an older
 /// version); None when they have no such plan. The caller holds
-/// [`lock_user`]: the one active plan moves in two statements, since the
-/// unique index of active plans is checked row by row.
+/// [`lock_user`].
 pub async fn activate(
     tx: &mut PgConnection,
     user: Uuid,
     id: Uuid,
 ) -> sqlx::Result<Option<PlanRow>> {
-    let theirs: bool = sqlx::query_scalar(
-        "select exists (select 1 from weekly_base_plans where id = $1 and user_id = $2)",
-    )
-    .bind(id)
-    .bind(user)
-    .fetch_one(&mut *tx)
-    .await?;
-    if !theirs {
-        return Ok(None);
-    }
-    sqlx::query(
-        "update weekly_base_plans set is_active = false where user_id = $1 and is_active and id <> $2",
-    )
-    .bind(user)
-    .bind(id)
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "update weekly_base_plans set is_active = true where id = $1 returning {PLAN_COLUMNS}"
-    )))
-    .bind(id)
-    .fetch_optional(&mut *tx)
-    .await
+    crate::jobs::versions::activate(tx, "weekly_base_plans", PLAN_COLUMNS, user, id).await
 }
 
 /// The user's active plan.
