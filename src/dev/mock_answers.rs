@@ -19,6 +19,10 @@ pub const DIET_BREAKING: &str = "diet_breaking";
 /// The named responder that breaks the diet in every answer, repair included.
 pub const ALWAYS_DIET_BREAKING: &str = "always_diet_breaking";
 
+/// The named responder whose first plan has no warm-ups, reps in reserve
+/// or progressions and no hinge (the repair round then gets a good plan).
+pub const TRAINING_BREAKING: &str = "training_breaking";
+
 /// The named responder whose first plan uses a food id that is not in the
 /// table (the repair round then gets a good plan).
 pub const UNKNOWN_FOOD: &str = "unknown_food";
@@ -33,6 +37,7 @@ pub fn mock_options(script: Script) -> MockLlmOptions {
         .with_responder(good_answer)
         .with_named_responder(DIET_BREAKING, |req| broken_answer(req, false))
         .with_named_responder(ALWAYS_DIET_BREAKING, |req| broken_answer(req, true))
+        .with_named_responder(TRAINING_BREAKING, training_breaking_answer)
         .with_named_responder(UNKNOWN_FOOD, |req| unknown_food_answer(req, false))
         .with_named_responder(ALWAYS_UNKNOWN_FOOD, |req| unknown_food_answer(req, true))
 }
@@ -102,6 +107,27 @@ fn meal_answer(text: &str) -> Value {
             || json!({"error": "no other dish of the slot"}),
             |d| meal_plan::meal_for_model(&meal_plan::offline::from_dish(d)),
         )
+}
+
+/// Like `good_answer`, but stage 2 is a week a coach would not sign: no
+/// warm-ups, no reps in reserve or progressions, no hinge.
+fn training_breaking_answer(req: &MockChatRequest) -> Value {
+    let text = req.last_user_message().unwrap_or_default();
+    match (stage(text), plan_for(text)) {
+        (Stage::Details, Some(mut plan)) => {
+            for w in plan.days.iter_mut().filter_map(|d| d.workout.as_mut()) {
+                w.warm_up.clear();
+                w.exercises
+                    .retain(|e| crate::plan::training::traits(e).pattern != "hinge");
+                for e in &mut w.exercises {
+                    e.rir = None;
+                    e.progression.clear();
+                }
+            }
+            for_model(&plan)
+        }
+        _ => good_answer(req),
+    }
 }
 
 /// Like `good_answer`, but stage 2 (and with `always`, the repair too) puts
@@ -195,6 +221,71 @@ mod tests {
     use crate::plan::{
         details_prompt, fix, parse_plan, parse_structure, structure_prompt, targets, validate,
     };
+
+    /// 500 profiles of the matrix (every training day count, session
+    /// length, level, equipment set, injury and avoided set) through the
+    /// offline planner and through both stages of the mock model: every
+    /// week keeps every training rule.
+    #[test]
+    fn a_matrix_of_500_profiles_keeps_every_training_rule_offline_and_through_the_model() {
+        use crate::dev::bench::nutrition::matrix_profile;
+        use crate::plan::validate::training_violations;
+        use rand::SeedableRng;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(0x7ea1);
+        let mut injured = 0;
+        for i in 0..500 {
+            let mut v = matrix_profile(i, &mut rng);
+            v["training_days"] = json!(i % 7 + 1);
+            let p = parse_profile(&v).unwrap();
+            injured += usize::from(!p.injuries.is_empty());
+            let t = targets(&p);
+            let offline = crate::plan::offline::sketch(&p, &t);
+            let broken = training_violations(&offline, &p);
+            assert!(broken.is_empty(), "offline, profile {i} {v}: {broken:?}");
+
+            let (_, user) = structure_prompt(&p, &t);
+            let structure = parse_structure(good_answer(&request(user))).unwrap();
+            let (_, user) = details_prompt(&p, &t, &structure);
+            let tt = crate::plan::training::training_targets(&p);
+            let volume = format!(
+                "{}-{} hard sets per week",
+                tt.weekly_sets_min, tt.weekly_sets_max
+            );
+            assert!(
+                user.contains(&volume),
+                "the prompt states the person's volume"
+            );
+            let model = parse_plan(good_answer(&request(user))).unwrap();
+            let sessions =
+                |w: &WeeklyPlan| w.days.iter().map(|d| d.workout.clone()).collect::<Vec<_>>();
+            assert!(
+                sessions(&model) == sessions(&offline),
+                "profile {i}: the round trip through the model keeps the sessions"
+            );
+            assert!(
+                training_violations(&model, &p).is_empty(),
+                "model, profile {i}"
+            );
+        }
+        assert!(injured > 150, "{injured} injured profiles");
+    }
+
+    #[test]
+    fn a_week_without_warm_ups_prescriptions_or_a_hinge_is_named_rule_by_rule() {
+        let raw = std::fs::read_to_string("examples/profiles/fat-loss-vegan-home.json").unwrap();
+        let p = parse_profile(&serde_json::from_str(&raw).unwrap()).unwrap();
+        let t = targets(&p);
+        let (_, user) = structure_prompt(&p, &t);
+        let structure = parse_structure(good_answer(&request(user))).unwrap();
+        let (_, user) = details_prompt(&p, &t, &structure);
+        let plan = parse_plan(training_breaking_answer(&request(user))).unwrap();
+        let rules = crate::plan::validate::rules_broken(
+            &crate::plan::validate::training_violations(&plan, &p),
+        );
+        for rule in ["warm_up", "prescription", "movement_pattern"] {
+            assert!(rules.contains(&rule), "{rule} in {rules:?}");
+        }
+    }
 
     fn request(user: String) -> MockChatRequest {
         let body = json!({"model": "m", "messages": [{"role": "user", "content": user}]});

@@ -37,6 +37,7 @@ pub mod profile;
 pub mod prompt;
 pub mod supplements;
 pub mod text;
+pub mod training;
 pub mod validate;
 
 pub use fix::fix;

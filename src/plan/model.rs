@@ -68,8 +68,19 @@ pub struct Workout {
     pub focus: String,
     #[serde(default, deserialize_with = "lenient::minutes")]
     pub duration_minutes: u32,
+    /// Steps before the first working set; their minutes count in the session.
+    #[serde(default, deserialize_with = "lenient::or_default")]
+    pub warm_up: Vec<WarmUpStep>,
     #[serde(default, deserialize_with = "lenient::or_default")]
     pub exercises: Vec<Exercise>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct WarmUpStep {
+    #[serde(default, deserialize_with = "lenient::string")]
+    pub step: String,
+    #[serde(default, deserialize_with = "lenient::minutes")]
+    pub minutes: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -87,6 +98,13 @@ pub struct Exercise {
     pub equipment: String,
     #[serde(default, deserialize_with = "lenient::string")]
     pub muscle_group: String,
+    /// Reps in reserve on the working sets (0 = to failure); none for
+    /// conditioning, where effort is set by the intervals.
+    #[serde(default, deserialize_with = "lenient::opt_count")]
+    pub rir: Option<u32>,
+    /// How the exercise gets harder from week to week.
+    #[serde(default, deserialize_with = "lenient::string")]
+    pub progression: String,
 }
 
 /// A day's food. The numbers are the sums of the meals (computed from the
@@ -439,6 +457,24 @@ mod lenient {
         quantity(&Value::deserialize(d)?, &["", "sets", "x"]).map_err(D::Error::custom)
     }
 
+    /// Reps in reserve: 2, "2", "2 RIR"; a range "1-2" becomes its rounded
+    /// midpoint. Anything else is read as missing, which the validator
+    /// names (one odd field should cost a repair, not the whole plan).
+    pub fn opt_count<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+        let v = Value::deserialize(d)?;
+        if v.is_null() {
+            return Ok(None);
+        }
+        let (n, unit) = match number_and_unit(&v) {
+            Ok(read) => read,
+            Err(_) => return Ok(None),
+        };
+        let unit = unit.to_ascii_lowercase();
+        Ok(["", "rir", "reps in reserve"]
+            .contains(&unit.as_str())
+            .then(|| n.round() as u32))
+    }
+
     pub fn minutes<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
         quantity(&Value::deserialize(d)?, &["", "min", "mins", "minutes"]).map_err(D::Error::custom)
     }
@@ -567,9 +603,11 @@ mod tests {
     fn day_json() -> Value {
         json!({
             "day": 1, "name": "Monday", "is_training_day": true,
-            "workout": {"focus": "Push", "duration_minutes": 60, "exercises": [
+            "workout": {"focus": "Push", "duration_minutes": 60,
+                "warm_up": [{"step": "Easy bike", "minutes": 5}], "exercises": [
                 {"name": "Push-up", "sets": 3, "reps": "8-12", "rest_seconds": 90,
-                 "equipment": "bodyweight", "muscle_group": "chest"}]},
+                 "equipment": "bodyweight", "muscle_group": "chest", "rir": 2,
+                 "progression": "Add a rep each week."}]},
             "nutrition": {"kcal": 2000, "protein_g": 150, "fat_g": 60, "carbs_g": 240, "meals": [
                 {"name": "Lunch", "slot": "lunch", "items": ["Lentils"], "kcal": 352.0,
                  "protein_g": 24.6, "fat_g": 1.1, "carbs_g": 63.4,

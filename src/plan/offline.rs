@@ -2,10 +2,11 @@
 //! worker produces real plans out of the box) and as a fallback after the LLM
 //! fails for good. Same profile and targets in, same plan out.
 
-use super::exercises::{Focus, workout};
+use super::exercises::{Focus, week_workouts};
 use super::foods::{FoodFilter, catalogue};
 use super::meals::{Dish, compose, day_meals_from, day_slots, suitable};
 use super::menu::{cook_day, day_targets, grocery_list};
+use super::model::Workout;
 use super::model::{Day, Meal, Nutrition, Recovery, WeeklyPlan, weekday_name};
 use super::nutrition::Targets;
 use super::profile::{Goal, Profile};
@@ -54,6 +55,7 @@ pub fn sketch(p: &Profile, t: &Targets) -> WeeklyPlan {
 fn build(p: &Profile, t: &Targets, solve: bool) -> WeeklyPlan {
     let weekdays = training_weekdays(p.training_days);
     let foci = split(p.training_days);
+    let mut workouts = week_workouts(foci, p).into_iter();
     let mut days = Vec::with_capacity(7);
     let mut last_focus: Option<Focus> = None;
     let dishes = suitable(p);
@@ -61,9 +63,9 @@ fn build(p: &Profile, t: &Targets, solve: bool) -> WeeklyPlan {
         let day = match weekdays.iter().position(|d| *d == n) {
             Some(i) => {
                 let focus = foci[i];
-                let occurrence = foci[..i].iter().filter(|f| **f == focus).count();
                 last_focus = Some(focus);
-                training_day(p, t, &dishes, n, (focus, occurrence), solve)
+                let workout = workouts.next().unwrap_or_default();
+                training_day(p, t, &dishes, n, (focus, workout), solve)
             }
             None => rest_day_after(p, t, &dishes, n, last_focus, solve),
         };
@@ -85,16 +87,17 @@ fn training_day(
     t: &Targets,
     dishes: &[&'static Dish],
     n: u8,
-    (focus, occurrence): (Focus, usize),
+    (focus, workout): (Focus, Workout),
     solve: bool,
 ) -> Day {
-    let workout = workout(focus, occurrence, p);
     let groups = distinct_groups(&workout.exercises);
     let reason = format!(
-        "{}: {} session working {}. {} exercises fit your {}-minute session with the equipment you have. {}",
+        "{}: {} session working {}. A {}-minute warm-up and {} exercises fill your {}-minute \
+         session with the equipment you have. {}",
         weekday_name(n),
         focus.label(),
         groups.join(", "),
+        workout.warm_up.iter().map(|s| s.minutes).sum::<u32>(),
         workout.exercises.len(),
         p.session_minutes,
         goal_sentence(p.goal, t)
@@ -322,6 +325,22 @@ fn plan_notes(p: &Profile, t: &Targets) -> String {
             t.kcal_floor
         ));
     }
+    let tt = super::training::training_targets(p);
+    notes.push_str(&format!(
+        " Training at {} level: {}-{} hard sets per major muscle group each week{}, working \
+         sets stopped {}-{} reps short of failure; each exercise says how to progress. {}",
+        tt.experience_level.as_str(),
+        tt.weekly_sets_min,
+        tt.weekly_sets_max,
+        if tt.time_limited {
+            " (what your sessions' minutes hold)"
+        } else {
+            ""
+        },
+        tt.rir_min,
+        tt.rir_max,
+        super::training::deload_advice()
+    ));
     if p.training_days == 7 {
         notes.push_str(" With training every day, keep the conditioning day easy.");
     }

@@ -37,6 +37,28 @@ pub enum ActivityLevel {
     VeryActive,
 }
 
+/// How long the person has trained regularly: it sets the weekly volume and
+/// how close to failure the working sets go (data/training.json).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Experience {
+    /// Under about a year, or returning after a long break (the default: a
+    /// plan that is too easy does less harm than one that is too hard).
+    Beginner,
+    Intermediate,
+    Advanced,
+}
+
+impl Experience {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Experience::Beginner => "beginner",
+            Experience::Intermediate => "intermediate",
+            Experience::Advanced => "advanced",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Equipment {
@@ -126,6 +148,7 @@ pub struct Profile {
     pub activity_level: ActivityLevel,
     pub training_days: u8,
     pub session_minutes: u32,
+    pub experience_level: Experience,
     pub equipment: Vec<Equipment>,
     pub dietary_preference: DietaryPreference,
     pub allergies: Vec<String>,
@@ -193,6 +216,11 @@ const GOALS: &[(&str, Goal)] = &[
     ("FAT_LOSS", Goal::FatLoss),
     ("MAINTENANCE", Goal::Maintenance),
     ("RECOMPOSITION", Goal::Recomposition),
+];
+const EXPERIENCE: &[(&str, Experience)] = &[
+    ("beginner", Experience::Beginner),
+    ("intermediate", Experience::Intermediate),
+    ("advanced", Experience::Advanced),
 ];
 const SEXES: &[(&str, Sex)] = &[("male", Sex::Male), ("female", Sex::Female)];
 const ACTIVITY_LEVELS: &[(&str, ActivityLevel)] = &[
@@ -366,6 +394,7 @@ const FIELDS: &[(&str, &str)] = &[
     ("activity_level", "activityLevel"),
     ("training_days", "trainingDays"),
     ("session_minutes", "sessionMinutes"),
+    ("experience_level", "experienceLevel"),
     ("equipment", "equipment"),
     ("dietary_preference", "dietaryPreference"),
     ("allergies", "allergies"),
@@ -515,6 +544,9 @@ pub fn parse_profile(value: &Value) -> Result<Profile, ProfileError> {
     let activity_level = w.required("activity_level", |v| enum_value(v, ACTIVITY_LEVELS));
     let training_days = w.required("training_days", |v| whole_in(v, 1, 7));
     let session_minutes = w.optional("session_minutes", 60, |v| whole_in(v, 15, 180));
+    let experience = w.optional("experience_level", Experience::Beginner, |v| {
+        enum_value(v, EXPERIENCE)
+    });
     let equipment = w.optional("equipment", vec![Equipment::Bodyweight], equipment_list);
     let diet = w.required("dietary_preference", |v| {
         enum_value(v, DIETS).or_else(|e| {
@@ -549,6 +581,7 @@ pub fn parse_profile(value: &Value) -> Result<Profile, ProfileError> {
             activity_level: activity_level?,
             training_days: training_days? as u8,
             session_minutes: session_minutes? as u32,
+            experience_level: experience?,
             equipment: equipment?,
             dietary_preference: diet?,
             allergies: allergies?,

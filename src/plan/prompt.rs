@@ -18,6 +18,9 @@ use super::nutrition::Targets;
 use super::offline::sketch;
 use super::profile::Profile;
 use super::supplements::{declined, relevant};
+use super::training::{
+    deload_advice, injury_rules, major_groups, required_patterns, training_targets,
+};
 use super::validate::Violation;
 
 const SYSTEM: &str = "You are an expert strength coach and sports dietitian writing one person's \
@@ -54,10 +57,11 @@ pub fn structure_prompt(p: &Profile, t: &Targets) -> (String, String) {
 /// Stage 2: the full plan, following the stage-1 structure.
 pub fn details_prompt(p: &Profile, t: &Targets, s: &WeekStructure) -> (String, String) {
     let user = format!(
-        "{}\n{}\n## The structure decided in stage 1 (follow it)\n{}\n\n{}\n{}\n{}",
+        "{}\n{}\n## The structure decided in stage 1 (follow it)\n{}\n\n{}\n{}\n{}\n{}",
         person_section(p, t),
         food_section(p),
         compact(s),
+        training_section(p),
         supplement_section(p),
         details_task(p, t),
         tags(p, t, Some(s))
@@ -124,9 +128,10 @@ pub fn repair_prompt(
     let user = format!(
         "The plan below breaks these rules:\n{}\n\nReturn the complete corrected plan as json in \
          the same shape, with all 7 days, changing only what is needed to keep every rule.\n\n{}\n\
-         {}\n## The plan to correct\n{}\n{}",
+         {}\n{}\n## The plan to correct\n{}\n{}",
         list.join("\n"),
         person_section(p, t),
+        training_section(p),
         supplement_section(p),
         compact(plan),
         tags(p, t, None)
@@ -150,7 +155,8 @@ fn person_section(p: &Profile, t: &Targets) -> String {
         "## Person\n\
          - goal: {goal}\n\
          - sex: {sex}; age: {age}; height: {h} cm; weight: {w} kg; activity level: {act}\n\
-         - training: exactly {days} training days per week, sessions of {min} minutes\n\
+         - training: exactly {days} training days per week, sessions of {min} minutes; \
+         experience: {level}\n\
          - equipment: {eq} (bodyweight is always available; use nothing else)\n\
          - avoided exercises (never include them or variations of them): {avoided}\n\
          - injuries (choose exercises that do not load them): {injuries}\n\
@@ -172,6 +178,7 @@ fn person_section(p: &Profile, t: &Targets) -> String {
         act = p.activity_level.as_str(),
         days = p.training_days,
         min = p.session_minutes,
+        level = p.experience_level.as_str(),
         eq = json_list(&equipment),
         avoided = json_list(&p.avoided_exercises),
         injuries = json_list(&p.injuries),
@@ -195,15 +202,65 @@ fn person_section(p: &Profile, t: &Targets) -> String {
     )
 }
 
+/// The training rules with this person's numbers (the validator checks
+/// the same numbers).
+fn training_section(p: &Profile) -> String {
+    let t = training_targets(p);
+    let mut out = format!(
+        "## Training rules (the server checks each one)\n\
+         - Weekly volume: {lo}-{hi} hard sets per week for each of {majors}{limited}. A set \
+         counts fully for its \"muscle_group\" and half for the groups a compound lift also \
+         trains (squats and hinges: glutes; presses: triceps and shoulders; rows and pull-ups: \
+         biceps).\n\
+         - Movement patterns: every week has at least one {patterns} exercise (a loaded carry \
+         counts as core).\n\
+         - Session length: the warm-up minutes plus, for every exercise, sets x (work + \
+         rest_seconds) come to {smin}-{smax} minutes; a rep takes about 3 s, a hold or an \
+         interval block takes its stated time. Fill short sessions with sets, not rest.\n\
+         - Warm-up: \"warm_up\" lists about {warm} minutes of steps ({{\"step\", \"minutes\"}}): \
+         easy cardio, mobility for the session, ramp-up sets of the first lift.\n\
+         - Effort and progression: every exercise has \"rir\" (reps in reserve on its working \
+         sets, {rmin}-{rmax} for a {level}; null only for cardio and intervals) and \
+         \"progression\" (how it gets harder week to week, e.g. double progression: reps to the \
+         top of the range, then more load).\n\
+         - Deload in the plan's notes: {deload}\n",
+        lo = t.weekly_sets_min,
+        hi = t.weekly_sets_max,
+        majors = major_groups().join(", "),
+        limited = if t.time_limited {
+            " (lowered to what the sessions' minutes hold)"
+        } else {
+            ""
+        },
+        patterns = required_patterns().join(", "),
+        smin = t.session_minutes_min,
+        smax = t.session_minutes_max,
+        warm = t.warm_up_minutes,
+        rmin = t.rir_min,
+        rmax = t.rir_max,
+        level = t.experience_level.as_str(),
+        deload = deload_advice(),
+    );
+    for r in injury_rules(&p.injuries) {
+        out.push_str(&format!("- Injury ({}): {}.\n", r.joint, r.rule));
+    }
+    out
+}
+
 fn supplement_section(p: &Profile) -> String {
     let mut out = String::from(
         "## Supplement guide (the supplement_card may only use these entries, as written)\n",
     );
     for s in relevant(p) {
         out.push_str(&format!(
-            "- {} [evidence {}]: dose {}; timing: {}; cautions: {}\n",
+            "- {} [evidence {}]{}: dose {}; timing: {}; cautions: {}\n",
             s.name,
             s.evidence.as_str(),
+            if s.training_days_only {
+                " (training days only)"
+            } else {
+                ""
+            },
             s.dose,
             s.timing,
             s.cautions
@@ -224,11 +281,11 @@ fn details_task(p: &Profile, t: &Targets) -> String {
         "## Task (stage 2 of 2): the full plan\n\
          1. Exactly 7 days, \"day\" 1 to 7, with the training days and foci of the structure; \
          \"name\" is the weekday.\n\
-         2. Training days: \"workout\" with \"focus\", \"duration_minutes\": {min} and about {n} \
-         exercises, each with \"name\", \"sets\", \"reps\" (text such as \"8-12\"), \
-         \"rest_seconds\", \"equipment\" (names from the equipment list, comma-separated when \
-         several are needed, \"bodyweight\" for none) and \"muscle_group\". Rest days: \
-         \"workout\": null.\n\
+         2. Training days: \"workout\" with \"focus\", \"duration_minutes\": {min}, \
+         \"warm_up\" and about {n} exercises, each with \"name\", \"sets\", \"reps\" (text such \
+         as \"8-12\"), \"rest_seconds\", \"equipment\" (names from the equipment list, \
+         comma-separated when several are needed, \"bodyweight\" for none), \"muscle_group\", \
+         \"rir\" and \"progression\", keeping the training rules. Rest days: \"workout\": null.\n\
          3. Every day: \"nutrition\" with exactly {meals} meals, each with \"name\", \"slot\" \
          (breakfast, lunch, dinner or snack) and \"ingredients\": a list of {{\"id\", \"grams\"}} \
          using only ids from the food catalogue, with approximate grams of a real dish. The \

@@ -88,6 +88,16 @@ impl Supplement {
     }
 }
 
+/// The guide's entry a card names: by its name or aliases as whole words
+/// ("Creatine monohydrate", "creatine").
+pub fn named(name: &str) -> Option<&'static Supplement> {
+    let name = name.trim();
+    guide()
+        .iter()
+        .find(|s| s.name.eq_ignore_ascii_case(name))
+        .or_else(|| guide().iter().find(|s| s.is_named_by(name)))
+}
+
 /// Whether the entry fits the user's diet, allergies and age.
 pub fn suits(s: &Supplement, p: &Profile) -> bool {
     let diet_ok = match p.dietary_preference {
@@ -198,22 +208,24 @@ mod tests {
     }
 
     #[test]
-    fn a_meat_eater_gets_whey_and_fish_oil_first() {
+    fn a_meat_eater_gets_fish_oil_and_whey_only_when_asked() {
         let got = ids(&profile("non_vegetarian", 30, &[], &[]));
         assert_eq!(
             got,
-            [
-                "creatine_monohydrate",
-                "whey_protein",
-                "vitamin_d",
-                "omega3_fish_oil"
-            ]
+            ["creatine_monohydrate", "vitamin_d", "omega3_fish_oil"]
         );
+        let asked = ids(&profile("non_vegetarian", 30, &["protein shake"], &[]));
+        assert_eq!(asked[1], "whey_protein", "{asked:?}");
     }
 
     #[test]
     fn allergies_move_to_the_next_suitable_entry_of_the_group() {
-        let got = ids(&profile("non_vegetarian", 30, &[], &["dairy", "fish"]));
+        let got = ids(&profile(
+            "non_vegetarian",
+            30,
+            &["protein powder"],
+            &["dairy", "fish"],
+        ));
         assert!(got.contains(&"plant_protein") && got.contains(&"omega3_algae_oil"));
     }
 

@@ -35,10 +35,17 @@ pub enum Rule {
     DishRepeated,
     PrepTime,
     Cuisine,
+    WarmUp,
+    SessionLength,
+    Prescription,
+    Volume,
+    MovementPattern,
+    Injury,
+    Supplement,
 }
 
 impl Rule {
-    pub const ALL: [Rule; 17] = [
+    pub const ALL: [Rule; 24] = [
         Rule::SevenDays,
         Rule::DayIncomplete,
         Rule::TrainingDaysMismatch,
@@ -56,6 +63,13 @@ impl Rule {
         Rule::DishRepeated,
         Rule::PrepTime,
         Rule::Cuisine,
+        Rule::WarmUp,
+        Rule::SessionLength,
+        Rule::Prescription,
+        Rule::Volume,
+        Rule::MovementPattern,
+        Rule::Injury,
+        Rule::Supplement,
     ];
 
     /// Stable names: they go into attempt details and repair prompts.
@@ -78,6 +92,13 @@ impl Rule {
             Rule::DishRepeated => "dish_repeated",
             Rule::PrepTime => "prep_time",
             Rule::Cuisine => "cuisine",
+            Rule::WarmUp => "warm_up",
+            Rule::SessionLength => "session_length",
+            Rule::Prescription => "prescription",
+            Rule::Volume => "volume",
+            Rule::MovementPattern => "movement_pattern",
+            Rule::Injury => "injury",
+            Rule::Supplement => "supplement",
         }
     }
 }
@@ -110,6 +131,7 @@ const SLEEP_HOURS: std::ops::RangeInclusive<f64> = 6.0..=12.0;
 pub fn validate(plan: &WeeklyPlan, p: &Profile, t: &Targets) -> Vec<Violation> {
     let mut out = Vec::new();
     check_week(plan, p, &mut out);
+    training::check_week(plan, p, &mut out);
     let allergies = AllergyMatcher::new(&p.allergies);
     let filter = FoodFilter::new(p);
     let cat = catalogue();
@@ -120,10 +142,27 @@ pub fn validate(plan: &WeeklyPlan, p: &Profile, t: &Targets) -> Vec<Violation> {
         };
         check_complete(day, &mut v);
         check_exercises(day, p, &mut v);
+        training::check_day(day, p, &mut v);
         check_food(&day.nutrition, p, &allergies, &mut v);
         check_ingredients(&day.nutrition, cat, &filter, &mut v);
         check_numbers(&day.nutrition, cat, &mut v);
         check_targets(&day.nutrition, t, &mut v);
+    }
+    out
+}
+
+/// Only the training rules (warm-ups, session minutes, prescriptions,
+/// injuries, volume, patterns, supplement cards): for checks of a week's
+/// sessions before its meals are solved.
+pub fn training_violations(plan: &WeeklyPlan, p: &Profile) -> Vec<Violation> {
+    let mut out = Vec::new();
+    training::check_week(plan, p, &mut out);
+    for day in &plan.days {
+        let mut v = DayViolations {
+            day: day.day,
+            out: &mut out,
+        };
+        training::check_day(day, p, &mut v);
     }
     out
 }
@@ -143,13 +182,13 @@ pub fn check_day_food(day: u8, n: &Nutrition, p: &Profile, t: &Targets, out: &mu
 }
 
 /// Collects violations of one day.
-struct DayViolations<'a> {
+pub(crate) struct DayViolations<'a> {
     day: u8,
     out: &'a mut Vec<Violation>,
 }
 
 impl DayViolations<'_> {
-    fn push(&mut self, rule: Rule, detail: String) {
+    pub(crate) fn push(&mut self, rule: Rule, detail: String) {
         self.out.push(Violation {
             rule,
             day: Some(self.day),
@@ -495,6 +534,8 @@ fn all_available(items: &str, p: &Profile) -> Result<(), String> {
     }
     Ok(())
 }
+
+mod training;
 
 #[cfg(test)]
 mod tests;

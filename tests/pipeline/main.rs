@@ -270,6 +270,42 @@ async fn a_diet_breaking_plan_is_repaired_in_one_round(pool: PgPool) {
 }
 
 #[sqlx::test]
+async fn a_week_a_coach_would_not_sign_is_sent_back_rule_by_rule_and_saved_repaired(pool: PgPool) {
+    let mock = mock("ok:training_breaking").await;
+    let w = worker(&pool, Some(client(&mock, WAIT)), false).await;
+    let (job, status, _) = run_job(&pool, "fat-loss-vegan-home").await;
+    assert_eq!(status, "completed");
+    assert_eq!(mock.request_count(), 3, "structure, details, repair");
+    let repair = mock.requests_received()[2].body.to_string();
+    for rule in ["warm_up", "prescription", "movement_pattern"] {
+        assert!(repair.contains(rule), "{rule} was sent back to the model");
+    }
+    let (plan,): (serde_json::Value,) =
+        sqlx::query_as("select plan from weekly_base_plans where job_id = $1")
+            .bind(job)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    let sessions: Vec<&serde_json::Value> = plan["days"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|d| d["workout"].as_object().map(|_| &d["workout"]))
+        .collect();
+    assert!(!sessions.is_empty());
+    for w in sessions {
+        assert!(!w["warm_up"].as_array().unwrap().is_empty(), "{w}");
+        for e in w["exercises"].as_array().unwrap() {
+            assert!(
+                e["progression"].as_str().is_some_and(|p| !p.is_empty()),
+                "{e}"
+            );
+        }
+    }
+    w.shutdown().await;
+}
+
+#[sqlx::test]
 async fn a_plan_still_breaking_the_diet_after_repair_fails_as_validation_failed_naming_the_rule(
     pool: PgPool,
 ) {

@@ -32,7 +32,42 @@ const ALLERGY_SETS: &[&[&str]] = &[
     &["soy", "gluten"],
 ];
 
-/// A profile of the matrix, the same for the same `i` and `seed`.
+const EQUIPMENT_SETS: &[&[&str]] = &[
+    &["bodyweight"],
+    &["dumbbells"],
+    &["dumbbells", "bench"],
+    &["resistance_bands", "pull_up_bar"],
+    &["kettlebell"],
+    &["barbell", "bench"],
+    &["full_gym"],
+];
+
+const INJURY_SETS: &[&[&str]] = &[
+    &[],
+    &[],
+    &["shoulder impingement"],
+    &["bad knees"],
+    &["lower back pain"],
+    &["wrist pain"],
+    &["tennis elbow"],
+    &["ankle sprain", "hip bursitis"],
+];
+
+const MINUTES: &[u32] = &[20, 30, 45, 60, 75, 90, 120];
+const LEVELS: &[&str] = &["beginner", "intermediate", "advanced"];
+
+const AVOIDED_SETS: &[&[&str]] = &[
+    &[],
+    &[],
+    &["burpees"],
+    &["deadlifts"],
+    &["push-ups", "lunges"],
+];
+
+/// A profile of the matrix, the same for the same `i` and `seed`: every
+/// diet, allergy sets, goals, ages 16-75, BMI 18.5-38, 3-5 meals, and the
+/// training side (session length, experience, equipment, injuries,
+/// avoided exercises).
 pub fn matrix_profile(i: usize, rng: &mut StdRng) -> Value {
     let diets = ["vegan", "vegetarian", "eggitarian", "non_vegetarian"];
     let goals = ["FAT_LOSS", "MAINTENANCE", "MUSCLE_GAIN", "RECOMPOSITION"];
@@ -57,6 +92,11 @@ pub fn matrix_profile(i: usize, rng: &mut StdRng) -> Value {
         "dietary_preference": diets[(i / 4) % 4],
         "allergies": ALLERGY_SETS[(i / 16) % ALLERGY_SETS.len()],
         "meals_per_day": rng.random_range(3..=5),
+        "session_minutes": MINUTES[rng.random_range(0..MINUTES.len())],
+        "experience_level": LEVELS[rng.random_range(0..LEVELS.len())],
+        "equipment": EQUIPMENT_SETS[rng.random_range(0..EQUIPMENT_SETS.len())],
+        "injuries": INJURY_SETS[rng.random_range(0..INJURY_SETS.len())],
+        "avoided_exercises": AVOIDED_SETS[rng.random_range(0..AVOIDED_SETS.len())],
     })
 }
 
