@@ -129,12 +129,12 @@ pub fn usable(e: &ExerciseDef, p: &Profile, banned: &HashSet<&str>) -> bool {
         && !e.tags.iter().any(|t| banned.contains(t.as_str()))
 }
 
-/// Roughly 8 minutes per exercise after the warm-up: 30 min → 3, 45 → 4,
-/// 60 → 6, 75 or more → 8 (what the prompt asks of the model; the offline
+/// Roughly 6 minutes per exercise after the warm-up: 20 min → 2, 30 → 4,
+/// 45 → 6, 60 or more → 8 (what the prompt asks of the model; the offline
 /// planner then fits sets to the minutes).
 pub fn exercise_count(session_minutes: u32) -> usize {
-    let warm_up = (session_minutes / 5).min(10);
-    ((session_minutes - warm_up) / 8).clamp(2, 8) as usize
+    let warm_up = super::training::warm_up_minutes(session_minutes);
+    ((session_minutes - warm_up) / 6).clamp(2, 8) as usize
 }
 
 /// The most sets one exercise gets in a session.
@@ -226,6 +226,7 @@ pub fn week_workouts(foci: &[Focus], p: &Profile) -> Vec<Workout> {
         week.fill(s);
         week.trim(s);
         week.fill(s);
+        week.even_out(s);
     }
     week.sessions.iter().map(|s| week.workout(s)).collect()
 }
@@ -361,23 +362,37 @@ impl Week<'_> {
     }
 
     /// The goal's sets, lowered where the week's maximum or the session's
-    /// minutes would be exceeded (at least one set each).
+    /// minutes would be exceeded (at least one set each). Main lifts of
+    /// every session come first: the volume goes to them before accessories.
     fn fit_base_sets(&mut self) {
-        for s in 0..self.sessions.len() {
-            for i in 0..self.sessions[s].items.len() {
-                let wanted = self.sessions[s].items[i].sets;
-                self.sessions[s].items[i].sets = 1;
-                for _ in 1..wanted {
-                    let ledger = self.ledger();
-                    let session = &self.sessions[s];
-                    let item = &session.items[i];
-                    if !self.room_for_set(&ledger, item)
-                        || session.used() + item.set_seconds() > session.budget * 1.05
-                    {
-                        break;
+        let mut order: Vec<(usize, usize)> = Vec::new();
+        for main in [true, false] {
+            for (s, session) in self.sessions.iter().enumerate() {
+                for (i, item) in session.items.iter().enumerate() {
+                    if item.main == main {
+                        order.push((s, i));
                     }
-                    self.sessions[s].items[i].sets += 1;
                 }
+            }
+        }
+        let wanted: Vec<u32> = order
+            .iter()
+            .map(|(s, i)| self.sessions[*s].items[*i].sets)
+            .collect();
+        for &(s, i) in &order {
+            self.sessions[s].items[i].sets = 1;
+        }
+        for (&(s, i), wanted) in order.iter().zip(wanted) {
+            for _ in 1..wanted {
+                let ledger = self.ledger();
+                let session = &self.sessions[s];
+                let item = &session.items[i];
+                if !self.room_for_set(&ledger, item)
+                    || session.used() + item.set_seconds() > session.budget * 1.05
+                {
+                    break;
+                }
+                self.sessions[s].items[i].sets += 1;
             }
         }
     }
@@ -588,12 +603,21 @@ impl Week<'_> {
             let Some(def) = pick(self, group, accept, session.occurrence, &session.items) else {
                 continue;
             };
-            let item = self.planned(def, false);
-            if item.set_seconds() > left || !self.room_for_set(ledger, &item) {
+            // Two sets at least: a single set of a filler is no training.
+            let mut item = self.planned(def, false);
+            let sets = if def.is_block() || def.pattern == "conditioning" {
+                1
+            } else {
+                2
+            };
+            item.sets = sets;
+            let mut twice = ledger.clone();
+            add_sets(&mut twice, &item.traits, f64::from(sets - 1));
+            if f64::from(sets) * item.set_seconds() > left + 0.1 * self.sessions[s].budget
+                || !self.room_for_set(&twice, &item)
+            {
                 continue;
             }
-            let mut item = item;
-            item.sets = 1;
             self.sessions[s].items.push(item);
             return true;
         }
@@ -665,6 +689,53 @@ impl Week<'_> {
                     self.sessions[s].items.remove(i);
                 }
                 None => return,
+            }
+        }
+    }
+
+    /// Whether one set less of `item` keeps every major group it trains at
+    /// its weekly minimum.
+    fn can_lose_set(&self, ledger: &BTreeMap<String, f64>, item: &Planned) -> bool {
+        let min = f64::from(self.t.weekly_sets_min);
+        let majors = major_groups();
+        let stays = |g: &str, w: f64| {
+            !majors.iter().any(|m| m == g) || ledger.get(g).copied().unwrap_or(0.0) - w >= min
+        };
+        item.traits.pattern == "conditioning"
+            || (stays(&item.traits.group, 1.0)
+                && item.traits.secondary.iter().all(|g| stays(g, 0.5)))
+    }
+
+    /// A single set of an exercise is hardly training: it takes a set from
+    /// the session's exercise with the most (three or more), when the week
+    /// has room for it.
+    fn even_out(&mut self, s: usize) {
+        for _ in 0..16 {
+            let ledger = self.ledger();
+            let items = &self.sessions[s].items;
+            let single = items
+                .iter()
+                .position(|i| i.sets == 1 && i.max_sets() > 1 && self.room_for_set(&ledger, i));
+            let most = items
+                .iter()
+                .enumerate()
+                .filter(|(_, i)| i.sets >= 3 && self.can_lose_set(&ledger, i))
+                .max_by_key(|(_, i)| i.sets)
+                .map(|(i, _)| i);
+            let (Some(single), Some(most)) = (single, most) else {
+                return;
+            };
+            let items = &mut self.sessions[s].items;
+            let longer = items[single].set_seconds() - items[most].set_seconds();
+            items[single].sets += 1;
+            items[most].sets -= 1;
+            // Only when the session stays inside its minutes.
+            let session = &self.sessions[s];
+            if longer > 0.0 && session.used() > session.budget * 1.10 {
+                let items = &mut self.sessions[s].items;
+                items[single].sets -= 1;
+                items[most].sets += 1;
+                return;
             }
         }
     }
