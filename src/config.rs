@@ -341,9 +341,20 @@ pub struct LlmSettings {
     #[arg(long, env = "LLM_REQUESTS_PER_MINUTE", default_value_t = 60)]
     pub llm_requests_per_minute: u32,
 
-    /// LLM calls in flight at once.
+    /// LLM calls in flight at once, at most: the worker adapts its cap below
+    /// this to the provider (halved on a 429 or 503, one more per success).
     #[arg(long, env = "LLM_MAX_IN_FLIGHT", default_value_t = 32)]
     pub llm_max_in_flight: usize,
+
+    /// Times a call the provider refuses as overloaded (429, 503) waits for a
+    /// place and goes again before the job defers.
+    #[arg(long, env = "LLM_OVERLOAD_RETRIES", default_value_t = 4)]
+    pub llm_overload_retries: u32,
+
+    /// The longest Retry-After (seconds) a call waits out in place; a longer
+    /// one defers the job instead.
+    #[arg(long, env = "LLM_OVERLOAD_WAIT_MAX_SECONDS", default_value_t = 10.0)]
+    pub llm_overload_wait_max_seconds: f64,
 
     /// max_tokens of a call.
     #[arg(long, env = "LLM_MAX_TOKENS", default_value_t = 8192)]
@@ -403,6 +414,8 @@ impl LlmSettings {
             },
             requests_per_minute: self.llm_requests_per_minute,
             max_in_flight: self.llm_max_in_flight,
+            overload_retries: self.llm_overload_retries,
+            overload_wait_max: Duration::from_secs_f64(self.llm_overload_wait_max_seconds.max(0.0)),
             prices: crate::llm::Prices {
                 prompt_per_million: self.llm_price_prompt_per_million,
                 completion_per_million: self.llm_price_completion_per_million,

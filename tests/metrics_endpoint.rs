@@ -53,7 +53,8 @@ async fn after_successes_retries_and_failures_metrics_hold_the_whole_catalogue_a
     pool: PgPool,
 ) {
     let handle = metrics::install();
-    let mock = mock("503,ok").await;
+    // 500 is retried by the job; a 503 would be waited out in the client.
+    let mock = mock("500,ok").await;
     let settings = WorkerSettings {
         worker_id: Some("metrics-test".into()),
         retry_base_seconds: 0.05,
@@ -62,7 +63,7 @@ async fn after_successes_retries_and_failures_metrics_hold_the_whole_catalogue_a
     };
     let worker = plan_worker(&pool, Some(client(&mock, WAIT)), false, settings).await;
 
-    assert_eq!(run_job(&pool).await, "completed", "503 is retried, then ok");
+    assert_eq!(run_job(&pool).await, "completed", "500 is retried, then ok");
     assert_eq!(run_job(&pool).await, "completed");
     mock.set_script("unauthorized".parse().unwrap()).unwrap();
     assert_eq!(run_job(&pool).await, "failed", "401 fails for good");

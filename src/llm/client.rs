@@ -15,6 +15,7 @@ use super::error::{HttpError, LlmError, OutputError, OutputProblem, excerpt};
 use super::limit::Limits;
 use super::metrics::{InFlightGuard, LlmMetrics};
 use super::wire::{self, ApiError, ResponseFormat, Thinking, Usage, WireRequest, WireResponse};
+use crate::error_code::ErrorCode;
 
 /// A body this large is not a chat completion; stop reading rather than
 /// buffer whatever a broken proxy streams.
@@ -130,6 +131,8 @@ struct Inner {
     temperature: Option<f32>,
     thinking: Option<bool>,
     timeout: Duration,
+    overload_retries: u32,
+    overload_wait_max: Duration,
     limits: Limits,
     metrics: LlmMetrics,
 }
@@ -189,12 +192,15 @@ impl LlmClient {
             .build()
             .map_err(|e| LlmError::Config(format!("cannot build the HTTP client: {e}")))?;
         let provider = cfg.provider_label();
+        let metrics = LlmMetrics::new(&provider, &cfg.model, cfg.prices);
+        metrics.concurrency_limit(limits.limit());
+        metrics.overload_retries_seen();
         let inner = Inner {
             http,
             endpoint,
             auth,
             key,
-            metrics: LlmMetrics::new(&provider, &cfg.model, cfg.prices),
+            metrics,
             limits,
             model: cfg.model,
             provider,
@@ -202,6 +208,8 @@ impl LlmClient {
             temperature: cfg.temperature,
             thinking: cfg.thinking,
             timeout: cfg.timeout,
+            overload_retries: cfg.overload_retries,
+            overload_wait_max: cfg.overload_wait_max,
         };
         Ok(LlmClient {
             inner: Arc::new(inner),
@@ -235,22 +243,72 @@ impl LlmClient {
     #[tracing::instrument(skip_all, fields(provider = %self.inner.provider, model = %self.inner.model))]
     pub async fn chat_json(&self, req: ChatRequest) -> Result<ChatResponse, LlmError> {
         let inner = &*self.inner;
-        let _slot = inner.limits.acquire().await;
-        let guard = InFlightGuard::new(&inner.metrics);
-        let started = Instant::now();
         // The body is serialised up front and the prompt dropped: a call
         // waits minutes, and holding both copies per call adds up.
         let body = inner.request_body(&req)?;
         drop(req);
-        let answer = match tokio::time::timeout(inner.timeout, inner.exchange(body)).await {
+        let mut refusals = 0u32;
+        loop {
+            let slot = inner.limits.acquire().await;
+            let result = inner.send(body.clone()).await;
+            let Err(e) = &result else {
+                inner.metrics.concurrency_limit(inner.limits.success());
+                return result;
+            };
+            if !is_overload(e) {
+                return result;
+            }
+            inner
+                .metrics
+                .concurrency_limit(inner.limits.overloaded(&slot));
+            drop(slot);
+            let wait = e
+                .retry_after()
+                .unwrap_or_else(|| overload_backoff(refusals));
+            if refusals >= inner.overload_retries || wait > inner.overload_wait_max {
+                return result;
+            }
+            refusals += 1;
+            inner.metrics.overload_retry();
+            tracing::debug!(
+                wait_ms = wait.as_millis() as u64,
+                limit = inner.limits.limit(),
+                "provider overloaded; the call waits for a place and goes again"
+            );
+            tokio::time::sleep(wait).await;
+        }
+    }
+}
+
+/// A refusal that says the provider has too much in flight: a 429 that is
+/// not a spent quota, or a 503.
+fn is_overload(e: &LlmError) -> bool {
+    e.code() == ErrorCode::AiRateLimit || e.status() == Some(503)
+}
+
+/// Without a Retry-After: 0.5 s doubling to 8 s (the OpenAI SDK's
+/// schedule), with full jitter so that refused calls do not return together.
+fn overload_backoff(refusals: u32) -> Duration {
+    let cap = Duration::from_millis(500)
+        .saturating_mul(1 << refusals.min(4))
+        .min(Duration::from_secs(8));
+    cap.mul_f64(rand::random::<f64>().max(0.1))
+}
+
+impl Inner {
+    /// One HTTP exchange under the deadline, interpreted and counted.
+    async fn send(&self, body: Vec<u8>) -> Result<ChatResponse, LlmError> {
+        let guard = InFlightGuard::new(&self.metrics);
+        let started = Instant::now();
+        let answer = match tokio::time::timeout(self.timeout, self.exchange(body)).await {
             Ok(answer) => answer,
             Err(_) => Err(LlmError::Timeout {
-                after: inner.timeout,
+                after: self.timeout,
             }),
         };
         let latency = started.elapsed();
-        inner.metrics.duration(latency);
-        let result = answer.and_then(|a| inner.interpret(a, latency));
+        self.metrics.duration(latency);
+        let result = answer.and_then(|a| self.interpret(a, latency));
         match &result {
             Ok(resp) => {
                 tracing::debug!(
@@ -267,9 +325,7 @@ impl LlmClient {
         }
         result
     }
-}
 
-impl Inner {
     fn request_body(&self, req: &ChatRequest) -> Result<Vec<u8>, LlmError> {
         serde_json::to_vec(&self.wire_request(req))
             .map_err(|e| LlmError::Config(format!("request body: {e}")))

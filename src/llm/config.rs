@@ -37,8 +37,16 @@ pub struct LlmConfig {
     /// Requests started per minute by this client (and its clones); a burst of
     /// one minute's worth is allowed. 0 turns the limit off.
     pub requests_per_minute: u32,
-    /// Calls in flight at once; callers beyond it wait for a slot.
+    /// Calls in flight at once, at most; the client adapts its cap below it
+    /// to the provider (halved on 429/503, one more per success). Callers
+    /// beyond the cap wait for a place.
     pub max_in_flight: usize,
+    /// Times one call that the provider refuses as overloaded (429 that is
+    /// not a quota, 503) waits for a place and is sent again, when the
+    /// provider asks for a wait of at most `overload_wait_max`; after that
+    /// (or for a longer wait) the error goes to the job, which defers.
+    pub overload_retries: u32,
+    pub overload_wait_max: Duration,
     /// Metric label of the provider; derived from the base URL's host when unset.
     pub provider: Option<String>,
     /// USD per million tokens, for the estimated-cost metric (0: unknown).
@@ -108,6 +116,8 @@ impl Default for LlmConfig {
             thinking: Some(false),
             requests_per_minute: 60,
             max_in_flight: 32,
+            overload_retries: 4,
+            overload_wait_max: Duration::from_secs(10),
             provider: None,
             prices: Prices::default(),
             http: HttpVersion::Auto,
@@ -128,6 +138,8 @@ impl fmt::Debug for LlmConfig {
             .field("thinking", &self.thinking)
             .field("requests_per_minute", &self.requests_per_minute)
             .field("max_in_flight", &self.max_in_flight)
+            .field("overload_retries", &self.overload_retries)
+            .field("overload_wait_max", &self.overload_wait_max)
             .field("provider", &self.provider)
             .finish()
     }

@@ -1,5 +1,9 @@
 //! Pacing of calls to one provider: a request rate (governor's GCRA) and a
-//! cap on calls in flight (a semaphore).
+//! cap on calls in flight that adapts to the provider (AIMD): halved when
+//! the provider says it is overloaded (429 or 503), one more on each
+//! success, never above `LLM_MAX_IN_FLIGHT`. DeepSeek caps concurrency per
+//! account and answers 429 past it; a fixed cap above the account's would
+//! turn most calls into 429s.
 //!
 //! governor's own `until_ready` sleeps on `futures-timer` against a `quanta`
 //! clock, which no test can drive. So the limiter reads a [`LimitClock`] and
@@ -9,16 +13,15 @@
 //! do the same, but the crate does not enable tokio's `test-util`).
 
 use std::num::NonZeroU32;
-use std::sync::Arc;
-#[cfg(test)]
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use governor::clock::Clock;
 use governor::middleware::NoOpMiddleware;
 use governor::state::{InMemoryState, NotKeyed};
 use governor::{Quota, RateLimiter};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::Notify;
 
 /// The time the rate limiter reads and waits on.
 #[derive(Debug, Clone)]
@@ -70,13 +73,89 @@ impl Clock for LimitClock {
 
 type Governor = RateLimiter<NotKeyed, InMemoryState, LimitClock, NoOpMiddleware<Duration>>;
 
+/// The adaptive in-flight cap shared by a client and its clones.
+#[derive(Debug)]
+struct Slots {
+    state: Mutex<SlotState>,
+    freed: Notify,
+    max: usize,
+    /// The current limit, for the gauge and readers that hold no lock.
+    limit: AtomicU64,
+}
+
+#[derive(Debug)]
+struct SlotState {
+    in_flight: usize,
+    limit: usize,
+    /// Bumped by every decrease: calls sent before it carry the old epoch,
+    /// so a burst of 429s from one window halves the limit once, not once
+    /// per refused call.
+    epoch: u64,
+}
+
+/// A call's place in flight; dropping it frees the place.
+#[derive(Debug)]
+pub(crate) struct Slot {
+    slots: Arc<Slots>,
+    epoch: u64,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut s = self.slots.state.lock().expect("slot state lock");
+        s.in_flight -= 1;
+        drop(s);
+        self.slots.freed.notify_one();
+    }
+}
+
+impl Slots {
+    fn new(max: usize) -> Self {
+        Slots {
+            state: Mutex::new(SlotState {
+                in_flight: 0,
+                limit: max,
+                epoch: 0,
+            }),
+            freed: Notify::new(),
+            max,
+            limit: AtomicU64::new(max as u64),
+        }
+    }
+
+    async fn acquire(self: &Arc<Self>) -> Slot {
+        loop {
+            // Registered before the check, so a place freed in between wakes
+            // this waiter (a dropped waiter passes its wake-up on).
+            let freed = self.freed.notified();
+            tokio::pin!(freed);
+            freed.as_mut().enable();
+            {
+                let mut s = self.state.lock().expect("slot state lock");
+                if s.in_flight < s.limit {
+                    s.in_flight += 1;
+                    return Slot {
+                        slots: Arc::clone(self),
+                        epoch: s.epoch,
+                    };
+                }
+            }
+            freed.await;
+        }
+    }
+
+    fn set_limit(&self, s: &mut SlotState, limit: usize) {
+        s.limit = limit;
+        self.limit.store(limit as u64, Ordering::Relaxed);
+    }
+}
+
 /// The pacing of one client and its clones.
 #[derive(Debug)]
 pub(crate) struct Limits {
     rate: Option<Governor>,
     clock: LimitClock,
-    slots: Arc<Semaphore>,
-    max_in_flight: usize,
+    slots: Arc<Slots>,
 }
 
 impl Limits {
@@ -93,29 +172,55 @@ impl Limits {
         Limits {
             rate,
             clock,
-            slots: Arc::new(Semaphore::new(max_in_flight)),
-            max_in_flight,
+            slots: Arc::new(Slots::new(max_in_flight.max(1))),
         }
     }
 
-    /// Waits for a free slot, then for the rate limit. Never fails.
+    /// Waits for a free place under the current limit, then for the rate
+    /// limit. Never fails.
     ///
-    /// The slot comes first so that the rate cell is taken just before the
-    /// request is sent: taking it first and then queueing for a slot would let
-    /// calls that waited for slots go out in a burst above the rate.
+    /// The place comes first so that the rate cell is taken just before the
+    /// request is sent: taking it first and then queueing for a place would
+    /// let calls that waited go out in a burst above the rate.
     ///
-    /// Cancel-safe: dropping the future while it waits holds nothing (the
-    /// semaphore queue entry is removed; the rate limiter keeps no waiter
-    /// state), and the slot is released when the returned permit drops.
-    pub async fn acquire(&self) -> OwnedSemaphorePermit {
-        let permit = Arc::clone(&self.slots)
-            .acquire_owned()
-            .await
-            .expect("the in-flight semaphore is never closed");
+    /// Cancel-safe: dropping the future while it waits holds nothing, and
+    /// the place is freed when the returned slot drops.
+    pub async fn acquire(&self) -> Slot {
+        let slot = self.slots.acquire().await;
         while let Some(wait) = self.rate_wait() {
             self.clock.sleep(wait).await;
         }
-        permit
+        slot
+    }
+
+    /// A call succeeded: one more place, up to the configured maximum.
+    pub fn success(&self) -> usize {
+        let mut s = self.slots.state.lock().expect("slot state lock");
+        if s.limit < self.slots.max {
+            let limit = s.limit + 1;
+            self.slots.set_limit(&mut s, limit);
+            drop(s);
+            self.slots.freed.notify_one();
+            return limit;
+        }
+        s.limit
+    }
+
+    /// The provider refused `slot`'s call as overloaded: the limit halves
+    /// (at least 1), once per window of calls sent under the same limit.
+    pub fn overloaded(&self, slot: &Slot) -> usize {
+        let mut s = self.slots.state.lock().expect("slot state lock");
+        if slot.epoch == s.epoch {
+            let limit = (s.limit / 2).max(1);
+            self.slots.set_limit(&mut s, limit);
+            s.epoch += 1;
+        }
+        s.limit
+    }
+
+    /// The current in-flight limit.
+    pub fn limit(&self) -> usize {
+        self.slots.limit.load(Ordering::Relaxed) as usize
     }
 
     /// Takes a rate cell (`None`) or says how long until one is free.
@@ -126,9 +231,9 @@ impl Limits {
             .map(|not_until| not_until.wait_time_from(self.clock.now()))
     }
 
-    /// Calls holding a slot right now.
+    /// Calls holding a place right now.
     pub fn in_flight(&self) -> usize {
-        self.max_in_flight - self.slots.available_permits()
+        self.slots.state.lock().expect("slot state lock").in_flight
     }
 
     /// The limiter's clock reading (tests check waits against it).
@@ -184,6 +289,58 @@ mod tests {
             .expect("the slot is free again");
         assert_eq!(limits.in_flight(), 1);
         drop(again);
+    }
+
+    #[tokio::test]
+    async fn overload_halves_the_limit_once_per_window_and_successes_grow_it_back() {
+        let limits = Limits::with_clock(0, 8, LimitClock::manual());
+        let window: Vec<Slot> =
+            futures_util::future::join_all((0..8).map(|_| limits.acquire())).await;
+        assert_eq!(limits.in_flight(), 8);
+        // Eight 429s from one window: one halving, not 8 -> 0.
+        for slot in &window {
+            limits.overloaded(slot);
+        }
+        assert_eq!(limits.limit(), 4);
+        drop(window);
+        assert_eq!(limits.in_flight(), 0);
+        let held: Vec<Slot> =
+            futures_util::future::join_all((0..4).map(|_| limits.acquire())).await;
+        assert!(
+            limits.acquire().now_or_never().is_none(),
+            "a fifth call waits under the halved limit"
+        );
+        limits.overloaded(&held[0]);
+        assert_eq!(limits.limit(), 2, "a call of the new window halves again");
+        for _ in 0..20 {
+            limits.success();
+        }
+        assert_eq!(limits.limit(), 8, "never above the configured maximum");
+        let one = Limits::with_clock(0, 1, LimitClock::manual());
+        let slot = one.acquire().await;
+        assert_eq!(one.overloaded(&slot), 1, "never below one");
+    }
+
+    #[tokio::test]
+    async fn a_waiter_gets_the_place_a_success_adds() {
+        let limits = Arc::new(Limits::with_clock(0, 2, LimitClock::manual()));
+        let a = limits.acquire().await;
+        let b = limits.acquire().await;
+        limits.overloaded(&a);
+        drop(b);
+        assert_eq!(limits.limit(), 1);
+        let waiter = tokio::spawn({
+            let limits = Arc::clone(&limits);
+            async move { drop(limits.acquire().await) }
+        });
+        tokio::task::yield_now().await;
+        assert!(!waiter.is_finished(), "one in flight under a limit of one");
+        limits.success();
+        tokio::time::timeout(Duration::from_secs(5), waiter)
+            .await
+            .expect("the added place wakes the waiter")
+            .unwrap();
+        drop(a);
     }
 
     #[tokio::test]

@@ -12,6 +12,8 @@ pub const REQUESTS_TOTAL: &str = "plan_llm_requests_total";
 pub const REQUEST_DURATION_SECONDS: &str = "plan_llm_request_duration_seconds";
 pub const TOKENS_TOTAL: &str = "plan_llm_tokens_total";
 pub const COST_TOTAL: &str = "plan_llm_cost_microusd_total";
+pub const CONCURRENCY_LIMIT: &str = "plan_llm_concurrency_limit";
+pub const OVERLOAD_RETRIES: &str = "plan_llm_overload_retries_total";
 
 /// Registers help texts; call once after installing the recorder.
 pub fn describe_metrics() {
@@ -27,6 +29,16 @@ pub fn describe_metrics() {
     describe_counter!(
         TOKENS_TOTAL,
         "LLM tokens billed, by kind: prompt, completion, cache_hit"
+    );
+    metrics::describe_gauge!(
+        CONCURRENCY_LIMIT,
+        "LLM calls this worker lets in flight now, per provider: halved on a 429 or 503, one \
+         more per success, at most LLM_MAX_IN_FLIGHT"
+    );
+    describe_counter!(
+        OVERLOAD_RETRIES,
+        "LLM calls the provider refused as overloaded (429, 503) that waited for a place and \
+         were sent again in place instead of deferring the job"
     );
     describe_counter!(
         COST_TOTAL,
@@ -57,6 +69,21 @@ impl LlmMetrics {
             "model" => Arc::clone(&self.model),
             "status" => status)
         .increment(1);
+    }
+
+    pub fn concurrency_limit(&self, limit: usize) {
+        metrics::gauge!(CONCURRENCY_LIMIT, "provider" => Arc::clone(&self.provider))
+            .set(limit as f64);
+    }
+
+    /// Shows the counter at 0 before the first retry (increment by 0 leaves
+    /// other clients' counts for the provider alone).
+    pub fn overload_retries_seen(&self) {
+        counter!(OVERLOAD_RETRIES, "provider" => Arc::clone(&self.provider)).increment(0);
+    }
+
+    pub fn overload_retry(&self) {
+        counter!(OVERLOAD_RETRIES, "provider" => Arc::clone(&self.provider)).increment(1);
     }
 
     pub fn duration(&self, elapsed: Duration) {

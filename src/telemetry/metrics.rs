@@ -121,6 +121,8 @@ pub const CATALOGUE: &[&str] = &[
     crate::llm::metrics::REQUEST_DURATION_SECONDS,
     crate::llm::metrics::TOKENS_TOTAL,
     crate::llm::metrics::COST_TOTAL,
+    crate::llm::metrics::CONCURRENCY_LIMIT,
+    crate::llm::metrics::OVERLOAD_RETRIES,
     crate::notify::delivery::PUSHES,
     PUSH_DELIVERY_UP,
     PUSH_DELIVERY_RESTARTS,

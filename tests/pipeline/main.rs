@@ -166,7 +166,17 @@ async fn a_good_answer_is_saved_with_the_jobs_completion_and_every_stage_is_repo
 #[sqlx::test]
 async fn two_429s_defer_the_job_after_retry_after_without_spending_a_retry(pool: PgPool) {
     let mock = mock("rate_limit_ms:300,rate_limit_ms:300,ok").await;
-    let w = worker(&pool, Some(client(&mock, WAIT)), false).await;
+    // A Retry-After longer than a call waits out in place defers the job.
+    let llm = LlmClient::new(plan_worker::llm::LlmConfig {
+        base_url: mock.base_url.clone(),
+        api_key: Some("test-key".into()),
+        timeout: WAIT,
+        requests_per_minute: 0,
+        overload_wait_max: Duration::from_millis(100),
+        ..Default::default()
+    })
+    .unwrap();
+    let w = worker(&pool, Some(llm), false).await;
     let (job, status, _) = run_job(&pool, "muscle-gain-vegetarian-gym").await;
     assert_eq!(status, "completed");
     assert_eq!(
@@ -189,6 +199,24 @@ async fn two_429s_defer_the_job_after_retry_after_without_spending_a_retry(pool:
     assert!(
         gaps.iter().all(|g| *g >= 0.29),
         "Retry-After honoured: {gaps:?}"
+    );
+    w.shutdown().await;
+}
+
+#[sqlx::test]
+async fn short_429s_and_503s_are_waited_out_in_place_without_deferring_the_job(pool: PgPool) {
+    let mock = mock("rate_limit_ms:200,overloaded,ok").await;
+    let w = worker(&pool, Some(client(&mock, WAIT)), false).await;
+    let (job, status, _) = run_job(&pool, "muscle-gain-vegetarian-gym").await;
+    assert_eq!(status, "completed");
+    assert_eq!(
+        outcomes(&attempts(&pool, job).await),
+        pairs(&[("completed", "")])
+    );
+    assert_eq!(
+        mock.request_count(),
+        4,
+        "two refusals sent again, then both stages"
     );
     w.shutdown().await;
 }

@@ -26,6 +26,68 @@ async fn a_script_answers_429_twice_then_ok_for_every_later_call() {
 }
 
 #[tokio::test]
+async fn overloaded_answers_wait_for_a_place_and_go_again_with_the_limit_halved() {
+    let mock = MockLlm::start("rate_limit_ms:150,overloaded,ok").await;
+    let c = LlmClient::new(LlmConfig {
+        overload_retries: 4,
+        max_in_flight: 8,
+        ..config(&mock)
+    })
+    .unwrap();
+    let started = std::time::Instant::now();
+    assert!(
+        c.chat_json(prompt()).await.is_ok(),
+        "the caller sees no refusal"
+    );
+    assert!(
+        started.elapsed() >= Duration::from_millis(150),
+        "the 429's Retry-After was waited out"
+    );
+    assert_eq!(mock.request_count(), 3);
+    // 8 -> 4 (429) -> 2 (503) -> 3 (success).
+    assert_eq!(c.limits().limit(), 3);
+}
+
+#[tokio::test]
+async fn a_refusal_asking_for_a_long_wait_or_past_the_retries_goes_to_the_caller() {
+    let mock = MockLlm::start("rate_limit:30,ok").await;
+    let c = LlmClient::new(LlmConfig {
+        overload_retries: 4,
+        overload_wait_max: Duration::from_secs(10),
+        ..config(&mock)
+    })
+    .unwrap();
+    let e = c.chat_json(prompt()).await.unwrap_err();
+    assert_eq!(
+        e.retry_after(),
+        Some(Duration::from_secs(30)),
+        "the job defers"
+    );
+    assert_eq!(mock.request_count(), 1);
+
+    let mock = MockLlm::start("rate_limit_ms:10").await;
+    let c = LlmClient::new(LlmConfig {
+        overload_retries: 2,
+        ..config(&mock)
+    })
+    .unwrap();
+    let e = c.chat_json(prompt()).await.unwrap_err();
+    assert_eq!(e.code(), crate::error_code::ErrorCode::AiRateLimit);
+    assert_eq!(mock.request_count(), 3, "the call and two retries");
+    let quota = MockLlm::start("quota_exceeded,ok").await;
+    let c = LlmClient::new(LlmConfig {
+        overload_retries: 4,
+        ..config(&quota)
+    })
+    .unwrap();
+    assert!(
+        c.chat_json(prompt()).await.is_err(),
+        "a spent quota is no overload"
+    );
+    assert_eq!(quota.request_count(), 1);
+}
+
+#[tokio::test]
 async fn a_named_responder_answers_only_the_calls_that_select_it() {
     let opts = MockLlmOptions::new("ok:diet_breaking,ok".parse().unwrap())
         .with_named_responder("diet_breaking", |_| json!({"meal": "chicken curry"}));

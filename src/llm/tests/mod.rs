@@ -15,9 +15,12 @@ use crate::error_code::ErrorCode;
 const KEY: &str = "sk-test-0123456789abcdef";
 const WAIT: Duration = Duration::from_secs(10);
 
+/// Refusals reach the caller at once here (no overload retries in place):
+/// the tests of error mapping see every answer; the retries have their own.
 fn config(mock: &MockLlm) -> LlmConfig {
     LlmConfig {
         timeout: Duration::from_secs(10),
+        overload_retries: 0,
         ..LlmConfig::new(&mock.base_url, KEY)
     }
 }
