@@ -369,6 +369,12 @@ pub struct LlmSettings {
     #[arg(long, env = "FALLBACK_TO_OFFLINE", default_value_t = false)]
     pub fallback_to_offline: bool,
 
+    /// Hours a week's structure (training days and foci) is reused for
+    /// people with the same goal, schedule, equipment, experience and
+    /// restrictions, skipping the structure call; 0 turns the cache off.
+    #[arg(long, env = "STRUCTURE_CACHE_HOURS", default_value_t = 168.0)]
+    pub structure_cache_hours: f64,
+
     /// HTTP to the provider: auto (HTTP/2 over TLS when offered, else
     /// HTTP/1.1), http1, or http2 (also h2c on plain http).
     #[arg(long, env = "LLM_HTTP_VERSION", default_value = "auto", value_enum)]

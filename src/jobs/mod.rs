@@ -50,7 +50,10 @@ pub fn registry(llm: &LlmSettings, images: &UnsplashSettings) -> anyhow::Result<
     if unsplash.is_none() {
         tracing::info!("UNSPLASH_ACCESS_KEY is not set: meal plans carry no photos");
     }
-    let weekly = weekly_plan::PlanHandler::new(client.clone(), llm.fallback_to_offline);
+    let weekly = weekly_plan::PlanHandler::new(client.clone(), llm.fallback_to_offline)
+        .with_structure_cache(std::time::Duration::from_secs_f64(
+            llm.structure_cache_hours.max(0.0) * 3600.0,
+        ));
     let meals =
         meal_plan::MealPlanHandler::new(client, llm.fallback_to_offline, unsplash.is_some());
     let swaps = meal_plan::swap::MealSwapHandler::new(&meals);

@@ -123,6 +123,7 @@ pub const CATALOGUE: &[&str] = &[
     crate::llm::metrics::COST_TOTAL,
     crate::llm::metrics::CONCURRENCY_LIMIT,
     crate::llm::metrics::OVERLOAD_RETRIES,
+    crate::jobs::weekly_plan::structure_cache::LOOKUPS,
     crate::notify::delivery::PUSHES,
     PUSH_DELIVERY_UP,
     PUSH_DELIVERY_RESTARTS,
@@ -143,6 +144,11 @@ pub fn collect_process() {
 pub fn describe() {
     process().describe();
     describe_counter!(JOBS_CLAIMED, "Jobs claimed by this worker.");
+    describe_counter!(
+        crate::jobs::weekly_plan::structure_cache::LOOKUPS,
+        "Week structures looked up in the structure cache, by result (hit: the structure call \
+         was skipped)."
+    );
     describe_counter!(
         JOBS_FINISHED,
         "Jobs that reached a final state, by outcome and error code."
@@ -365,6 +371,10 @@ pub fn register_zeros(kinds: &[String]) {
         metrics::counter!(JOBS_REAPED, "reason" => reason).absolute(0);
     }
     metrics::counter!(PROFILES_SCRUBBED).absolute(0);
+    for result in ["hit", "miss"] {
+        metrics::counter!(crate::jobs::weekly_plan::structure_cache::LOOKUPS, "result" => result)
+            .absolute(0);
+    }
     metrics::counter!(JOBS_PURGED).absolute(0);
     for table in crate::queue::store::VACUUMED_TABLES {
         metrics::counter!(TABLE_VACUUMS, "table" => *table).absolute(0);

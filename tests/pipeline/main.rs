@@ -204,6 +204,63 @@ async fn two_429s_defer_the_job_after_retry_after_without_spending_a_retry(pool:
 }
 
 #[sqlx::test]
+async fn a_second_person_with_the_same_schedule_reuses_the_week_structure(pool: PgPool) {
+    use plan_worker::jobs::weekly_plan::{KIND, PlanHandler};
+    let mock = mock("ok").await;
+    let handler = PlanHandler::new(Some(client(&mock, WAIT)), false)
+        .with_structure_cache(Duration::from_secs(3600));
+    let settings = WorkerSettings {
+        worker_id: Some(format!("pipeline-{}", Uuid::new_v4().simple())),
+        ..WorkerSettings::default()
+    };
+    let registry = plan_worker::queue::Registry::new().register(KIND, handler);
+    let w = support::start_worker(&pool, registry, settings).await;
+
+    let first = profile("fat-loss-vegan-home");
+    assert_eq!(run_profile(&pool, first.clone()).await.1, "completed");
+    assert_eq!(mock.request_count(), 2, "structure and details");
+    // Someone else: other body, diet and allergies, same schedule and limits.
+    let mut second = first.clone();
+    second["weight_kg"] = serde_json::json!(101);
+    second["age"] = serde_json::json!(58);
+    second["dietary_preference"] = serde_json::json!("vegetarian");
+    second["allergies"] = serde_json::json!(["peanuts"]);
+    let (job, status) = run_profile(&pool, second).await;
+    assert_eq!(status, "completed");
+    assert_eq!(mock.request_count(), 3, "the details call only");
+    let details = mock.requests_received()[2].body.to_string();
+    assert!(
+        details.contains("structure_json"),
+        "the cached structure went into stage 2"
+    );
+    let (hits, stored): (i64, serde_json::Value) =
+        sqlx::query_as("select hits, days from plan_structure_cache")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(hits, 1);
+    let text = stored.to_string();
+    assert!(
+        !text.contains("kcal") && !text.contains("rationale"),
+        "{text}"
+    );
+    let targets: (i64,) = sqlx::query_as(
+        "select (plan->'days'->0->'nutrition'->>'kcal')::bigint from weekly_base_plans where job_id = $1",
+    )
+    .bind(job)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert!(targets.0 > 0);
+    // A different schedule misses.
+    let mut third = first.clone();
+    third["training_days"] = serde_json::json!(5);
+    assert_eq!(run_profile(&pool, third).await.1, "completed");
+    assert_eq!(mock.request_count(), 5);
+    w.shutdown().await;
+}
+
+#[sqlx::test]
 async fn short_429s_and_503s_are_waited_out_in_place_without_deferring_the_job(pool: PgPool) {
     let mock = mock("rate_limit_ms:200,overloaded,ok").await;
     let w = worker(&pool, Some(client(&mock, WAIT)), false).await;

@@ -2,8 +2,12 @@
 //! does: stage 1 the week's structure, stage 2 the details; then the fixer,
 //! the validator and at most one repair round.
 
+use std::time::Duration;
+
 use serde_json::{Value, json};
 use uuid::Uuid;
+
+use super::structure_cache;
 
 use crate::error_code::ErrorCode;
 use crate::llm::{ChatRequest, ChatResponse, LlmClient, LlmError, Message, Usage};
@@ -60,6 +64,7 @@ pub async fn with_llm(
     client: &LlmClient,
     p: &Profile,
     t: &Targets,
+    structure_cache: Option<Duration>,
 ) -> Result<Generated, JobError> {
     let mut usage = UsageTotals::default();
     // DeepSeek's user_id isolates end users; a name-based hash keeps the
@@ -69,9 +74,31 @@ pub async fn with_llm(
         .to_string();
 
     ctx.progress(STAGE_STRUCTURE).await?;
-    let (raw, model) = call(client, structure_prompt(p, t), &user_tag, &mut usage).await?;
-    let structure: WeekStructure =
-        parse_structure(raw).map_err(|e| invalid_output("structure", &e, &usage))?;
+    let cache_key = structure_cache.map(|_| structure_cache::key(p, client.model()));
+    let cached = match &cache_key {
+        // A cache that cannot be read costs a call, never the job.
+        Some(key) => structure_cache::get(&ctx.db, key, t.kcal, t.protein_g)
+            .await
+            .unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "structure cache unreadable; asking the model");
+                None
+            }),
+        None => None,
+    };
+    let from_cache = cached.is_some();
+    let (structure, model) = match cached {
+        Some(s) => (s, client.model().to_owned()),
+        None => {
+            let (raw, model) = call(client, structure_prompt(p, t), &user_tag, &mut usage).await?;
+            let s = parse_structure(raw).map_err(|e| invalid_output("structure", &e, &usage))?;
+            (s, model)
+        }
+    };
+    // Remembered only once the week passes the validator.
+    let to_store = match (&cache_key, from_cache) {
+        (Some(key), false) => Some((key.clone(), structure.clone())),
+        _ => None,
+    };
 
     ctx.progress(STAGE_DETAILS).await?;
     let (text, _) = call_text(
@@ -93,6 +120,7 @@ pub async fn with_llm(
     let plan = fix(plan, p, t);
     let violations = validate(&plan, p, t);
     if violations.is_empty() {
+        remember(ctx, to_store, &model, structure_cache).await;
         return Ok(Generated {
             plan,
             place,
@@ -111,7 +139,24 @@ pub async fn with_llm(
     drop(place);
     let (text, _) = call_text(client, prompt, &user_tag, &mut usage).await?;
     let place = gate.enter().await;
-    repaired(&text, p, t, model, usage, place)
+    let done = repaired(&text, p, t, model, usage, place)?;
+    remember(ctx, to_store, &done.model, structure_cache).await;
+    Ok(done)
+}
+
+/// Stores a structure whose week passed; a failure costs a later call only.
+async fn remember(
+    ctx: &JobContext,
+    entry: Option<(String, WeekStructure)>,
+    model: &str,
+    ttl: Option<Duration>,
+) {
+    let (Some((key, structure)), Some(ttl)) = (entry, ttl) else {
+        return;
+    };
+    if let Err(e) = structure_cache::put(&ctx.db, &key, model, &structure, ttl).await {
+        tracing::warn!(error = %e, "week structure not cached");
+    }
 }
 
 fn parse_plan_text(text: &str) -> Result<WeeklyPlan, serde_json::Error> {

@@ -24,6 +24,8 @@ struct Inner {
     llm: Option<LlmClient>,
     fallback_to_offline: bool,
     gate: generate::Gate,
+    /// How long a week's structure is reused; None: never.
+    structure_cache: Option<std::time::Duration>,
 }
 
 /// Plans solved and saved at once (the pool's connections are the other bound).
@@ -40,8 +42,17 @@ impl PlanHandler {
                 llm,
                 fallback_to_offline,
                 gate: generate::Gate::new(PLACES),
+                structure_cache: None,
             }),
         }
+    }
+
+    /// Reuses week structures for `ttl` (see `structure_cache`); zero: never.
+    pub fn with_structure_cache(mut self, ttl: std::time::Duration) -> Self {
+        Arc::get_mut(&mut self.inner)
+            .expect("configured before it is shared")
+            .structure_cache = (!ttl.is_zero()).then_some(ttl);
+        self
     }
 }
 
@@ -61,7 +72,12 @@ impl Inner {
             return offline(&ctx, &self.gate, &profile, &targets, None).await;
         };
         match Box::pin(generate::with_llm(
-            &ctx, &self.gate, client, &profile, &targets,
+            &ctx,
+            &self.gate,
+            client,
+            &profile,
+            &targets,
+            self.structure_cache,
         ))
         .await
         {

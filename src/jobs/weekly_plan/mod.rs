@@ -11,6 +11,7 @@ pub mod generate;
 pub mod handler;
 pub mod save;
 pub mod store;
+pub mod structure_cache;
 
 pub use handler::PlanHandler;
 
