@@ -28,7 +28,7 @@ pub fn describe_metrics() {
     );
     describe_counter!(
         TOKENS_TOTAL,
-        "LLM tokens billed, by kind: prompt, completion, cache_hit"
+        "LLM tokens billed, by kind: prompt, completion, and of the prompt cache_hit and cache_miss (DeepSeek's prompt_cache_*_tokens, OpenAI's cached_tokens)"
     );
     metrics::describe_gauge!(
         CONCURRENCY_LIMIT,
@@ -107,6 +107,7 @@ impl LlmMetrics {
             ("prompt", Some(usage.prompt_tokens)),
             ("completion", Some(usage.completion_tokens)),
             ("cache_hit", usage.cache_hit_tokens),
+            ("cache_miss", usage.cache_miss_tokens),
         ];
         for (kind, n) in kinds {
             let Some(n) = n.filter(|n| *n > 0) else {
