@@ -15,3 +15,14 @@ create table if not exists plan_structure_cache (
 );
 
 create index if not exists plan_structure_cache_expiry on plan_structure_cache (expires_at);
+
+-- As 0011: row-level security on, nothing for Supabase's app roles.
+alter table plan_structure_cache enable row level security;
+do $$
+declare
+    v_role text;
+begin
+    for v_role in select rolname from pg_roles where rolname in ('anon', 'authenticated', 'service_role') loop
+        execute format('revoke all on table plan_structure_cache from %I', v_role);
+    end loop;
+end $$;
