@@ -35,6 +35,7 @@ pub mod offline;
 pub mod portions;
 pub mod profile;
 pub mod prompt;
+pub mod sessions;
 pub mod supplements;
 pub mod text;
 pub mod training;

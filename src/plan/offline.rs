@@ -2,7 +2,7 @@
 //! worker produces real plans out of the box) and as a fallback after the LLM
 //! fails for good. Same profile and targets in, same plan out.
 
-use super::exercises::{Focus, week_workouts};
+use super::exercises::Focus;
 use super::foods::{FoodFilter, catalogue};
 use super::meals::{Dish, compose, day_meals_from, day_slots, suitable};
 use super::menu::{cook_day, day_targets, grocery_list};
@@ -10,6 +10,7 @@ use super::model::Workout;
 use super::model::{Day, Meal, Nutrition, Recovery, WeeklyPlan, weekday_name};
 use super::nutrition::Targets;
 use super::profile::{Goal, Profile};
+use super::sessions::week_workouts;
 use super::supplements::card;
 
 /// Which weekdays train (1 = Monday), spread so hard days rarely touch.

@@ -115,7 +115,7 @@ fn day(n: u8, training: bool, t: &Targets) -> Day {
 fn plan(t: &Targets) -> WeeklyPlan {
     let p = profile(json!({}));
     let mut sessions =
-        crate::plan::exercises::week_workouts(crate::plan::offline::split(3), &p).into_iter();
+        crate::plan::sessions::week_workouts(crate::plan::offline::split(3), &p).into_iter();
     let mut days: Vec<Day> = (1..=7).map(|n| day(n, [1, 3, 5].contains(&n), t)).collect();
     for d in days.iter_mut().filter(|d| d.is_training_day) {
         d.workout = sessions.next();
