@@ -439,7 +439,7 @@ async fn mock_llm_help_lists_only_its_own_flags_and_run_help_still_lists_the_dat
     ];
     let mock = binary(&["mock-llm", "--help"], &no_env).await;
     assert!(mock.ok, "{}", mock.stderr);
-    for own in ["--port", "--mode", "--latency", "--help"] {
+    for own in ["--port", "--mode", "--latency", "--jitter", "--help"] {
         assert!(mock.stdout.contains(own), "{own} missing:\n{}", mock.stdout);
     }
     for global in [
