@@ -8,8 +8,9 @@
 //! that point (the rest of S and every later stage) is the sample whose
 //! 10th, 50th and 90th percentiles are the answer. The answer narrows as
 //! stages pass, and a slow stage makes it longer rather than saying 0. When
-//! the job has been in S longer than nearly all of them, the estimate is the
-//! later stages' alone and says `overdue`.
+//! fewer than ESTIMATE_MIN_JOBS stayed in S as long, the estimate says
+//! `overdue` and comes from the slowest of them: how far they ran past the
+//! slowest but those, from now, and their later stages.
 //!
 //! The levels tried, first with enough jobs (ESTIMATE_MIN_JOBS) wins:
 //! kind + source + model, then kind + source, then a configured default,
@@ -116,8 +117,8 @@ pub struct Estimate {
     /// The route estimated for ("llm"/"offline", the model), when known.
     pub source: Option<String>,
     pub model: Option<String>,
-    /// The job has run its stage longer than nearly every job like it: the
-    /// estimate is what its later stages take.
+    /// Fewer than ESTIMATE_MIN_JOBS jobs like it stayed in its stage this
+    /// long: the estimate comes from the slowest of them.
     pub overdue: bool,
 }
 
@@ -176,9 +177,8 @@ pub async fn for_running_job(
     Ok(Some(forecast(db, kind, route, at, s).await?))
 }
 
-/// The estimate of a pending job at `position`: its wait for `run_after`,
-/// then one run per round of the workers' slots ahead of it, plus its own
-/// run, made the way the live workers make its kind.
+/// The estimate of a pending job at `position` (see [`queued`]), its run
+/// made the way the live workers make its kind.
 pub async fn for_pending_job(
     db: &PgPool,
     kind: &str,
@@ -187,7 +187,8 @@ pub async fn for_pending_job(
 ) -> sqlx::Result<Forecast> {
     let route = store::likely_route(db, kind).await?;
     let run = forecast(db, kind, route, Progress::NOT_STARTED, s).await?;
-    Ok(queued(run, position))
+    let running = store::running_count(db, kind).await?;
+    Ok(queued(run, position, running))
 }
 
 /// The first level with enough history, else the default.
@@ -268,9 +269,22 @@ pub fn from_history(
         .filter(|(part, _)| *part > elapsed)
         .map(|(part, after)| part - elapsed + after)
         .collect();
-    let overdue = left.len() < min_jobs.min(parts.len());
+    let k = min_jobs.min(parts.len());
+    let overdue = left.len() < k;
     if overdue {
-        left = parts.iter().map(|(_, after)| *after).collect();
+        // Fewer than k jobs lasted this long: nothing measured says how
+        // much longer this one takes. The k slowest say how far the
+        // slowest ran past the k-th slowest; that excess, from now, and
+        // their later stages are the sample (residual life beyond a high
+        // threshold, which an LLM's long tail keeps about the same).
+        let mut slowest = parts.clone();
+        slowest.sort_by(|a, b| b.0.total_cmp(&a.0));
+        slowest.truncate(k);
+        let threshold = slowest.last().map_or(0.0, |(part, _)| *part);
+        left = slowest
+            .iter()
+            .map(|(part, after)| part - threshold + after)
+            .collect();
     }
     left.sort_by(f64::total_cmp);
     Some(Forecast {
@@ -300,12 +314,16 @@ fn default_forecast(at: Progress<'_>, seconds: f64) -> Forecast {
     }
 }
 
-/// A run of a job at `p` in the queue: its wait for `run_after`, one run
-/// per round of the workers' slots ahead of it, and its own.
-pub fn queued(run: Forecast, p: Position) -> Forecast {
-    let slots = f64::from(p.worker_slots.max(1));
-    let rounds = ((f64::from(p.ahead) + 1.0) / slots).ceil();
-    let total = |q: f64| p.due_in_seconds + q * rounds;
+/// A run of a job at `p` in the queue with `running` jobs of its kind in
+/// the workers' slots: its wait for `run_after`; then, unless a slot is
+/// free for it, the completions it waits for (the jobs ahead of it beyond
+/// the free slots, and its own turn), at one run per slot each; then its
+/// own run.
+pub fn queued(run: Forecast, p: Position, running: i32) -> Forecast {
+    let slots = p.worker_slots.max(1);
+    let free = (slots - running).max(0);
+    let completions = f64::from((p.ahead + 1 - free).max(0));
+    let total = |q: f64| p.due_in_seconds + q * completions / f64::from(slots) + q;
     Forecast {
         p10: total(run.p10),
         p50: total(run.p50),
@@ -390,11 +408,12 @@ mod tests {
     }
 
     #[test]
-    fn past_nearly_every_job_it_is_overdue_and_only_later_stages_count() {
+    fn past_nearly_every_job_it_is_overdue_and_the_slowest_jobs_excess_counts() {
         let f = from_history(&history(), at("generating_details", 95.0), 5, Basis::Kind).unwrap();
         assert!(f.overdue, "no 5 jobs took longer than 95 s");
-        assert_eq!((f.p50, f.p90), (1.0, 1.0));
-        assert_eq!(f.based_on_jobs, 10);
+        // The 5 slowest took 60..100 s: 0..40 s past the 5th, then 1 s.
+        assert_eq!((f.p10, f.p50, f.p90), (5.0, 21.0, 37.0));
+        assert_eq!(f.based_on_jobs, 5);
     }
 
     #[test]
@@ -404,22 +423,25 @@ mod tests {
     }
 
     #[test]
-    fn a_pending_job_waits_a_run_per_round_of_slots_ahead_of_it() {
+    fn a_pending_job_waits_for_a_slot_only_when_none_is_free() {
         let run = from_history(&history(), Progress::NOT_STARTED, 5, Basis::Kind).unwrap();
         let first = Position {
             ahead: 0,
             worker_slots: 4,
             due_in_seconds: 0.0,
         };
-        assert_eq!(queued(run.clone(), first).p50, 66.0);
+        assert_eq!(queued(run.clone(), first, 0).p50, 66.0);
+        // Every slot busy: one completion first, a quarter of a run.
+        assert_eq!(queued(run.clone(), first, 4).p50, 66.0 + 16.5);
+        // Fifth in line with all four slots free: the first four take them.
         let fifth = Position { ahead: 4, ..first };
-        assert_eq!(queued(run.clone(), fifth).p90, 204.0);
+        assert_eq!(queued(run.clone(), fifth, 0).p90, 102.0 + 25.5);
         let no_worker = Position {
             ahead: 1,
             worker_slots: 0,
             due_in_seconds: 2.5,
         };
-        assert_eq!(queued(run, no_worker).p50, 134.5);
+        assert_eq!(queued(run, no_worker, 0).p50, 134.5);
     }
 
     #[test]

@@ -12,7 +12,7 @@ pub use read::{
 };
 pub use timings::{
     Route, RunningState, StageTimings, likely_route, recent_run_seconds, recent_stage_timings,
-    record_stage_timings, running_state, set_worker_routes,
+    record_stage_timings, running_count, running_state, set_worker_routes,
 };
 
 use std::time::Duration;

@@ -233,12 +233,12 @@ async fn based_on_jobs_counts_the_jobs_that_were_still_in_the_stage_and_overdue_
     assert!((41..=42).contains(&p50), "{e}");
 
     // 118 s in: fewer than ESTIMATE_MIN_JOBS lasted as long. The stage is
-    // overdue; what is left is the later stages' 2 s, from all 12 jobs.
+    // overdue; the 5 slowest (80..120 s) ran 0..40 s past the 5th, then 2 s.
     enter(&pool, id, "generating_details", 118.0).await;
     let late = estimate(&api, user, id).await;
     assert_eq!(late["overdue"], true, "{late}");
-    assert_eq!(late["basedOnJobs"], 12);
-    assert_eq!(late["secondsRemaining"], 2);
+    assert_eq!(late["basedOnJobs"], 5);
+    assert_eq!(late["secondsRemaining"], 22);
 }
 
 #[sqlx::test]

@@ -174,3 +174,15 @@ pub async fn set_worker_routes(
         .await?;
     Ok(())
 }
+
+/// Jobs of `kind` running now (the processing index: at most the workers'
+/// slots).
+pub async fn running_count(db: &PgPool, kind: &str) -> sqlx::Result<i32> {
+    sqlx::query_scalar(
+        r"select count(*)::integer from plan_generation_jobs
+          where status = 'processing' and kind = $1",
+    )
+    .bind(kind)
+    .fetch_one(db)
+    .await
+}
