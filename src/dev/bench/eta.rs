@@ -32,7 +32,10 @@ const PROFILE: &str = include_str!("../../../examples/profiles/muscle-gain-veget
 /// What to run.
 pub struct Run {
     pub jobs: usize,
-    /// Jobs run first, all at once, so that the measured ones have history.
+    /// Jobs run first so that the measured ones have history: one round of
+    /// the slots at once (for the mean run time the arrivals are paced by),
+    /// the rest arriving as the measured jobs do (so that the history is of
+    /// the same load).
     pub warmup: usize,
     pub concurrency: u32,
     pub latency_ms: u64,
@@ -76,6 +79,8 @@ struct Sample {
 /// A measured job: when it was created and, once it is, completed.
 #[derive(Default)]
 struct Tracked {
+    /// False for the warm-up jobs that arrive like the measured ones.
+    measured: bool,
     started_sampled: bool,
     last_stage: Option<String>,
     done: Option<Instant>,
@@ -105,7 +110,8 @@ pub async fn run(scratch: &Scratch, run: Run, json_out: bool) -> anyhow::Result<
     let mut events = JobEvents::open(&scratch.options).await?;
     let profile: Value = serde_json::from_str(PROFILE)?;
 
-    let warm = warm_up(scratch, &mut events, &profile, run.warmup).await?;
+    let first = run.warmup.min(run.concurrency.max(1) as usize);
+    let warm = warm_up(scratch, &mut events, &profile, first).await?;
     let result = measure(scratch, &mut events, &profile, &run, warm).await;
     worker.shutdown().await;
     let _ = mock.kill().await;
@@ -176,13 +182,24 @@ async fn measure(
     let mut rng = StdRng::seed_from_u64(2026);
     let mut gap = || Duration::from_secs_f64(-rng.random_range(f64::EPSILON..1.0).ln() / rate);
     let (mut samples, mut tracked) = (Vec::new(), HashMap::<Uuid, Tracked>::new());
+    // The warm-up jobs not run at once arrive first, like the measured.
+    let unmeasured = run.warmup.saturating_sub(run.concurrency.max(1) as usize);
+    let total = run.jobs + unmeasured;
     let (mut next_arrival, mut next_tick) = (Instant::now(), Instant::now() + tick);
-    let deadline = Instant::now() + Duration::from_secs_f64(60.0 + mean_run * run.jobs as f64);
+    let deadline = Instant::now()
+        + Duration::from_secs_f64(60.0 + mean_run * (run.jobs + run.warmup) as f64);
     loop {
         let now = Instant::now();
-        if tracked.len() < run.jobs && now >= next_arrival {
+        if tracked.len() < total && now >= next_arrival {
             let id = create(scratch, profile).await?;
-            tracked.insert(id, Tracked::default());
+            let measured = tracked.len() >= unmeasured;
+            tracked.insert(
+                id,
+                Tracked {
+                    measured,
+                    ..Tracked::default()
+                },
+            );
             sample(scratch, id, Phase::Created, &s, &mut samples).await?;
             next_arrival = now + gap();
         }
@@ -197,13 +214,13 @@ async fn measure(
             }
             next_tick = now + tick;
         }
-        if tracked.len() == run.jobs && tracked.values().all(|t| t.done.is_some()) {
+        if tracked.len() == total && tracked.values().all(|t| t.done.is_some()) {
             break;
         }
         if now > deadline {
             bail!("bench: the jobs did not finish in time");
         }
-        let until = next_tick.min(if tracked.len() < run.jobs {
+        let until = next_tick.min(if tracked.len() < total {
             next_arrival
         } else {
             next_tick
@@ -299,7 +316,11 @@ fn coverage(samples: &[(&Sample, f64)]) -> Value {
 }
 
 fn report(run: &Run, warm_mean: f64, samples: &[Sample], tracked: &HashMap<Uuid, Tracked>) -> Value {
-    let ok = |id: &Uuid| tracked.get(id).is_some_and(|t| !t.failed && t.done.is_some());
+    let ok = |id: &Uuid| {
+        tracked
+            .get(id)
+            .is_some_and(|t| t.measured && !t.failed && t.done.is_some())
+    };
     // Each sample with the time the job actually still took.
     let measured: Vec<(&Sample, f64)> = samples
         .iter()
@@ -322,7 +343,7 @@ fn report(run: &Run, warm_mean: f64, samples: &[Sample], tracked: &HashMap<Uuid,
     for (s, _) in &measured {
         *bases.entry(basis_name(s.forecast.basis)).or_default() += 1;
     }
-    let failed = tracked.values().filter(|t| t.failed).count();
+    let failed = tracked.values().filter(|t| t.measured && t.failed).count();
     json!({
         "kind": KIND, "jobs": run.jobs, "warmup_jobs": run.warmup, "failed": failed,
         "concurrency": run.concurrency, "mock_latency_ms": run.latency_ms,
