@@ -16,9 +16,9 @@ use rand::{RngExt, SeedableRng};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use super::percentile;
 use super::pipeline::{free_port, start_mock, wait_for_port};
 use super::scratch::Scratch;
-use super::percentile;
 use crate::api::estimate::{self, Basis, EstimateSettings, Forecast};
 use crate::config::WorkerSettings;
 use crate::jobs::weekly_plan::{KIND, PlanHandler};
@@ -186,8 +186,8 @@ async fn measure(
     let unmeasured = run.warmup.saturating_sub(run.concurrency.max(1) as usize);
     let total = run.jobs + unmeasured;
     let (mut next_arrival, mut next_tick) = (Instant::now(), Instant::now() + tick);
-    let deadline = Instant::now()
-        + Duration::from_secs_f64(60.0 + mean_run * (run.jobs + run.warmup) as f64);
+    let deadline =
+        Instant::now() + Duration::from_secs_f64(60.0 + mean_run * (run.jobs + run.warmup) as f64);
     loop {
         let now = Instant::now();
         if tracked.len() < total && now >= next_arrival {
@@ -315,7 +315,12 @@ fn coverage(samples: &[(&Sample, f64)]) -> Value {
     })
 }
 
-fn report(run: &Run, warm_mean: f64, samples: &[Sample], tracked: &HashMap<Uuid, Tracked>) -> Value {
+fn report(
+    run: &Run,
+    warm_mean: f64,
+    samples: &[Sample],
+    tracked: &HashMap<Uuid, Tracked>,
+) -> Value {
     let ok = |id: &Uuid| {
         tracked
             .get(id)
