@@ -525,9 +525,24 @@ pub struct ApiSettings {
     #[arg(long, env = "SSE_KEEPALIVE_SECONDS", default_value_t = 15.0)]
     pub sse_keepalive_seconds: f64,
 
-    /// Completed jobs the estimate of remaining time is computed from.
-    #[arg(long, env = "ESTIMATE_SAMPLE_JOBS", default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    /// Recent completed jobs (of the job's kind, source and model) the
+    /// estimate of remaining time is computed from.
+    #[arg(long, env = "ESTIMATE_SAMPLE_JOBS", default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub estimate_sample_jobs: u32,
+
+    /// Only jobs completed within this many days count for estimates.
+    #[arg(long, env = "ESTIMATE_WINDOW_DAYS", default_value_t = 30.0)]
+    pub estimate_window_days: f64,
+
+    /// Fewer alike jobs than this: the estimate falls back to a broader
+    /// history (kind + source, kind, then ESTIMATE_DEFAULT_SECONDS).
+    #[arg(long, env = "ESTIMATE_MIN_JOBS", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=1_000))]
+    pub estimate_min_jobs: u32,
+
+    /// A whole job's median in seconds when no history exists (the
+    /// estimate then says basis "default" and basedOnJobs 0).
+    #[arg(long, env = "ESTIMATE_DEFAULT_SECONDS", default_value_t = 60.0)]
+    pub estimate_default_seconds: f64,
 
     /// Connections the API serves at once; further clients wait to be
     /// accepted.
@@ -687,6 +702,8 @@ impl ApiSettings {
             self.api_request_timeout_seconds,
         )?;
         positive("sse_keepalive_seconds", self.sse_keepalive_seconds)?;
+        positive("estimate_window_days", self.estimate_window_days)?;
+        positive("estimate_default_seconds", self.estimate_default_seconds)?;
         if self.jwks_max_stale_seconds < self.jwks_cache_seconds {
             return Err(SettingError {
                 field: "jwks_max_stale_seconds",

@@ -90,17 +90,18 @@ pub async fn visible(state: &ApiState, caller: Caller, id: &str) -> Result<JobRo
 /// runs, the plan once it is saved.
 pub async fn view(state: &ApiState, job: JobRow) -> Result<JobView, ApiError> {
     let (mut position, mut eta) = (None, None);
+    let settings = &state.estimate;
     match job.status {
         JobStatus::Pending => {
             if let Some(p) = store::queue_position(&state.db, job.id).await? {
                 position = Some(p.ahead + 1);
-                let d = store::durations(&state.db, &job.kind, state.estimate_sample).await?;
-                eta = estimate::for_pending(d, p);
+                let f = estimate::for_pending_job(&state.db, &job.kind, p, settings).await?;
+                eta = Some(Estimate::from(f));
             }
         }
         JobStatus::Processing => {
-            let d = store::durations(&state.db, &job.kind, state.estimate_sample).await?;
-            eta = estimate::for_running(d, job.running_seconds.unwrap_or(0.0));
+            let f = estimate::for_running_job(&state.db, job.id, &job.kind, settings).await?;
+            eta = f.map(Estimate::from);
         }
         _ => {}
     }

@@ -56,8 +56,8 @@ pub struct ApiState {
     pub limits: Limits,
     /// Per-user bursts and the pending-queue cap, before database work.
     pub admission: Arc<admission::Admission>,
-    /// Completed jobs that estimates are computed from.
-    pub estimate_sample: i32,
+    /// What estimates are computed from.
+    pub estimate: estimate::EstimateSettings,
     pub keepalive: Duration,
     /// Fired at shutdown: event streams say goodbye and end.
     pub shutdown: CancellationToken,
@@ -97,7 +97,12 @@ impl ApiState {
                 cooldown: settings.regeneration_cooldown.0,
             },
             admission: admission::Admission::new(settings.create_burst, settings.max_pending_jobs),
-            estimate_sample: settings.estimate_sample_jobs as i32,
+            estimate: estimate::EstimateSettings {
+                sample: settings.estimate_sample_jobs as i32,
+                window_days: settings.estimate_window_days,
+                min_jobs: settings.estimate_min_jobs as usize,
+                default_seconds: settings.estimate_default_seconds,
+            },
             keepalive: Duration::from_secs_f64(settings.sse_keepalive_seconds),
             db,
             shutdown,

@@ -10,7 +10,7 @@ mod smoke;
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use uuid::Uuid;
 
 use crate::config::{
@@ -42,6 +42,46 @@ pub struct Cli {
 
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// Commands that need neither the database nor the log format: their
+/// `--help` lists only their own flags.
+const WITHOUT_GLOBAL_FLAGS: &[&str] = &[
+    #[cfg(feature = "dev-tools")]
+    "mock-llm",
+];
+
+/// The command line as clap would build it, except that the global flags
+/// (database, log format) are hidden from the help of the commands in
+/// [`WITHOUT_GLOBAL_FLAGS`]. clap's build copies each global flag into every
+/// subcommand that has none of that name; here, before the build, those
+/// commands get that same copy hidden, so parsing is exactly as before (a
+/// flag given anyway is still accepted and reaches `Cli::db`). Changing the
+/// copies after the build instead (`mut_arg`) leaves clap's lookup table
+/// pointing at the wrong flags: that broke parsing before.
+pub fn command() -> clap::Command {
+    let mut cmd = Cli::command();
+    let globals: Vec<clap::Arg> = cmd
+        .get_arguments()
+        .filter(|a| a.is_global_set())
+        .cloned()
+        .collect();
+    for name in WITHOUT_GLOBAL_FLAGS {
+        cmd = cmd.mut_subcommand(name, |sc| {
+            globals
+                .iter()
+                .fold(sc, |sc, a| sc.arg(a.clone().hide(true)))
+        });
+    }
+    cmd
+}
+
+/// Parses the process's arguments; prints help or the error and exits as
+/// clap does.
+pub fn parse() -> Cli {
+    let mut cmd = command();
+    let mut matches = cmd.clone().get_matches();
+    Cli::from_arg_matches_mut(&mut matches).unwrap_or_else(|e| e.format(&mut cmd).exit())
 }
 
 #[derive(Debug, Subcommand)]
@@ -357,6 +397,37 @@ mod tests {
         ("--expo-access-token", "expo-token-6", "expo-token-6"),
         ("--unsplash-access-key", "unsplash-key-7", "unsplash-key-7"),
     ];
+
+    #[cfg(feature = "dev-tools")]
+    #[test]
+    fn global_flags_hidden_from_mock_llm_help_still_parse_everywhere() {
+        let parse = |argv: &[&str]| {
+            let mut m = command().try_get_matches_from(argv).unwrap();
+            Cli::from_arg_matches_mut(&mut m).unwrap()
+        };
+        let url = "postgres://u@db:5432/x";
+        let cli = parse(&[
+            "plan-worker",
+            "mock-llm",
+            "--database-url",
+            url,
+            "--port",
+            "1",
+        ]);
+        assert_eq!(cli.db.database_url, url);
+        assert!(matches!(cli.command, Command::MockLlm(ref a) if a.port == 1));
+        let cli = parse(&["plan-worker", "--database-url", url, "migrate"]);
+        assert_eq!(cli.db.database_url, url);
+        let cli = parse(&["plan-worker", "migrate", "--database-url", url]);
+        assert_eq!(cli.db.database_url, url);
+        let help = command()
+            .find_subcommand_mut("mock-llm")
+            .unwrap()
+            .render_help()
+            .to_string();
+        assert!(!help.contains("--database-url"), "{help}");
+        assert!(help.contains("--port"), "{help}");
+    }
 
     #[test]
     fn debug_output_of_the_settings_shows_no_secret() {

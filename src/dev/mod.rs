@@ -29,6 +29,10 @@ pub struct MockLlmArgs {
     /// Delay before every answer, in milliseconds.
     #[arg(long, default_value_t = 0)]
     pub latency: u64,
+    /// Mean of a random extra delay before every answer, in milliseconds:
+    /// exponentially distributed, capped at ten times this (0: none).
+    #[arg(long, default_value_t = 0)]
+    pub jitter: u64,
 }
 
 /// `plan-worker mock-llm`: serves until Ctrl-C.
@@ -38,7 +42,8 @@ pub async fn mock_llm(args: MockLlmArgs) -> anyhow::Result<()> {
         .parse()
         .map_err(|e| anyhow::anyhow!("mode: {e}"))?;
     let options = mock_answers::mock_options(script)
-        .with_latency(std::time::Duration::from_millis(args.latency));
+        .with_latency(std::time::Duration::from_millis(args.latency))
+        .with_jitter(std::time::Duration::from_millis(args.jitter));
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port))
         .await
         .map_err(|e| anyhow::anyhow!("port: cannot listen on 127.0.0.1:{}: {e}", args.port))?;

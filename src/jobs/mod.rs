@@ -18,6 +18,7 @@ use crate::config::LlmSettings;
 use crate::images::settings::UnsplashSettings;
 use crate::llm::LlmClient;
 use crate::queue::Registry;
+use crate::queue::store::Route;
 
 /// Kinds an app creates with a profile (the API refuses others: they would
 /// wait and expire). `meal_images` and `meal_swap` are made by the service.
@@ -50,6 +51,7 @@ pub fn registry(llm: &LlmSettings, images: &UnsplashSettings) -> anyhow::Result<
     if unsplash.is_none() {
         tracing::info!("UNSPLASH_ACCESS_KEY is not set: meal plans carry no photos");
     }
+    let route = route(client.as_ref());
     let weekly = weekly_plan::PlanHandler::new(client.clone(), llm.fallback_to_offline)
         .with_structure_cache(std::time::Duration::from_secs_f64(
             llm.structure_cache_hours.max(0.0) * 3600.0,
@@ -60,7 +62,10 @@ pub fn registry(llm: &LlmSettings, images: &UnsplashSettings) -> anyhow::Result<
     let mut registry = Registry::new()
         .register(weekly_plan::KIND, weekly)
         .register(meal_plan::KIND, meals)
-        .register(meal_plan::SWAP_KIND, swaps);
+        .register(meal_plan::SWAP_KIND, swaps)
+        .route(weekly_plan::KIND, route.clone())
+        .route(meal_plan::KIND, route.clone())
+        .route(meal_plan::SWAP_KIND, route);
     if let Some(u) = unsplash {
         let per_hour = images.unsplash_requests_per_hour;
         registry = registry.register(
@@ -69,4 +74,19 @@ pub fn registry(llm: &LlmSettings, images: &UnsplashSettings) -> anyhow::Result<
         );
     }
     Ok(registry)
+}
+
+/// How plans are made with `llm` (offline without): what their estimates
+/// are computed from (see `Registry::route`).
+pub fn route(llm: Option<&LlmClient>) -> Route {
+    match llm {
+        Some(c) => Route {
+            source: "llm".into(),
+            model: c.model().to_owned(),
+        },
+        None => Route {
+            source: "offline".into(),
+            model: String::new(),
+        },
+    }
 }

@@ -26,8 +26,8 @@ pub trait PlanRows: Sync {
     ) -> impl Future<Output = Result<Uuid, StoreError>> + Send + 'a;
 }
 
-/// Inserts `rows`, records the attempt's LLM usage and completes the job, in
-/// one transaction. A commit whose answer was lost and that is run again
+/// Inserts `rows`, records the attempt's LLM usage and stage timings and
+/// completes the job, in one transaction. A commit whose answer was lost and that is run again
 /// finds the job no longer held and writes nothing twice.
 pub async fn save_completing<R: PlanRows>(
     ctx: &JobContext,
@@ -35,12 +35,20 @@ pub async fn save_completing<R: PlanRows>(
     usage: Option<&Value>,
 ) -> Result<Uuid, JobError> {
     let started = std::time::Instant::now();
+    let route = ctx.result_route(rows.source());
+    let route = &route;
     let once = || async move {
         let mut tx = ctx.db.begin().await?;
         let id = rows.insert(&mut tx).await?;
         if let Some(usage) = usage {
             queue_store::record_usage(&mut *tx, ctx.job.id, ctx.job.lease_token, usage).await?;
         }
+        // The stages up to now, saving included (its rows are written):
+        // what later jobs' estimates read, committed with the completion
+        // or not at all.
+        let stages = ctx.stage_timings();
+        let (job, token) = (ctx.job.id, ctx.job.lease_token);
+        queue_store::record_stage_timings(&mut *tx, job, token, route, &stages).await?;
         if !ctx.complete_in(&mut tx, Some(id)).await? {
             // Dropping the transaction rolls the plan back.
             return Ok(None);

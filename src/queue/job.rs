@@ -85,6 +85,11 @@ pub struct JobContext {
     /// The stage being run and since when: each `progress` call ends the
     /// previous stage, so every stage is timed without code in handlers.
     pub(crate) stage: Arc<Mutex<Option<(String, Instant)>>>,
+    /// The stages ended so far and their seconds, in order: saved with the
+    /// job's completion, for the estimates of later jobs.
+    pub(crate) stages_done: Arc<Mutex<Vec<(String, f64)>>>,
+    /// How this worker makes the job's kind, if it says.
+    pub(crate) route: Option<store::Route>,
     /// Where the result came from ("llm", "offline"), once the handler says
     /// so: the funnel events report it.
     pub(crate) source: Arc<std::sync::OnceLock<&'static str>>,
@@ -162,9 +167,44 @@ impl JobContext {
     /// Records the duration of the stage in progress, if any.
     pub(crate) fn end_stage(&self) {
         if let Some((stage, since)) = self.stage.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            let seconds = since.elapsed().as_secs_f64();
+            self.stages_done
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push((stage.clone(), seconds));
             metrics::histogram!(crate::telemetry::metrics::STAGE_DURATION, "kind" => self.job.kind.clone(), "stage" => stage)
-                .record(since.elapsed().as_secs_f64());
+                .record(seconds);
         }
+    }
+
+    /// The route this attempt's result is recorded under: `source` as the
+    /// handler says (an LLM job may fall back to the offline planner); the
+    /// model of the worker's route when the source is its, the configured
+    /// name rather than the provider's answer, so that records and routes
+    /// match (providers answer with dated names such as gpt-4o-2024-08-06).
+    pub fn result_route(&self, source: &str) -> store::Route {
+        let model = match &self.route {
+            Some(r) if r.source == source => r.model.clone(),
+            _ => String::new(),
+        };
+        store::Route {
+            source: source.to_owned(),
+            model,
+        }
+    }
+
+    /// The stages of this attempt so far with their seconds, the one in
+    /// progress up to now: what a completion records.
+    pub fn stage_timings(&self) -> Vec<(String, f64)> {
+        let mut stages = self
+            .stages_done
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        if let Some((stage, since)) = &*self.stage.lock().unwrap_or_else(|e| e.into_inner()) {
+            stages.push((stage.clone(), since.elapsed().as_secs_f64()));
+        }
+        stages
     }
 
     /// Completes the job inside the caller's transaction, fenced by this
@@ -208,6 +248,8 @@ impl JobHandler for NoHandler {
 #[derive(Clone, Default)]
 pub struct Registry {
     handlers: HashMap<String, Arc<dyn JobHandler>>,
+    /// How kinds are made, for the estimates (kinds without one say nothing).
+    routes: std::collections::BTreeMap<String, store::Route>,
 }
 
 impl Registry {
@@ -218,6 +260,22 @@ impl Registry {
     pub fn register(mut self, kind: impl Into<String>, handler: impl JobHandler) -> Self {
         self.handlers.insert(kind.into(), Arc::new(handler));
         self
+    }
+
+    /// Says how `kind` is made here (source and model): estimates of its
+    /// jobs then come from jobs made the same way.
+    pub fn route(mut self, kind: impl Into<String>, route: store::Route) -> Self {
+        self.routes.insert(kind.into(), route);
+        self
+    }
+
+    pub fn routes(&self) -> &std::collections::BTreeMap<String, store::Route> {
+        &self.routes
+    }
+
+    /// `{kind: {source, model}}`, as `plan_workers.routes` holds it.
+    pub fn routes_json(&self) -> Value {
+        serde_json::to_value(&self.routes).unwrap_or_else(|_| Value::Object(Default::default()))
     }
 
     pub fn get(&self, kind: &str) -> Option<Arc<dyn JobHandler>> {
@@ -267,6 +325,8 @@ mod tests {
             db: PgPool::connect_lazy("postgres://127.0.0.1:1/none").unwrap(),
             db_gate: Arc::new(tokio::sync::Semaphore::new(1)),
             stage: Arc::default(),
+            stages_done: Arc::default(),
+            route: None,
             source: Arc::default(),
             max_rate_limit_deferrals: 10,
             db_retry_window: Duration::ZERO,

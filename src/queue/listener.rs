@@ -114,6 +114,9 @@ impl Listener {
                 store::StoreError::Db(e) => ListenError::Db(e),
                 other => ListenError::Db(sqlx::Error::Protocol(other.to_string())),
             })?;
+        store::set_worker_routes(session.connection(), &self.worker.id, &self.worker.routes)
+            .await
+            .map_err(ListenError::Db)?;
         self.state
             .backend_pid
             .store(session.backend_pid() as u32, Ordering::SeqCst);

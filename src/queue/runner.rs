@@ -22,6 +22,8 @@ use crate::telemetry::metrics as m;
 pub struct AttemptEnv {
     pub worker_id: String,
     pub db: sqlx::PgPool,
+    /// How this worker makes each kind (see `Registry::route`).
+    pub routes: Arc<std::collections::BTreeMap<String, store::Route>>,
     pub running: Arc<RunningJobs>,
     pub completer: Completer,
     pub timeout: Duration,
@@ -59,6 +61,8 @@ pub async fn run_attempt(env: Arc<AttemptEnv>, handler: Arc<dyn JobHandler>, job
             db: env.db.clone(),
             db_gate: env.db_gate.clone(),
             stage: Default::default(),
+            stages_done: Default::default(),
+            route: env.routes.get(&job.kind).cloned(),
             source: Default::default(),
             max_rate_limit_deferrals: env.policy.max_rate_limit_deferrals,
             db_retry_window: env.db_retry_window,

@@ -4,10 +4,15 @@
 //! `read` holds the read-only views (job rows, attempts, statistics).
 
 mod read;
+mod timings;
 
 pub use read::{
-    Attempt, Durations, HistoryRow, JobFilter, JobRow, KindStats, Position, attempts, durations,
-    get_job, history, history_cursor, list_jobs, profile_snapshot, queue_position, queue_stats,
+    Attempt, HistoryRow, JobFilter, JobRow, KindStats, Position, attempts, get_job, history,
+    history_cursor, list_jobs, profile_snapshot, queue_position, queue_stats,
+};
+pub use timings::{
+    Route, RunningState, StageTimings, likely_route, recent_run_seconds, recent_stage_timings,
+    record_stage_timings, running_count, running_state, set_worker_routes,
 };
 
 use std::time::Duration;
@@ -549,6 +554,8 @@ pub struct WorkerInfo {
     /// How often it heartbeats: a worker whose heartbeats stop for two of
     /// these, and whose presence lock is free, counts as dead.
     pub heartbeat: Duration,
+    /// How it makes each kind, `{kind: {source, model}}` (see [`Route`]).
+    pub routes: Value,
 }
 
 /// Registers the worker and takes its presence lock on this connection;

@@ -158,6 +158,7 @@ impl Worker {
         AttemptEnv {
             worker_id: id.to_owned(),
             db: self.db.clone(),
+            routes: Arc::new(self.registry.routes().clone()),
             running,
             completer,
             timeout: s.job_timeout(),
@@ -187,6 +188,7 @@ impl Worker {
             kinds: self.registry.kinds(),
             concurrency: self.settings.max_concurrent_jobs as i32,
             heartbeat: self.settings.heartbeat_interval(),
+            routes: self.registry.routes_json(),
         }
     }
 }

@@ -429,3 +429,56 @@ async fn the_demo_piped_prints_plain_text_and_no_info_logs(pool: PgPool) {
         "INFO logs during the table: {stderr}"
     );
 }
+
+#[tokio::test]
+async fn mock_llm_help_lists_only_its_own_flags_and_run_help_still_lists_the_database_ones() {
+    let no_env = [
+        ("DATABASE_URL", None),
+        ("LISTEN_DATABASE_URL", None),
+        ("LOG_FORMAT", None),
+    ];
+    let mock = binary(&["mock-llm", "--help"], &no_env).await;
+    assert!(mock.ok, "{}", mock.stderr);
+    for own in ["--port", "--mode", "--latency", "--jitter", "--help"] {
+        assert!(mock.stdout.contains(own), "{own} missing:\n{}", mock.stdout);
+    }
+    for global in [
+        "--database-url",
+        "--listen-database-url",
+        "--database-pool-size",
+        "--log-format",
+    ] {
+        assert!(
+            !mock.stdout.contains(global),
+            "{global} listed:\n{}",
+            mock.stdout
+        );
+    }
+
+    let run = binary(&["run", "--help"], &no_env).await;
+    assert!(run.ok, "{}", run.stderr);
+    for global in ["--database-url", "--listen-database-url", "--log-format"] {
+        assert!(run.stdout.contains(global), "{global} missing from run");
+    }
+    let top = binary(&["--help"], &no_env).await;
+    assert!(top.stdout.contains("--database-url"), "{}", top.stdout);
+}
+
+#[sqlx::test]
+async fn hidden_global_flags_still_parse_before_and_after_the_command(pool: PgPool) {
+    let url = database_url(&pool);
+    // Before and after the subcommand, as global flags always were.
+    let before = binary(
+        &["--database-url", &url, "kinds", "list", "--json"],
+        &[("DATABASE_URL", None), ("RUST_LOG", Some("warn"))],
+    )
+    .await;
+    assert!(before.ok, "{}", before.stderr);
+    let after = binary(
+        &["kinds", "list", "--json", "--database-url", &url],
+        &[("DATABASE_URL", None), ("RUST_LOG", Some("warn"))],
+    )
+    .await;
+    assert!(after.ok, "{}", after.stderr);
+    assert_eq!(before.stdout, after.stdout);
+}

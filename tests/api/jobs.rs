@@ -303,7 +303,8 @@ async fn seed_plan(pool: &PgPool, user: Uuid, age: Duration) -> Uuid {
 
 #[sqlx::test]
 async fn the_estimate_comes_from_recorded_durations(pool: PgPool) {
-    // Ten completed jobs that ran 10, 20, ..., 100 s: median 55, p90 91.
+    // Ten completed jobs that ran 10, 20, ..., 100 s: median 55, p90 91,
+    // recorded before stage timings (and by a worker that names no route).
     for i in 1..=10 {
         sqlx::query(
             "insert into plan_generation_jobs (user_id, kind, status, profile_snapshot, \
@@ -324,7 +325,9 @@ async fn the_estimate_comes_from_recorded_durations(pool: PgPool) {
     assert_eq!(a.body["queuePosition"], 1);
     assert_eq!(
         a.body["estimate"],
-        json!({"secondsRemaining": 55, "p90SecondsRemaining": 91, "basedOnJobs": 10})
+        json!({"secondsRemaining": 55, "p90SecondsRemaining": 91,
+               "range": {"p10": 19, "p50": 55, "p90": 91}, "basedOnJobs": 10,
+               "basis": "kind_run_times", "source": null, "model": null, "overdue": false})
     );
 
     // A second user's job waits behind it; one worker slot: two rounds.
@@ -343,7 +346,8 @@ async fn the_estimate_comes_from_recorded_durations(pool: PgPool) {
     assert_eq!(b.body["queuePosition"], 2);
     assert_eq!(b.body["estimate"]["secondsRemaining"], 110);
 
-    // Running for 20 s: 35 s left at the median, 71 s at p90.
+    // Running for 20 s: the 8 jobs that ran longer had 10..80 s left:
+    // 45 s at the median, 73 s at p90.
     sqlx::query(
         "update plan_generation_jobs set status = 'processing', worker_id = 'w', \
          lease_token = gen_random_uuid(), locked_until = now() + interval '30 seconds', \
@@ -357,9 +361,10 @@ async fn the_estimate_comes_from_recorded_durations(pool: PgPool) {
     assert_eq!(c.body["status"], "processing");
     assert_eq!(c.body["queuePosition"], serde_json::Value::Null);
     let left = c.body["estimate"]["secondsRemaining"].as_u64().unwrap();
-    assert!((34..=35).contains(&left), "{left}");
+    assert!((44..=45).contains(&left), "{left}");
     let p90 = c.body["estimate"]["p90SecondsRemaining"].as_u64().unwrap();
-    assert!((70..=71).contains(&p90), "{p90}");
+    assert!((72..=73).contains(&p90), "{p90}");
+    assert_eq!(c.body["estimate"]["basedOnJobs"], 8);
 }
 
 #[sqlx::test]

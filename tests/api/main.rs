@@ -11,6 +11,7 @@ mod auth;
 mod cli;
 mod common;
 mod connections;
+mod estimates;
 mod events;
 mod history;
 mod jobs;

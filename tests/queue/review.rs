@@ -167,6 +167,7 @@ fn info(id: &str) -> WorkerInfo {
         kinds: vec![KIND.into()],
         concurrency: 1,
         heartbeat: Duration::from_secs(1),
+        routes: serde_json::json!({}),
     }
 }
 

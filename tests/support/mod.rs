@@ -64,7 +64,10 @@ pub async fn plan_worker(
     fallback: bool,
     settings: WorkerSettings,
 ) -> WorkerHandle {
-    let registry = Registry::new().register(KIND, PlanHandler::new(llm, fallback));
+    let route = plan_worker::jobs::route(llm.as_ref());
+    let registry = Registry::new()
+        .register(KIND, PlanHandler::new(llm, fallback))
+        .route(KIND, route);
     start_worker(pool, registry, settings).await
 }
 

@@ -2,6 +2,7 @@
 //! measured against DATABASE_URL's server in a throwaway database of its own;
 //! the pipeline's memory; the offline planner's speed and accuracy.
 
+mod eta;
 mod heartbeats;
 mod latency;
 mod meals;
@@ -92,6 +93,35 @@ pub enum BenchCommand {
         /// when they offer HTTP/2) or http1 (a connection per call).
         #[arg(long, default_value = "http2", value_enum)]
         llm_http: HttpVersion,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The API's estimate against the truth: weekly_base_plan jobs through
+    /// the real pipeline against the mock LLM with varying delays, arriving
+    /// at random; each job's estimate at its creation, its start, every
+    /// stage and every --sample-ms, compared with the time it then still
+    /// took (share inside [p10, p90] and [p50, p90], error of the median).
+    Eta {
+        #[arg(long, default_value_t = 200)]
+        jobs: usize,
+        /// Jobs run first so that the measured ones have a history.
+        #[arg(long, default_value_t = 30)]
+        warmup: usize,
+        /// Slots of the worker.
+        #[arg(long, default_value_t = 8)]
+        concurrency: u32,
+        /// Mock LLM latency per call, in milliseconds.
+        #[arg(long, default_value_t = 1500)]
+        latency_ms: u64,
+        /// Mean of the mock's exponential extra delay per call, in ms.
+        #[arg(long, default_value_t = 1500)]
+        jitter_ms: u64,
+        /// Jobs arrive (Poisson) at this share of the worker's capacity.
+        #[arg(long, default_value_t = 0.8)]
+        utilization: f64,
+        /// Milliseconds between samples of every job in flight.
+        #[arg(long, default_value_t = 500)]
+        sample_ms: u64,
         #[arg(long)]
         json: bool,
     },
@@ -190,6 +220,27 @@ pub async fn execute(db: &DbSettings, cmd: BenchCommand) -> anyhow::Result<()> {
             seconds,
             json,
         } => heartbeats::run(&scratch, jobs, seconds, json).await,
+        BenchCommand::Eta {
+            jobs,
+            warmup,
+            concurrency,
+            latency_ms,
+            jitter_ms,
+            utilization,
+            sample_ms,
+            json,
+        } => {
+            let run = eta::Run {
+                jobs,
+                warmup,
+                concurrency,
+                latency_ms,
+                jitter_ms,
+                utilization,
+                sample_ms,
+            };
+            eta::run(&scratch, run, json).await
+        }
         BenchCommand::Meals {
             profiles,
             image_plans,

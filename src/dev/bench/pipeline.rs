@@ -40,7 +40,7 @@ pub async fn run(scratch: &Scratch, run: Run, json_out: bool) -> anyhow::Result<
         http,
     } = run;
     let port = free_port()?;
-    let mut mock = start_mock(port, latency_ms)?;
+    let mut mock = start_mock(port, latency_ms, 0)?;
     wait_for_port(port).await?;
 
     let client = LlmClient::new(LlmConfig {
@@ -161,7 +161,11 @@ impl Report {
 
 /// The mock LLM as a child process, so that this process's memory is the
 /// worker's alone.
-fn start_mock(port: u16, latency_ms: u64) -> anyhow::Result<tokio::process::Child> {
+pub(super) fn start_mock(
+    port: u16,
+    latency_ms: u64,
+    jitter_ms: u64,
+) -> anyhow::Result<tokio::process::Child> {
     tokio::process::Command::new(std::env::current_exe()?)
         .args([
             "mock-llm",
@@ -169,6 +173,8 @@ fn start_mock(port: u16, latency_ms: u64) -> anyhow::Result<tokio::process::Chil
             &port.to_string(),
             "--latency",
             &latency_ms.to_string(),
+            "--jitter",
+            &jitter_ms.to_string(),
         ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -189,13 +195,13 @@ fn peak_rss_kb() -> u64 {
         .unwrap_or(0)
 }
 
-fn free_port() -> anyhow::Result<u16> {
+pub(super) fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port())
 }
 
-async fn wait_for_port(port: u16) -> anyhow::Result<()> {
+pub(super) async fn wait_for_port(port: u16) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(10);
     while tokio::net::TcpStream::connect(("127.0.0.1", port))
         .await

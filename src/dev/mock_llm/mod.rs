@@ -144,6 +144,10 @@ pub struct MockLlmOptions {
     pub script: Script,
     /// Delay before every answer (on top of `slow`).
     pub latency: Duration,
+    /// Mean of a random extra delay before every answer, exponentially
+    /// distributed (most answers a little late, a few much later, as real
+    /// providers are), capped at ten times the mean. Zero: none.
+    pub jitter: Duration,
     /// Pause between the blank lines of `keepalive`.
     pub keepalive_interval: Duration,
     responder: Responder,
@@ -157,6 +161,7 @@ impl fmt::Debug for MockLlmOptions {
         f.debug_struct("MockLlmOptions")
             .field("script", &self.script.to_string())
             .field("latency", &self.latency)
+            .field("jitter", &self.jitter)
             .field("keepalive_interval", &self.keepalive_interval)
             .field("named_responders", &names)
             .finish()
@@ -174,6 +179,7 @@ impl MockLlmOptions {
         MockLlmOptions {
             script,
             latency: Duration::ZERO,
+            jitter: Duration::ZERO,
             keepalive_interval: Duration::from_millis(100),
             responder: Arc::new(default_responder),
             responders: HashMap::new(),
@@ -183,6 +189,21 @@ impl MockLlmOptions {
     pub fn with_latency(mut self, latency: Duration) -> Self {
         self.latency = latency;
         self
+    }
+
+    pub fn with_jitter(mut self, mean: Duration) -> Self {
+        self.jitter = mean;
+        self
+    }
+
+    /// This answer's delay: the latency and a draw of the jitter.
+    fn delay(&self) -> Duration {
+        if self.jitter.is_zero() {
+            return self.latency;
+        }
+        let u: f64 = rand::RngExt::random_range(&mut rand::rng(), f64::EPSILON..1.0);
+        let extra = (-u.ln()).min(10.0);
+        self.latency + self.jitter.mul_f64(extra)
     }
 
     pub fn with_keepalive_interval(mut self, interval: Duration) -> Self {
@@ -325,8 +346,9 @@ async fn chat(
         answered_before: state.answered.load(Ordering::SeqCst),
     });
     tracing::info!(call = index, mode = %mode, "mock LLM call");
-    if !state.options.latency.is_zero() {
-        tokio::time::sleep(state.options.latency).await;
+    let delay = state.options.delay();
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
     }
     let resp = answer(&state, &mode, &headers, index, &body).await;
     state.answered.fetch_add(1, Ordering::SeqCst);
@@ -492,5 +514,24 @@ impl MockLlm {
 impl Drop for MockLlm {
     fn drop(&mut self) {
         self.stop.cancel();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jitter_varies_each_delay_above_the_latency_and_within_its_cap() {
+        let ms = Duration::from_millis;
+        let o = MockLlmOptions::default()
+            .with_latency(ms(100))
+            .with_jitter(ms(50));
+        let delays: Vec<Duration> = (0..400).map(|_| o.delay()).collect();
+        assert!(delays.iter().all(|d| *d >= ms(100) && *d <= ms(600)));
+        let mean = delays.iter().sum::<Duration>() / 400;
+        assert!(mean > ms(135) && mean < ms(165), "{mean:?}");
+        let plain = MockLlmOptions::default().with_latency(ms(100));
+        assert_eq!(plain.delay(), ms(100));
     }
 }

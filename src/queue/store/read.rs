@@ -152,14 +152,6 @@ pub async fn queue_stats(db: &PgPool) -> sqlx::Result<Vec<KindStats>> {
     .await
 }
 
-/// Recent run times of one kind.
-#[derive(Debug, Clone, Copy, PartialEq, FromRow)]
-pub struct Durations {
-    pub samples: i32,
-    pub p50_seconds: Option<f64>,
-    pub p90_seconds: Option<f64>,
-}
-
 /// Where a pending job stands.
 #[derive(Debug, Clone, Copy, PartialEq, FromRow)]
 pub struct Position {
@@ -169,15 +161,6 @@ pub struct Position {
     pub worker_slots: i32,
     /// Until its `run_after` (a scheduled retry).
     pub due_in_seconds: f64,
-}
-
-/// Run times of the last `sample` completed jobs of `kind`.
-pub async fn durations(db: &PgPool, kind: &str, sample: i32) -> sqlx::Result<Durations> {
-    sqlx::query_as(r"select * from plan_job_recent_durations($1, $2)")
-        .bind(kind)
-        .bind(sample)
-        .fetch_one(db)
-        .await
 }
 
 /// None unless the job is pending.
