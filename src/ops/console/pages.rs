@@ -170,8 +170,12 @@ pub fn overview(op: &Operator, o: &Overview, listener: Option<ListenerView>) -> 
         }
         section {
             h2 { "Jobs by kind and status" }
-            p.muted { "Pending and processing are exact; finished totals (≈) are the planner's estimates, which an exact count would have to read the whole table for." }
-            (kinds_table(&o.kinds))
+            @if o.exact {
+                p.muted { "Counted: the table holds fewer than 100,000 jobs." }
+            } @else {
+                p.muted { "Pending and processing are counted; finished totals (≈) are the planner's estimates: an exact count would read the whole table." }
+            }
+            (kinds_table(&o.kinds, !o.exact))
         }
         footer.muted { "Read in " (format!("{:.1}", o.took.as_secs_f64() * 1000.0)) " ms." }
     };
@@ -232,15 +236,16 @@ fn minute_chart(per_minute: &[[i64; 3]; 60]) -> Markup {
     }
 }
 
-fn kinds_table(kinds: &[KindNow]) -> Markup {
+fn kinds_table(kinds: &[KindNow], estimated: bool) -> Markup {
+    let approx = if estimated { " ≈" } else { "" };
     html! {
         div.scroll {
             table #kinds {
                 thead {
                     tr {
                         th { "kind" } th.num { "pending (due)" } th.num { "processing" }
-                        th.num { "oldest due" } th.num { "completed ≈" } th.num { "failed ≈" }
-                        th.num { "cancelled ≈" }
+                        th.num { "oldest due" }
+                        @for s in FINISHED { th.num { (s.as_str()) (approx) } }
                     }
                 }
                 tbody {
@@ -251,7 +256,7 @@ fn kinds_table(kinds: &[KindNow]) -> Markup {
                             td.num { a href=(jobs_link(&[("status", "processing"), ("kind", &k.kind)])) { (k.processing) } }
                             td.num { @if k.oldest_pending_seconds > 0.0 { (duration(k.oldest_pending_seconds)) } @else { "–" } }
                             @for (i, s) in FINISHED.iter().enumerate() {
-                                td.num { a href=(jobs_link(&[("status", s.as_str()), ("kind", &k.kind)])) { (k.finished_estimate[i]) } }
+                                td.num { a href=(jobs_link(&[("status", s.as_str()), ("kind", &k.kind)])) { (k.finished[i]) } }
                             }
                         }
                     }

@@ -31,9 +31,10 @@ pub struct KindNow {
     pub processing: i64,
     /// Seconds the oldest due pending job has waited (0: none).
     pub oldest_pending_seconds: f64,
-    /// Estimates of completed, failed and cancelled, in [`FINISHED`] order.
+    /// Completed, failed and cancelled, in [`FINISHED`] order: counted
+    /// when the table is small, else estimated (see `Overview::exact`).
     #[sqlx(skip)]
-    pub finished_estimate: [i64; 3],
+    pub finished: [i64; 3],
 }
 
 /// Every kind with its active jobs.
@@ -50,6 +51,26 @@ pub async fn kinds_now(db: &mut PgConnection) -> sqlx::Result<Vec<KindNow>> {
           left join plan_generation_jobs j on j.kind = k.kind and j.status in ('pending', 'processing')
           group by k.kind
           order by k.kind",
+    )
+    .fetch_all(db)
+    .await
+}
+
+/// The planner's estimate of the whole table's rows (from its size on
+/// disk when it was never analysed).
+pub async fn table_estimate(db: &mut PgConnection) -> sqlx::Result<i64> {
+    let plan: Value =
+        sqlx::query_scalar("explain (format json) select 1 from plan_generation_jobs")
+            .fetch_one(db)
+            .await?;
+    Ok(plan[0]["Plan"]["Plan Rows"].as_f64().unwrap_or(0.0).round() as i64)
+}
+
+/// Finished jobs by kind and status, counted: only for a small table.
+pub async fn finished_counts(db: &mut PgConnection) -> sqlx::Result<Vec<(String, JobStatus, i64)>> {
+    sqlx::query_as(
+        r"select kind, status, count(*) from plan_generation_jobs
+          where status in ('completed', 'failed', 'cancelled') group by 1, 2",
     )
     .fetch_all(db)
     .await
