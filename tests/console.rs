@@ -463,3 +463,43 @@ async fn without_operator_tokens_the_console_says_how_to_turn_it_on(db: PgPool) 
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     assert!(r.text().await.unwrap().contains("ADMIN_TOKEN"));
 }
+
+#[sqlx::test]
+async fn the_estimates_of_finished_jobs_come_from_the_kind_status_statistics(db: PgPool) {
+    use plan_worker::ops::console::store;
+    use plan_worker::queue::store::JobStatus;
+    for _ in 0..3 {
+        failed_job(&db, "AI_TIMEOUT").await;
+    }
+    let mut conn = db.acquire().await.unwrap();
+    assert!(
+        store::mcv_estimates(&mut conn).await.unwrap().is_empty(),
+        "none before ANALYZE"
+    );
+    sqlx::query("analyze plan_generation_jobs")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    let mcv = store::mcv_estimates(&mut conn).await.unwrap();
+    let failed = mcv
+        .iter()
+        .find(|m| m.0 == KIND && m.1 == JobStatus::Failed)
+        .unwrap();
+    assert_eq!(failed.2, 3, "{mcv:?}");
+    assert!(
+        failed.3 > 0.999,
+        "a list this small covers the table: {mcv:?}"
+    );
+    assert_eq!(
+        store::estimate(&mut conn, KIND, JobStatus::Failed)
+            .await
+            .unwrap(),
+        3
+    );
+    assert_eq!(
+        store::estimate(&mut conn, "x'; drop table y; --", JobStatus::Failed)
+            .await
+            .unwrap(),
+        0
+    );
+}

@@ -112,21 +112,43 @@ pub struct RecentBucket {
     pub jobs: i64,
 }
 
-/// The last hour, kind by kind through `plan_generation_jobs_finished`
-/// (kind, completed_at desc): one index range per kind, however old the
-/// table.
-pub async fn last_hour(db: &mut PgConnection) -> sqlx::Result<Vec<RecentBucket>> {
+/// The last hour of `kinds` through `plan_generation_jobs_finished` (kind,
+/// completed_at desc): one index range per kind, however old the table.
+/// The kinds are a parameter, not a join: joined, the planner sizes the
+/// kinds table by its default guess and reads the whole job table instead.
+pub async fn last_hour(db: &mut PgConnection, kinds: &[String]) -> sqlx::Result<Vec<RecentBucket>> {
     sqlx::query_as::<_, RecentBucket>(
-        r"select least(59, floor(extract(epoch from now() - r.completed_at) / 60))::int4 as minutes_ago,
-                 r.status, r.error_code, count(*) as jobs
-          from plan_job_kinds k
-          cross join lateral (
-              select j.status, j.error_code, j.completed_at
-              from plan_generation_jobs j
-              where j.kind = k.kind and j.status in ('completed', 'failed', 'cancelled')
-                and j.completed_at > now() - interval '1 hour'
-          ) r
+        r"select least(59, floor(extract(epoch from now() - completed_at) / 60))::int4 as minutes_ago,
+                 status, error_code, count(*) as jobs
+          from plan_generation_jobs
+          where kind = any($1) and status in ('completed', 'failed', 'cancelled')
+            and completed_at > now() - interval '1 hour'
           group by 1, 2, 3",
+    )
+    .bind(kinds)
+    .fetch_all(db)
+    .await
+}
+
+/// The planner's picture of the table: rows per (kind, status) from the
+/// kind/status MCV list of 0018, scaled to the table's size now as the
+/// planner scales it. Empty until the first ANALYZE.
+/// The last value says how much of the table the list covers: at 1, a
+/// pair that is not listed has no rows.
+pub async fn mcv_estimates(
+    db: &mut PgConnection,
+) -> sqlx::Result<Vec<(String, JobStatus, i64, f64)>> {
+    sqlx::query_as(
+        r"select s.most_common_vals[i][1], s.most_common_vals[i][2]::plan_job_status,
+                 round(s.most_common_freqs[i] * c.reltuples / greatest(c.relpages, 1)
+                       * (pg_relation_size(c.oid) / current_setting('block_size')::int8))::int8,
+                 (select sum(f) from unnest(s.most_common_freqs) f)
+          from pg_stats_ext s
+          join pg_class c on c.relname = s.tablename
+          join pg_namespace n on n.oid = c.relnamespace and n.nspname = s.schemaname
+          cross join lateral generate_subscripts(s.most_common_vals, 1) i
+          where s.statistics_name = 'plan_generation_jobs_kind_status'
+            and s.schemaname = current_schema() and c.reltuples > 0",
     )
     .fetch_all(db)
     .await
