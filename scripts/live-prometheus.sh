@@ -128,6 +128,8 @@ set_mock "$mock_port" ok
 api_traffic
 # An operator pauses a kind: its jobs wait (the oldest-pending panels),
 # and an app follows one over SSE meanwhile (the open-streams panel).
+# Paused until the wait is over 3 s: several scrapes see it, whatever the
+# range queries' steps.
 DATABASE_URL="$db_url" "$bin" kinds pause meal_plan >/dev/null
 make_jobs 2 meal_plan examples/profiles/fat-loss-vegan-home.json
 sse_job=$(sql "select id from plan_generation_jobs where kind = 'meal_plan' and status = 'pending' limit 1")
@@ -136,7 +138,7 @@ sse_token=$(SUPABASE_JWT_SECRET="$secret" "$bin" token --user "$sse_user")
 curl -sN --max-time 60 -H "Authorization: Bearer $sse_token" "$api/v1/plan-jobs/$sse_job/events" >/dev/null &
 live_pids+=($!)
 prom_has() { curl -fsS "$prom/api/v1/query" --data-urlencode "query=$1" | grep -q '"value"'; }
-wait_for 30 "Prometheus to see the paused jobs wait" prom_has 'max(plan_jobs_oldest_pending_age_seconds) > 1'
+wait_for 30 "Prometheus to see the paused jobs wait" prom_has 'max(plan_jobs_oldest_pending_age_seconds) > 3'
 wait_for 30 "Prometheus to see the open event stream" prom_has 'sum(plan_api_event_streams) > 0'
 DATABASE_URL="$db_url" "$bin" kinds resume meal_plan >/dev/null
 wait_for 60 "the last jobs to complete" ended

@@ -129,7 +129,7 @@ def check_alerts_fire():
 def variables(dashboard):
     """Grafana's variables as this check fills them: every label value
     (regex .*), constants and custom values as their current value."""
-    values = {"__rate_interval": "10s", "__interval": "2s", "__range": "5m"}
+    values = {"__rate_interval": "10s", "__interval": "1s", "__range": "5m"}
     for v in dashboard.get("templating", {}).get("list", []):
         name = v["name"]
         if v.get("type") == "query":
@@ -205,7 +205,7 @@ def check_dashboards():
                 unmatched.discard(key)
                 try:
                     data = get("/api/v1/query_range", query=expr, start=f"{start:.3f}",
-                               end=f"{end:.3f}", step="2")
+                               end=f"{end:.3f}", step="1")
                 except QueryError as e:
                     errors.append(f"{file} / {title}: {expr}: {e}")
                     continue

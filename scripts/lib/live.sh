@@ -4,8 +4,8 @@
 #   bin        the debug plan-worker binary (built here)
 #   server_url the PostgreSQL server of DATABASE_URL, without the database
 #   db_url     the scratch database, created here and dropped at exit
-# and offers start_mock, start_worker, stop_pid, wait_for, sql and
-# make_jobs. Every wait has a deadline.
+# and offers free_port, wait_for, sql, start_mock, set_mock, start_worker,
+# make_jobs and dump_logs. Every wait has a deadline.
 
 target=${CARGO_TARGET_DIR:-target}
 base_url=${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}
@@ -85,20 +85,6 @@ start_worker() {
     live_logs+=("$log_file")
 }
 
-# stop_pid PID: SIGTERM, then wait for it to exit (at most 30 s).
-stop_pid() {
-    kill "$1" 2>/dev/null || return 0
-    local deadline=$((SECONDS + 30))
-    while kill -0 "$1" 2>/dev/null; do
-        if [ "$SECONDS" -ge "$deadline" ]; then
-            kill -9 "$1" 2>/dev/null || true
-            break
-        fi
-        sleep 0.1
-    done
-    wait "$1" 2>/dev/null || true
-}
-
 # make_jobs N KIND PROFILE_FILE [MAX_RETRIES]: N jobs of new users through
 # the real create_plan_job, in one transaction.
 make_jobs() {
@@ -112,7 +98,7 @@ select count(*) from (
 SQL
 }
 
-# dump_logs_on_failure: the service logs, for a failed run's output.
+# dump_logs: the tail of every service log, for a failed run's output.
 dump_logs() {
     local f
     for f in "${live_logs[@]}"; do

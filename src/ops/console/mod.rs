@@ -521,15 +521,17 @@ async fn retry(
 ) -> Result<Redirect, ConsoleError> {
     op.check_post(&s, &headers, &form.csrf)?;
     let id = job_id(&id)?;
-    let done = store::retry(&s.db, op.name(), id).await?;
+    let created = store::retry(&s.db, op.name(), id).await?;
     crate::telemetry::metrics::console_action("retry");
     tracing::info!(operator = op.name(), job.id = %id, "console: job retried");
-    let Done::Retried { new_job, existed } = done else {
-        unreachable!("retry returns Retried")
+    let what = if created.existed {
+        "existed"
+    } else {
+        "retried"
     };
-    let what = if existed { "existed" } else { "retried" };
     Ok(Redirect::to(&format!(
-        "/ops/jobs/{new_job}?done={what}&from={id}"
+        "/ops/jobs/{}?done={what}&from={id}",
+        created.job_id
     )))
 }
 

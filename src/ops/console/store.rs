@@ -343,11 +343,6 @@ pub async fn kind_actions(db: &mut PgConnection) -> sqlx::Result<Vec<Action>> {
 /// What came of a console action, for the page it returns to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Done {
-    /// The new job of a retry (or the user's job already active).
-    Retried {
-        new_job: Uuid,
-        existed: bool,
-    },
     Cancelled {
         previous: JobStatus,
     },
@@ -363,8 +358,13 @@ pub enum Done {
     },
 }
 
-/// Retries a failed or cancelled job and audits it, in one transaction.
-pub async fn retry(db: &PgPool, operator: &str, job_id: Uuid) -> Result<Done, StoreError> {
+/// Retries a failed or cancelled job and audits it, in one transaction:
+/// the new job, or the user's job of that kind already active.
+pub async fn retry(
+    db: &PgPool,
+    operator: &str,
+    job_id: Uuid,
+) -> Result<store::Created, StoreError> {
     let mut tx = db.begin().await?;
     let created = store::retry_job(&mut *tx, job_id).await?;
     let detail = serde_json::json!({
@@ -372,10 +372,7 @@ pub async fn retry(db: &PgPool, operator: &str, job_id: Uuid) -> Result<Done, St
     });
     store::record_operator_action(&mut *tx, operator, "retry", Some(job_id), &detail).await?;
     tx.commit().await?;
-    Ok(Done::Retried {
-        new_job: created.job_id,
-        existed: created.existed,
-    })
+    Ok(created)
 }
 
 /// Cancels a pending or running job and audits it; None: no such job.
