@@ -7,7 +7,7 @@
 #   1. A healthy run (the mock LLM answers well): no alert pends or fires.
 #   2. A mixed run: a 429 deferral, a plan that breaks the diet (validation
 #      and repair), broken JSON (retried, then JSON_PARSE_ERROR), 402
-#      (AI_QUOTA_EXCEEDED), a paused kind whose jobs wait while an app
+#      (AI_QUOTA_EXCEEDED), a slow provider, a paused kind whose jobs wait while an app
 #      follows one over SSE, and good plans: PlanJobFailureRatioHigh and
 #      PlanLlmQuotaOrConfigError fire.
 #   3. Every panel query of dashboards/*.json evaluates without error over
@@ -124,6 +124,13 @@ wait_for 60 "the broken-JSON jobs to fail" ended
 set_mock "$mock_port" insufficient_balance
 make_jobs 12 weekly_base_plan examples/profiles/recomposition-eggitarian-bodyweight.json
 wait_for 60 "the 402 jobs to fail" ended
+# A slow provider: a job runs for seconds (the oldest-running panels; the
+# workers sample the queue once a tick).
+set_mock "$mock_port" slow:2500
+make_jobs 1 weekly_base_plan examples/profiles/teen-muscle-gain-kettlebell.json
+prom_has() { curl -fsS "$prom/api/v1/query" --data-urlencode "query=$1" | grep -q '"value"'; }
+wait_for 30 "Prometheus to see a job running for seconds" prom_has 'max(plan_jobs_oldest_running_age_seconds) > 1'
+wait_for 60 "the slow job to complete" ended
 set_mock "$mock_port" ok
 api_traffic
 # An operator pauses a kind: its jobs wait (the oldest-pending panels),
@@ -137,7 +144,6 @@ sse_user=$(sql "select user_id from plan_generation_jobs where id = '$sse_job'")
 sse_token=$(SUPABASE_JWT_SECRET="$secret" "$bin" token --user "$sse_user")
 curl -sN --max-time 60 -H "Authorization: Bearer $sse_token" "$api/v1/plan-jobs/$sse_job/events" >/dev/null &
 live_pids+=($!)
-prom_has() { curl -fsS "$prom/api/v1/query" --data-urlencode "query=$1" | grep -q '"value"'; }
 wait_for 30 "Prometheus to see the paused jobs wait" prom_has 'max(plan_jobs_oldest_pending_age_seconds) > 3'
 wait_for 30 "Prometheus to see the open event stream" prom_has 'sum(plan_api_event_streams) > 0'
 DATABASE_URL="$db_url" "$bin" kinds resume meal_plan >/dev/null
