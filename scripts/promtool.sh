@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Checks and unit-tests the alert rules with promtool:
-#   scripts/promtool.sh          promtool check rules + promtool test rules
-#   scripts/promtool.sh path     print the path of a working promtool and exit
+#   scripts/promtool.sh                   promtool check rules + promtool test rules
+#   scripts/promtool.sh path              print the path of a working promtool and exit
+#   scripts/promtool.sh prometheus-path   print the path of a working prometheus
+#                                         server (for scripts/live-prometheus.sh)
 #
 # promtool is taken from $PROMTOOL, else from PATH, else from a cache under
 # target/promtool/. When none exists it is fetched from Debian's `prometheus`
@@ -14,6 +16,7 @@ log() { printf 'promtool.sh: %s\n' "$*" >&2; }
 
 cache_dir="$PWD/target/promtool"
 cached="$cache_dir/promtool"
+cached_server="$cache_dir/prometheus"
 
 works() { [ -n "$1" ] && [ -x "$1" ] && "$1" --version >/dev/null 2>&1; }
 
@@ -38,7 +41,30 @@ fetch_from_debian() (
     dpkg-deb -x "$deb" "$tmp/root" || exit 1
     [ -x "$tmp/root/usr/bin/promtool" ] || { log "the package has no usr/bin/promtool"; return 1; }
     mkdir -p "$cache_dir" && cp "$tmp/root/usr/bin/promtool" "$cached.tmp" && mv "$cached.tmp" "$cached"
+    # The server too, from the same package (live-prometheus.sh runs it).
+    if [ -x "$tmp/root/usr/bin/prometheus" ]; then
+        cp "$tmp/root/usr/bin/prometheus" "$cached_server.tmp" && mv "$cached_server.tmp" "$cached_server"
+    fi
 )
+
+find_prometheus() {
+    if [ -n "${PROMETHEUS:-}" ]; then
+        works "$PROMETHEUS" || { log "PROMETHEUS=$PROMETHEUS does not run"; return 1; }
+        echo "$PROMETHEUS"
+        return 0
+    fi
+    local p
+    if p=$(command -v prometheus 2>/dev/null) && works "$p"; then echo "$p"; return 0; fi
+    if works "$cached_server"; then echo "$cached_server"; return 0; fi
+    fetch_from_debian || return 1
+    works "$cached_server" || { log "the fetched package has no working prometheus"; return 1; }
+    echo "$cached_server"
+}
+
+if [ "${1:-}" = prometheus-path ]; then
+    find_prometheus
+    exit $?
+fi
 
 find_promtool() {
     if [ -n "${PROMTOOL:-}" ]; then

@@ -400,6 +400,15 @@ impl Default for LlmSettings {
 }
 
 impl LlmSettings {
+    /// LLM_PRICE_*: USD per million tokens (0: unknown).
+    pub fn prices(&self) -> crate::llm::Prices {
+        crate::llm::Prices {
+            prompt_per_million: self.llm_price_prompt_per_million,
+            completion_per_million: self.llm_price_completion_per_million,
+            cache_hit_per_million: self.llm_price_cache_hit_per_million,
+        }
+    }
+
     /// The client configuration, or None when no key is set (offline mode).
     pub fn client_config(&self) -> Option<crate::llm::LlmConfig> {
         let key = self
@@ -422,11 +431,7 @@ impl LlmSettings {
             max_in_flight: self.llm_max_in_flight,
             overload_retries: self.llm_overload_retries,
             overload_wait_max: Duration::from_secs_f64(self.llm_overload_wait_max_seconds.max(0.0)),
-            prices: crate::llm::Prices {
-                prompt_per_million: self.llm_price_prompt_per_million,
-                completion_per_million: self.llm_price_completion_per_million,
-                cache_hit_per_million: self.llm_price_cache_hit_per_million,
-            },
+            prices: self.prices(),
             http: self.llm_http_version,
             ..crate::llm::LlmConfig::default()
         })
@@ -625,6 +630,27 @@ impl ApiSettings {
         Ok(out)
     }
 
+    /// The operators, checked as the API checks them (ADMIN_TOKEN at least
+    /// 16 characters, ADMIN_TOKENS well formed): who may use operator
+    /// calls of the API and sign in to the console at /ops/.
+    pub fn console_operators(&self) -> Result<Vec<(String, String)>, SettingError> {
+        if let Some(admin) = self
+            .admin_token
+            .as_ref()
+            .map(Secret::expose)
+            .filter(|t| !t.is_empty())
+            && admin.trim().len() < 16
+        {
+            return Err(SettingError {
+                field: "admin_token",
+                message: "ADMIN_TOKEN may read and cancel every user's jobs: use at least 16 \
+                          random characters"
+                    .into(),
+            });
+        }
+        self.operators()
+    }
+
     /// Every operator token with its name: ADMIN_TOKEN as "admin", then
     /// ADMIN_TOKENS. Names are 1-64 of [a-z0-9_.-]; tokens at least 16
     /// characters; neither may repeat.
@@ -681,21 +707,7 @@ impl ApiSettings {
                     .into(),
             });
         }
-        if let Some(admin) = self
-            .admin_token
-            .as_ref()
-            .map(Secret::expose)
-            .filter(|t| !t.is_empty())
-            && admin.trim().len() < 16
-        {
-            return Err(SettingError {
-                field: "admin_token",
-                message: "ADMIN_TOKEN may read and cancel every user's jobs: use at least 16 \
-                          random characters"
-                    .into(),
-            });
-        }
-        self.operators()?;
+        self.console_operators()?;
         self.tier_priorities()?;
         positive(
             "api_request_timeout_seconds",
@@ -765,6 +777,33 @@ pub struct OpsSettings {
     /// so that a flood on one does not starve the other.
     #[arg(long, env = "OPS_MAX_CONNECTIONS", default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..))]
     pub ops_max_connections: u32,
+
+    /// Minutes an operator stays signed in to the console (/ops/) after
+    /// signing in with an operator token.
+    #[arg(long, env = "OPS_CONSOLE_SESSION_MINUTES", default_value_t = 480, value_parser = clap::value_parser!(u64).range(1..=10_080))]
+    pub ops_console_session_minutes: u64,
+
+    /// Mark the console's session cookie Secure (sent over HTTPS only):
+    /// set it when the ops listener is reached through a TLS proxy.
+    #[arg(long, env = "OPS_CONSOLE_SECURE_COOKIE", default_value_t = false)]
+    pub ops_console_secure_cookie: bool,
+}
+
+impl OpsSettings {
+    /// The console of this process, for `operators` (see
+    /// [`ApiSettings::console_operators`]).
+    pub fn console(
+        &self,
+        operators: Vec<(String, String)>,
+        prices: crate::llm::Prices,
+    ) -> crate::ops::console::Console {
+        crate::ops::console::Console::new(
+            operators,
+            Duration::from_secs(self.ops_console_session_minutes * 60),
+            self.ops_console_secure_cookie,
+        )
+        .with_prices(prices)
+    }
 }
 
 /// Push notifications from the outbox to Expo.

@@ -34,7 +34,7 @@
 //! - `jobs`       one room per job kind (handler, LLM stages, save, its store); `registry()`
 //! - `llm`        OpenAI-compatible client, error mapping, rate and in-flight limits
 //! - `notify`     push notifications from the outbox to Expo
-//! - `ops`        the internal listener: `/metrics`, `/healthz`, `/readyz`
+//! - `ops`        the internal listener: `/metrics`, `/healthz`, `/readyz`, the operators' console at `/ops/`
 //! - `plan`       the pure domain: profile, targets, prompts, plan model, fixer,
 //!   validator, offline planner (no database, no HTTP)
 //! - `queue`      the job queue: store, events, listener, dispatcher, runner,

@@ -74,6 +74,7 @@ async fn after_successes_retries_and_failures_metrics_hold_the_whole_catalogue_a
         metrics: handle,
         listener: Some(worker.listener.clone()),
         push: None,
+        console: ops::console::Console::disabled(),
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

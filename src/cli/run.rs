@@ -124,16 +124,25 @@ async fn start_ops(
     root: &CancellationToken,
 ) -> anyhow::Result<Part> {
     let addr = &args.ops.metrics_addr;
+    let operators = args
+        .api
+        .console_operators()
+        .map_err(|e| anyhow::anyhow!("{}: {}", e.field, e.message))?;
+    if operators.is_empty() {
+        tracing::info!("no ADMIN_TOKEN or ADMIN_TOKENS: the console at /ops/ is off");
+    }
+    let console = args.ops.console(operators, args.llm.prices());
     let router = ops::router(OpsState {
         db: pool.clone(),
         metrics,
         listener: worker.map(|w| w.listener.clone()),
         push: push.map(|p| p.state.clone()),
+        console: Arc::new(console),
     });
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("METRICS_ADDR: cannot listen on {addr}"))?;
-    tracing::info!(%addr, "ops endpoint listening (/metrics, /healthz, /readyz)");
+    tracing::info!(%addr, "ops endpoint listening (/metrics, /healthz, /readyz, /ops/)");
     let stop = root.child_token();
     // A cap of its own: a flood of the API must not silence the probes.
     let limits = ConnectionLimits::ops(args.ops.ops_max_connections as usize);

@@ -84,6 +84,7 @@ pub async fn demo(db: &DbSettings, args: DemoArgs) -> anyhow::Result<()> {
         metrics,
         listener: Some(worker.listener.clone()),
         push: None,
+        console: ops::console::Console::disabled(),
     });
     let ops_listener = tokio::net::TcpListener::bind(&args.metrics_addr)
         .await

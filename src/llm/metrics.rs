@@ -46,6 +46,21 @@ pub fn describe_metrics() {
     );
 }
 
+/// The statuses of REQUESTS_TOTAL: "ok", or the code of the failure
+/// (`LlmError::code`; CANCELLED for a call dropped mid-flight).
+const CALL_STATUSES: [&str; 10] = [
+    "ok",
+    "AI_TIMEOUT",
+    "AI_RATE_LIMIT",
+    "AI_UNAVAILABLE",
+    "NETWORK_ERROR",
+    "JSON_PARSE_ERROR",
+    "AI_OUTPUT_TRUNCATED",
+    "CONFIG_ERROR",
+    "AI_QUOTA_EXCEEDED",
+    "CANCELLED",
+];
+
 /// The labels shared by every metric of one client.
 #[derive(Debug, Clone)]
 pub(crate) struct LlmMetrics {
@@ -56,11 +71,24 @@ pub(crate) struct LlmMetrics {
 
 impl LlmMetrics {
     pub fn new(provider: &str, model: &str, prices: super::config::Prices) -> Self {
-        LlmMetrics {
+        let m = LlmMetrics {
             provider: provider.into(),
             model: model.into(),
             prices,
+        };
+        // Every status a call can end in exists from the start, at 0. A
+        // series born at its first increment already holds it in its first
+        // sample, so rate() and increase() never see it: a burst of 402s
+        // would show as 0 on the dashboards (scripts/live-prometheus.sh
+        // caught it). increment(0) leaves a series that exists untouched.
+        for status in CALL_STATUSES {
+            counter!(REQUESTS_TOTAL,
+                "provider" => Arc::clone(&m.provider),
+                "model" => Arc::clone(&m.model),
+                "status" => status)
+            .increment(0);
         }
+        m
     }
 
     pub fn request(&self, status: &'static str) {

@@ -1,6 +1,9 @@
 //! `/healthz` (the process answers), `/readyz` (the database answers, the
 //! listener is connected or polling covers for it, migrations are current,
-//! the push delivery loop runs) and `/metrics`, on the internal METRICS_ADDR.
+//! the push delivery loop runs), `/metrics`, and the operators' console at
+//! `/ops/` (see [`console`]), on the internal METRICS_ADDR.
+
+pub mod console;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -26,6 +29,9 @@ pub struct OpsState {
     pub listener: Option<Arc<ListenerState>>,
     /// None when this process sends no pushes (API only).
     pub push: Option<Arc<LoopState>>,
+    /// The console's sessions and settings ([`console::Console::disabled`]
+    /// when no operator token is configured).
+    pub console: Arc<console::Console>,
 }
 
 pub fn router(state: OpsState) -> Router {
@@ -33,6 +39,7 @@ pub fn router(state: OpsState) -> Router {
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(render_metrics))
+        .merge(console::router())
         .with_state(state)
 }
 
@@ -118,6 +125,7 @@ mod tests {
             metrics,
             listener: None,
             push,
+            console: console::Console::disabled(),
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();

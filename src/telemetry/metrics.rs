@@ -57,6 +57,9 @@ pub const UNSPLASH_REQUEST_DURATION: &str = "plan_unsplash_request_duration_seco
 pub const MEAL_IMAGES: &str = "plan_meal_images_total";
 pub const PUSH_DELIVERY_UP: &str = "plan_push_delivery_up";
 pub const PUSH_DELIVERY_RESTARTS: &str = "plan_push_delivery_restarts_total";
+pub const CONSOLE_LOGINS: &str = "plan_console_logins_total";
+pub const CONSOLE_ACTIONS: &str = "plan_console_actions_total";
+pub const CONSOLE_REFUSED: &str = "plan_console_refused_posts_total";
 
 /// The process's own metrics (metrics-process, the names of Prometheus'
 /// client libraries), read at each scrape. Those it exports on Linux.
@@ -127,6 +130,9 @@ pub const CATALOGUE: &[&str] = &[
     crate::notify::delivery::PUSHES,
     PUSH_DELIVERY_UP,
     PUSH_DELIVERY_RESTARTS,
+    CONSOLE_LOGINS,
+    CONSOLE_ACTIONS,
+    CONSOLE_REFUSED,
 ];
 
 /// Registers help text and units; call once at start.
@@ -293,7 +299,34 @@ pub fn describe() {
         MEAL_IMAGES,
         "Dishes looked up for meal images, by outcome: attached (found by a search), cached, none (no photo), deferred (hourly limit), error."
     );
+    describe_counter!(
+        CONSOLE_LOGINS,
+        "Sign-ins to the operators' console, by outcome (ok, refused)."
+    );
+    describe_counter!(
+        CONSOLE_ACTIONS,
+        "Operator actions taken in the console, by action (retry, cancel, pause, resume)."
+    );
+    describe_counter!(
+        CONSOLE_REFUSED,
+        "Console POSTs refused, by reason: origin (another site) or csrf (token missing or wrong)."
+    );
     crate::llm::describe_metrics();
+}
+
+const CONSOLE_ACTION_NAMES: [&str; 4] = ["retry", "cancel", "pause", "resume"];
+
+pub fn console_login(ok: bool) {
+    let outcome = if ok { "ok" } else { "refused" };
+    metrics::counter!(CONSOLE_LOGINS, "outcome" => outcome).increment(1);
+}
+
+pub fn console_action(action: &'static str) {
+    metrics::counter!(CONSOLE_ACTIONS, "action" => action).increment(1);
+}
+
+pub fn console_refused(reason: &'static str) {
+    metrics::counter!(CONSOLE_REFUSED, "reason" => reason).increment(1);
 }
 
 /// Routes of the API, as labelled in API_RESPONSES.
@@ -398,6 +431,15 @@ pub fn register_zeros(kinds: &[String]) {
         metrics::counter!(API_AUTH_FAILURES, "reason" => *reason).absolute(0);
     }
     metrics::gauge!(API_EVENT_STREAMS).set(0.0);
+    for outcome in ["ok", "refused"] {
+        metrics::counter!(CONSOLE_LOGINS, "outcome" => outcome).absolute(0);
+    }
+    for action in CONSOLE_ACTION_NAMES {
+        metrics::counter!(CONSOLE_ACTIONS, "action" => action).absolute(0);
+    }
+    for reason in ["origin", "csrf"] {
+        metrics::counter!(CONSOLE_REFUSED, "reason" => reason).absolute(0);
+    }
     for endpoint in UNSPLASH_ENDPOINTS {
         for outcome in ["ok", "rate_limited", "error"] {
             metrics::counter!(UNSPLASH_REQUESTS, "endpoint" => endpoint, "outcome" => outcome)

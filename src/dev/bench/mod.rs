@@ -2,6 +2,7 @@
 //! measured against DATABASE_URL's server in a throwaway database of its own;
 //! the pipeline's memory; the offline planner's speed and accuracy.
 
+mod console;
 mod eta;
 mod heartbeats;
 mod latency;
@@ -139,6 +140,17 @@ pub enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// The operators' console over a job table of `jobs` rows (a month of
+    /// history, the last hour, a backlog, running jobs): each page fetched
+    /// `rounds` times over HTTP through the real handlers, signed in.
+    Console {
+        #[arg(long, default_value_t = 1_000_000)]
+        jobs: usize,
+        #[arg(long, default_value_t = 20)]
+        rounds: usize,
+        #[arg(long)]
+        json: bool,
+    },
     /// Offline plans for a matrix of generated profiles, on one core: plans
     /// per second, solver time per day, share within tolerance (no database).
     Nutrition {
@@ -247,6 +259,9 @@ pub async fn execute(db: &DbSettings, cmd: BenchCommand) -> anyhow::Result<()> {
             seed,
             json,
         } => meals::run(Some(&scratch), profiles, image_plans, seed, json).await,
+        BenchCommand::Console { jobs, rounds, json } => {
+            console::run(&scratch, jobs, rounds.max(1), json).await
+        }
         BenchCommand::Nutrition { .. } => unreachable!("run without a database above"),
     };
     scratch.drop_database().await?;

@@ -316,10 +316,31 @@ fn router(state: Arc<MockState>) -> Router {
     Router::new()
         .route("/chat/completions", post(chat))
         .route("/v1/chat/completions", post(chat))
+        // Scripts that drive a worker through healthy and failing phases
+        // (scripts/live-prometheus.sh) switch the answers here, as tests
+        // do with `MockLlm::set_script`.
+        .route("/_mock/script", axum::routing::put(put_script))
         .fallback(|| async {
             reply::invalid_request("mock LLM: only POST /chat/completions is served", None)
         })
         .with_state(state)
+}
+
+/// `PUT /_mock/script` with a script as the body (`402`, `ok,503`):
+/// answers the following calls with it, counting from 0 again.
+async fn put_script(State(state): State<Arc<MockState>>, body: String) -> Response {
+    use axum::response::IntoResponse;
+    let script = match body.trim().parse::<Script>() {
+        Ok(s) => s,
+        Err(e) => return (axum::http::StatusCode::BAD_REQUEST, e.to_string()).into_response(),
+    };
+    if let Err(e) = state.options.check(&script) {
+        return (axum::http::StatusCode::BAD_REQUEST, e.to_string()).into_response();
+    }
+    *lock(&state.script) = script;
+    state.calls.store(0, Ordering::SeqCst);
+    tracing::info!(script = body.trim(), "mock LLM script set");
+    axum::http::StatusCode::NO_CONTENT.into_response()
 }
 
 async fn chat(

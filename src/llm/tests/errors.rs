@@ -259,3 +259,18 @@ async fn a_slow_answer_past_the_deadline_is_ai_timeout() {
     assert_eq!(e.code(), ErrorCode::AiTimeout);
     assert!(e.is_retryable());
 }
+
+#[tokio::test]
+async fn a_running_mock_takes_a_new_script_over_http() {
+    let mock = MockLlm::start("ok").await;
+    let http = reqwest::Client::new();
+    let put = |body: &'static str| {
+        http.put(format!("{}/_mock/script", mock.base_url))
+            .body(body)
+            .send()
+    };
+    assert_eq!(put("not_a_mode").await.unwrap().status(), 400);
+    assert_eq!(put("402").await.unwrap().status(), 204);
+    let e = client(&mock).chat_json(prompt()).await.unwrap_err();
+    assert_eq!(e.code(), ErrorCode::AiQuotaExceeded);
+}

@@ -253,7 +253,10 @@ impl Handle {
 
 impl ::metrics::CounterFn for Handle {
     fn increment(&self, v: u64) {
-        self.push(v as f64);
+        // A zero increment only makes the series exist (LlmMetrics::new).
+        if v > 0 {
+            self.push(v as f64);
+        }
     }
     fn absolute(&self, v: u64) {
         self.push(v as f64);
