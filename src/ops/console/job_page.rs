@@ -214,9 +214,22 @@ fn day(d: &Value) -> Markup {
             @if let Some(w) = d["workout"].as_object() {
                 p { strong { (w.get("focus").and_then(Value::as_str).unwrap_or("Workout")) }
                     @if let Some(m) = w.get("duration_minutes") { " · " (m) " min" } }
+                @if let Some(steps) = w.get("warm_up").and_then(Value::as_array).filter(|s| !s.is_empty()) {
+                    p.muted { "Warm-up: "
+                        @for (i, s) in steps.iter().enumerate() {
+                            @if i > 0 { "; " }
+                            (s["step"].as_str().unwrap_or("?")) " (" (s["minutes"]) " min)"
+                        }
+                    }
+                }
                 ul.exercises {
                     @for e in w.get("exercises").and_then(Value::as_array).map_or(&[][..], Vec::as_slice) {
-                        li { (e["name"].as_str().unwrap_or("?")) " " span.muted { (e["sets"]) "×" (e["reps"].as_str().map(str::to_owned).unwrap_or_else(|| e["reps"].to_string())) ", rest " (e["rest_seconds"]) " s" } }
+                        li { (e["name"].as_str().unwrap_or("?")) " " span.muted { (e["sets"]) "×" (e["reps"].as_str().map(str::to_owned).unwrap_or_else(|| e["reps"].to_string())) ", rest " (e["rest_seconds"]) " s"
+                            @if let Some(r) = e.get("rir").and_then(Value::as_u64) { ", RIR " (r) } }
+                            @if let Some(p) = e.get("progression").and_then(Value::as_str).filter(|p| !p.is_empty()) {
+                                br; span.muted { (p) }
+                            }
+                        }
                     }
                 }
             }
@@ -298,5 +311,25 @@ mod tests {
         assert_eq!(m["devices"][0]["os"], "ios");
         assert_eq!(m["tokens"], "(masked)");
         assert!(!m.to_string().contains("abcdefghijkl"));
+    }
+
+    #[test]
+    fn a_training_day_shows_its_warm_up_reps_in_reserve_and_progression() {
+        let p = crate::plan::parse_profile(&json!({
+            "goal": "MUSCLE_GAIN", "sex": "male", "age": 30, "height_cm": 180, "weight_kg": 80,
+            "activity_level": "active", "training_days": 3, "dietary_preference": "vegan"
+        }))
+        .unwrap();
+        let t = crate::plan::targets(&p);
+        let plan = serde_json::to_value(crate::plan::offline::sketch(&p, &t)).unwrap();
+        let html = day(&plan["days"][0]).into_string();
+        let first = &plan["days"][0]["workout"]["exercises"][0];
+        assert!(html.contains("Warm-up: Easy cardio"), "{html}");
+        assert!(html.contains(&format!(", RIR {}", first["rir"])), "{html}");
+        let progression = first["progression"].as_str().unwrap();
+        assert!(
+            html.contains(&maud::html! { (progression) }.into_string()),
+            "{html}"
+        );
     }
 }
