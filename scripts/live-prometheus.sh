@@ -53,6 +53,7 @@ start_worker "$worker_log" \
     LLM_PRICE_PROMPT_PER_MILLION=0.27 LLM_PRICE_COMPLETION_PER_MILLION=1.10 \
     LLM_PRICE_CACHE_HIT_PER_MILLION=0.07 \
     RETRY_BASE_SECONDS=0.2 RETRY_MAX_SECONDS=0.5 POLL_INTERVAL_SECONDS=1 \
+    LLM_OVERLOAD_WAIT_MAX_SECONDS=0.5 \
     MAX_CONCURRENT_JOBS=16
 wait_for 30 "the worker's /readyz" curl -fsS "http://127.0.0.1:$ops_port/readyz"
 
@@ -112,6 +113,9 @@ PROMETHEUS_URL="$prom" HEALTHY_FROM="$healthy_from" HEALTHY_TO="$healthy_to" \
     python3 scripts/live_prometheus.py healthy
 
 log "mixed run"
+# Retry-After 1 s is past LLM_OVERLOAD_WAIT_MAX_SECONDS (0.5): the job
+# defers, which the deferral panels need (a shorter one is waited out in
+# the client).
 set_mock "$mock_port" "429:1,ok"
 make_jobs 2 weekly_base_plan examples/profiles/maintenance-non-vegetarian-athlete.json
 wait_for 60 "the rate-limited jobs to complete" ended
