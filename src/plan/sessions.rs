@@ -299,11 +299,6 @@ impl Week<'_> {
     /// Takes one set off the exercise with the most sets whose groups all
     /// stay at their minimum without it (and that does not train `group`).
     fn free_a_set(&mut self, group: &str, ledger: &BTreeMap<String, f64>) -> bool {
-        let min = f64::from(self.t.weekly_sets_min);
-        let majors = major_groups();
-        let stays = |g: &str, w: f64| {
-            !majors.iter().any(|m| m == g) || ledger.get(g).copied().unwrap_or(0.0) - w >= min
-        };
         let mut best: Option<(usize, usize, u32)> = None;
         for (s, session) in self.sessions.iter().enumerate() {
             for (i, item) in session.items.iter().enumerate() {
@@ -311,8 +306,7 @@ impl Week<'_> {
                 let free = item.sets > 1
                     && t.group != group
                     && !t.secondary.iter().any(|g| g == group)
-                    && stays(&t.group, 1.0)
-                    && t.secondary.iter().all(|g| stays(g, 0.5));
+                    && self.can_lose_set(ledger, item);
                 if free && best.is_none_or(|(_, _, sets)| item.sets > sets) {
                     best = Some((s, i, item.sets));
                 }
@@ -531,26 +525,17 @@ impl Week<'_> {
     /// Sets off the exercises with the most, while the session runs over
     /// by more than a tenth; a major group is not taken under its minimum.
     fn trim(&mut self, s: usize) {
-        let min = f64::from(self.t.weekly_sets_min);
-        let majors = major_groups();
         loop {
             let session = &self.sessions[s];
             if session.used() <= session.budget * 1.10 {
                 return;
             }
             let ledger = self.ledger();
-            let keeps_minimum = |i: &Planned| {
-                let stays = |g: &str, w: f64| {
-                    !majors.iter().any(|m| m == g)
-                        || ledger.get(g).copied().unwrap_or(0.0) - w >= min
-                };
-                stays(&i.traits.group, 1.0) && i.traits.secondary.iter().all(|g| stays(g, 0.5))
-            };
             let next = session
                 .items
                 .iter()
                 .enumerate()
-                .filter(|(_, i)| i.sets > 1 && keeps_minimum(i))
+                .filter(|(_, i)| i.sets > 1 && self.can_lose_set(&ledger, i))
                 .max_by_key(|(_, i)| (i.sets, !i.main))
                 .map(|(i, _)| i);
             if let Some(i) = next {
