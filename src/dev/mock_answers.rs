@@ -10,6 +10,7 @@ use crate::plan::foods::catalogue;
 use crate::plan::meal_plan;
 use crate::plan::meal_plan::prompt::{MEAL_PLAN_TAG, SWAP_TAG};
 use crate::plan::model::{DayOutline, Ingredient, WeekStructure};
+use crate::plan::prompt::day::{DAY_TAG, day_for_model};
 use crate::plan::prompt::for_model;
 use crate::plan::{Targets, WeeklyPlan, extract_tagged_json, parse_profile};
 
@@ -46,6 +47,8 @@ enum Stage {
     Structure,
     Details,
     Repair,
+    /// One day of stage 2 (or its repair).
+    Day(u8),
     MealPlan,
     MealSwap,
 }
@@ -55,6 +58,8 @@ fn stage(text: &str) -> Stage {
         Stage::MealSwap
     } else if text.contains(&format!("<{MEAL_PLAN_TAG}>")) {
         Stage::MealPlan
+    } else if let Some(day) = extract_tagged_json(text, DAY_TAG) {
+        Stage::Day(day["day"].as_u64().map_or(0, |d| d as u8))
     } else if text.contains("The plan below breaks these rules") {
         Stage::Repair
     } else if text.contains("<structure_json>") {
@@ -82,8 +87,17 @@ pub fn good_answer(req: &MockChatRequest) -> Value {
     match stage(text) {
         Stage::Structure => json!(structure_of(&plan)),
         Stage::Details | Stage::Repair => for_model(&plan),
+        Stage::Day(n) => day_answer(&plan, n),
         Stage::MealPlan | Stage::MealSwap => meal_answer(text),
     }
+}
+
+/// Day `n` of the week, as a day call's answer.
+fn day_answer(plan: &WeeklyPlan, n: u8) -> Value {
+    plan.days
+        .iter()
+        .find(|d| d.day == n)
+        .map_or_else(|| json!({"error": "no such day"}), day_for_model)
 }
 
 /// A meal plan answer (the offline week, unsolved), or a swap's new dish: a
@@ -114,20 +128,29 @@ fn meal_answer(text: &str) -> Value {
 fn training_breaking_answer(req: &MockChatRequest) -> Value {
     let text = req.last_user_message().unwrap_or_default();
     match (stage(text), plan_for(text)) {
-        (Stage::Details, Some(mut plan)) => {
-            for w in plan.days.iter_mut().filter_map(|d| d.workout.as_mut()) {
-                w.warm_up.clear();
-                w.exercises
-                    .retain(|e| crate::plan::training::traits(e).pattern != "hinge");
-                for e in &mut w.exercises {
-                    e.rir = None;
-                    e.progression.clear();
-                }
-            }
-            for_model(&plan)
-        }
+        (Stage::Details, Some(plan)) => for_model(&untrained(plan)),
+        (Stage::Day(n), Some(plan)) if !is_repair(text) => day_answer(&untrained(plan), n),
         _ => good_answer(req),
     }
+}
+
+fn untrained(mut plan: WeeklyPlan) -> WeeklyPlan {
+    for w in plan.days.iter_mut().filter_map(|d| d.workout.as_mut()) {
+        w.warm_up.clear();
+        w.exercises
+            .retain(|e| crate::plan::training::traits(e).pattern != "hinge");
+        for e in &mut w.exercises {
+            e.rir = None;
+            e.progression.clear();
+        }
+    }
+    plan
+}
+
+/// A repair round's prompt, of the week or of one day.
+fn is_repair(text: &str) -> bool {
+    text.contains("The plan below breaks these rules")
+        || text.contains("The day below breaks these rules")
 }
 
 /// Like `good_answer`, but stage 2 (and with `always`, the repair too) puts
@@ -137,6 +160,9 @@ fn broken_answer(req: &MockChatRequest, always: bool) -> Value {
     match (stage(text), plan_for(text)) {
         (Stage::MealPlan, _) => broken_meal_answer(text, always),
         (Stage::Details, Some(plan)) => for_model(&with_chicken(plan)),
+        (Stage::Day(n), Some(plan)) if always || !is_repair(text) => {
+            day_answer(&with_chicken(plan), n)
+        }
         (Stage::Repair, Some(plan)) if always => for_model(&with_chicken(plan)),
         _ => good_answer(req),
     }
@@ -148,6 +174,9 @@ fn unknown_food_answer(req: &MockChatRequest, always: bool) -> Value {
     let text = req.last_user_message().unwrap_or_default();
     match (stage(text), plan_for(text)) {
         (Stage::Details, Some(plan)) => for_model(&with_unknown_food(plan)),
+        (Stage::Day(n), Some(plan)) if always || !is_repair(text) => {
+            day_answer(&with_unknown_food(plan), n)
+        }
         (Stage::Repair, Some(plan)) if always => for_model(&with_unknown_food(plan)),
         _ => good_answer(req),
     }

@@ -256,6 +256,16 @@ impl FoodFilter {
         }
     }
 
+    /// The diet's foods, whoever eats them (no allergies): the catalogue
+    /// every person of the diet is shown, before their own exclusions.
+    pub fn for_diet(diet: DietaryPreference) -> Self {
+        FoodFilter {
+            diet,
+            allergen_tags: Vec::new(),
+            matcher: AllergyMatcher::new(&[]),
+        }
+    }
+
     /// Why `food` may not be eaten, if it may not.
     pub fn refusal(&self, food: &Food) -> Option<String> {
         if !food.diet.allowed_for(self.diet) {

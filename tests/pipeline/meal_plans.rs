@@ -156,7 +156,12 @@ async fn meal_plans_offline_and_through_the_mock_llm_complete_and_recompute_from
     assert_eq!(row.source, "llm");
     assert_good(&row.plan, &snapshot, &row.targets);
     let prompt = prompt_of(&mock, 0);
-    assert!(prompt.contains("<meal_plan_json>") && prompt.contains("## Food catalogue"));
+    assert!(prompt.contains("<meal_plan_json>") && prompt.contains("## Food exclusions"));
+    let system = mock.requests_received()[0].body["messages"][0]["content"].to_string();
+    assert!(
+        system.contains("## Food catalogue"),
+        "the catalogue leads, in the system message"
+    );
     let photo_jobs: i64 =
         sqlx::query_scalar("select count(*) from plan_generation_jobs where kind = 'meal_images'")
             .fetch_one(&pool)

@@ -1,5 +1,5 @@
 use super::*;
-use crate::plan::model::parse_structure;
+use crate::plan::model::{DayOutline, parse_structure};
 use crate::plan::nutrition::targets;
 use crate::plan::offline::generate;
 use crate::plan::profile::parse_profile;
@@ -90,8 +90,11 @@ fn the_details_prompt_adds_the_structure_block_and_the_supplement_guide() {
     let back = parse_structure(extract_tagged_json(&user, "structure_json").unwrap()).unwrap();
     assert_eq!(back, s);
     assert!(user.contains("Plant protein") && user.contains("Vitamin B12"));
-    assert!(user.contains("caffeine (not suitable") || user.contains("Caffeine ["));
-    assert!(!user.contains("Whey protein ["), "whey is not vegan");
+    assert!(user.contains("caffeine (not suitable") || user.contains("- Caffeine"));
+    assert!(
+        !user.contains("- Whey protein"),
+        "whey is not vegan: not among the person's entries"
+    );
 }
 
 #[test]
@@ -152,4 +155,42 @@ fn extracting_a_missing_or_broken_block_gives_none() {
         extract_tagged_json("<x>{\"a\":1}</x>", "x"),
         Some(json!({"a": 1}))
     );
+}
+
+#[test]
+fn every_stage_of_every_person_of_a_diet_starts_with_the_same_system_message() {
+    let a = profile();
+    let mut v = serde_json::to_value(&a).unwrap();
+    v["age"] = json!(61);
+    v["allergies"] = json!(["soy"]);
+    v["training_days"] = json!(5);
+    let b = parse_profile(&v).unwrap();
+    let (ta, tb) = (targets(&a), targets(&b));
+    let (sa, sb) = (structure(&a, &ta), structure(&b, &tb));
+    let systems = [
+        structure_prompt(&a, &ta).0,
+        structure_prompt(&b, &tb).0,
+        details_prompt(&a, &ta, &sa).0,
+        details_prompt(&b, &tb, &sb).0,
+        day_prompt(&a, &ta, &sa.days[..1], &sa.days[0]).0,
+        day_prompt(&b, &tb, &sb.days[..3], &sb.days[2]).0,
+    ];
+    assert!(systems.iter().all(|s| s == &systems[0]));
+    let system = &systems[0];
+    assert!(system.contains("## Food catalogue for a vegan diet") && system.contains("edamame"));
+    assert!(
+        system.contains("Whey protein ["),
+        "the whole guide, the same for everyone"
+    );
+    // The person's own part is in the user message only.
+    let (_, user) = day_prompt(&b, &tb, &sb.days[..1], &sb.days[0]);
+    assert!(user.contains("## Food exclusions (catalogue ids ruled out by the allergies"));
+    let excluded = excluded_ids(&b);
+    assert!(excluded.contains(&"edamame"), "{excluded:?}");
+    assert!(excluded.iter().all(|id| user.contains(id)));
+    assert!(!user.contains("## Food catalogue"));
+    // Another diet has another catalogue.
+    v["dietary_preference"] = json!("non_vegetarian");
+    let c = parse_profile(&v).unwrap();
+    assert_ne!(structure_prompt(&c, &targets(&c)).0, *system);
 }
