@@ -375,6 +375,12 @@ pub struct LlmSettings {
     #[arg(long, env = "STRUCTURE_CACHE_HOURS", default_value_t = 168.0)]
     pub structure_cache_hours: f64,
 
+    /// How a weekly plan's details are asked for: parallel (a call per
+    /// day, started as the streamed structure shows the day; days are shown
+    /// as they land) or sequential (the whole week in one call).
+    #[arg(long, env = "PLAN_LAYOUT", default_value = "parallel")]
+    pub plan_layout: crate::jobs::weekly_plan::Layout,
+
     /// HTTP to the provider: auto (HTTP/2 over TLS when offered, else
     /// HTTP/1.1), http1, or http2 (also h2c on plain http).
     #[arg(long, env = "LLM_HTTP_VERSION", default_value = "auto", value_enum)]

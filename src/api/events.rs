@@ -3,6 +3,9 @@
 //! jobs they concern. A stream starts with the job's current state (so a
 //! reconnecting client catches up), re-reads it whenever notifications may
 //! have been missed, and ends with a `done` event when the job is final.
+//! A plan whose days are written in parallel also sends `day` events, one
+//! per day as it lands (with the day's JSON), all of them again to a
+//! client that reconnects while the job runs.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -208,6 +211,7 @@ type Seen = Option<(JobStatus, Option<String>, Option<String>)>;
 async fn relay(state: ApiState, job: Uuid, mut sub: Subscription, tx: mpsc::Sender<Event>) {
     metrics::gauge!(m::API_EVENT_STREAMS).increment(1.0);
     let mut seen: Seen = None;
+    let mut shown = ShownDays::default();
     let mut seq = 0u64;
     let mut resync = tokio::time::interval(RESYNC_EVERY);
     resync.reset();
@@ -217,11 +221,17 @@ async fn relay(state: ApiState, job: Uuid, mut sub: Subscription, tx: mpsc::Send
             reread = false;
             match store::get_job(&state.db, job).await {
                 Ok(Some(row)) => {
+                    if !row.status.is_final()
+                        && !send_days(&state, &tx, job, &mut shown, &mut seq).await
+                    {
+                        break;
+                    }
                     let ev = JobEvent {
                         id: row.id,
                         status: row.status,
                         progress: row.progress.clone(),
                         error_code: row.error_code.clone(),
+                        day: None,
                     };
                     if !send_change(&state, &tx, &mut seen, &mut seq, ev, Some(row)).await {
                         break;
@@ -244,6 +254,11 @@ async fn relay(state: ApiState, job: Uuid, mut sub: Subscription, tx: mpsc::Send
                 break;
             }
             msg = sub.rx.recv() => match msg {
+                Ok(HubMsg::Event(ev)) if ev.day.is_some() => {
+                    if !send_days(&state, &tx, job, &mut shown, &mut seq).await {
+                        break;
+                    }
+                }
                 Ok(HubMsg::Event(ev)) => {
                     if !send_change(&state, &tx, &mut seen, &mut seq, ev, None).await {
                         break;
@@ -256,6 +271,43 @@ async fn relay(state: ApiState, job: Uuid, mut sub: Subscription, tx: mpsc::Send
         }
     }
     metrics::gauge!(m::API_EVENT_STREAMS).decrement(1.0);
+}
+
+/// The days a client has been sent, by attempt (a retry's days are new).
+type ShownDays = std::collections::HashSet<(i32, u8)>;
+
+/// Sends the job's days the client has not had, as `event: day`; false
+/// when the client has gone.
+async fn send_days(
+    state: &ApiState,
+    tx: &mpsc::Sender<Event>,
+    job: Uuid,
+    shown: &mut ShownDays,
+    seq: &mut u64,
+) -> bool {
+    let days = match crate::jobs::days::ready_days(&state.db, job).await {
+        Ok(days) => days,
+        Err(err) => {
+            // The next notification or resync tries again.
+            tracing::warn!(%job, error = %err, "event stream could not read the job's days");
+            return true;
+        }
+    };
+    for d in days {
+        if !shown.insert((d.attempt, d.day)) {
+            continue;
+        }
+        *seq += 1;
+        let data = json!({"jobId": job, "day": d.day, "attempt": d.attempt, "dayPlan": d.content});
+        let ev = Event::default()
+            .event("day")
+            .id(seq.to_string())
+            .data(data.to_string());
+        if tx.send(ev).await.is_err() {
+            return false;
+        }
+    }
+    true
 }
 
 /// Sends `ev` if it changes what the client knows; after a final state,

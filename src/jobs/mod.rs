@@ -7,7 +7,9 @@
 //! - `meal_plan`   the `meal_plan` kind, its photos (`meal_images`) and swaps (`meal_swap`)
 //! - `intake`      validated job creation for the CLI and the API
 //! - `save`        the transaction that saves a plan and completes its job
+//! - `days`        days of a plan shown as they land, before the week is saved
 
+pub mod days;
 pub mod intake;
 pub mod meal_plan;
 pub mod save;
@@ -55,7 +57,8 @@ pub fn registry(llm: &LlmSettings, images: &UnsplashSettings) -> anyhow::Result<
     let weekly = weekly_plan::PlanHandler::new(client.clone(), llm.fallback_to_offline)
         .with_structure_cache(std::time::Duration::from_secs_f64(
             llm.structure_cache_hours.max(0.0) * 3600.0,
-        ));
+        ))
+        .with_layout(llm.plan_layout);
     let meals =
         meal_plan::MealPlanHandler::new(client, llm.fallback_to_offline, unsplash.is_some());
     let swaps = meal_plan::swap::MealSwapHandler::new(&meals);

@@ -29,6 +29,12 @@ pub fn fix(plan: WeeklyPlan, p: &Profile, t: &Targets) -> WeeklyPlan {
     plan
 }
 
+/// `fix` for one day written apart from the others (a day call's answer).
+pub fn fix_one_day(mut day: Day, p: &Profile, t: &Targets) -> Day {
+    fix_day(&mut day, p, t, &FoodFilter::new(p));
+    day
+}
+
 /// Days 1..7 in order, each once: the first of duplicates wins, days outside
 /// the week are dropped, and a missing day becomes a rest day.
 fn complete_week(days: Vec<Day>, p: &Profile, t: &Targets) -> Vec<Day> {

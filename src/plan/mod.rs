@@ -36,6 +36,7 @@ pub mod portions;
 pub mod profile;
 pub mod prompt;
 pub mod sessions;
+pub mod stream;
 pub mod supplements;
 pub mod text;
 pub mod training;

@@ -134,21 +134,39 @@ pub fn validate(plan: &WeeklyPlan, p: &Profile, t: &Targets) -> Vec<Violation> {
     training::check_week(plan, p, &mut out);
     let allergies = AllergyMatcher::new(&p.allergies);
     let filter = FoodFilter::new(p);
-    let cat = catalogue();
     for day in &plan.days {
-        let mut v = DayViolations {
-            day: day.day,
-            out: &mut out,
-        };
-        check_complete(day, &mut v);
-        check_exercises(day, p, &mut v);
-        training::check_day(day, p, &mut v);
-        check_food(&day.nutrition, p, &allergies, &mut v);
-        check_ingredients(&day.nutrition, cat, &filter, &mut v);
-        check_numbers(&day.nutrition, cat, &mut v);
-        check_targets(&day.nutrition, t, &mut v);
+        check_day(day, p, t, &allergies, &filter, &mut out);
     }
     out
+}
+
+/// The rules one day can break on its own: all but the week's (seven days,
+/// the count of training days, weekly volume and movement patterns). A day
+/// written apart from the others is checked with these before it is shown.
+pub fn validate_day(day: &Day, p: &Profile, t: &Targets) -> Vec<Violation> {
+    let mut out = Vec::new();
+    let allergies = AllergyMatcher::new(&p.allergies);
+    check_day(day, p, t, &allergies, &FoodFilter::new(p), &mut out);
+    out
+}
+
+fn check_day(
+    day: &Day,
+    p: &Profile,
+    t: &Targets,
+    allergies: &AllergyMatcher,
+    filter: &FoodFilter,
+    out: &mut Vec<Violation>,
+) {
+    let cat = catalogue();
+    let mut v = DayViolations { day: day.day, out };
+    check_complete(day, &mut v);
+    check_exercises(day, p, &mut v);
+    training::check_day(day, p, &mut v);
+    check_food(&day.nutrition, p, allergies, &mut v);
+    check_ingredients(&day.nutrition, cat, filter, &mut v);
+    check_numbers(&day.nutrition, cat, &mut v);
+    check_targets(&day.nutrition, t, &mut v);
 }
 
 /// Only the training rules (warm-ups, session minutes, prescriptions,

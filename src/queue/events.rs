@@ -24,6 +24,10 @@ pub struct JobEvent {
     pub status: JobStatus,
     pub progress: Option<String>,
     pub error_code: Option<String>,
+    /// Set on the event of a day that has landed (`jobs::days`): that day
+    /// can be read; status and progress are unchanged by it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub day: Option<u8>,
 }
 
 /// Parses a `plan_job_events` payload; an unreadable one yields nothing.

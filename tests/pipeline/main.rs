@@ -26,14 +26,23 @@ use uuid::Uuid;
 use support::{WAIT, client, mock, plan_worker, profile};
 
 async fn worker(pool: &PgPool, llm: Option<LlmClient>, fallback: bool) -> WorkerHandle {
-    let settings = WorkerSettings {
+    plan_worker(pool, llm, fallback, settings()).await
+}
+
+fn settings() -> WorkerSettings {
+    WorkerSettings {
         worker_id: Some(format!("pipeline-{}", Uuid::new_v4().simple())),
         retry_base_seconds: 0.05,
         retry_max_seconds: 0.1,
         poll_interval_seconds: 60.0,
         ..WorkerSettings::default()
-    };
-    plan_worker(pool, llm, fallback, settings).await
+    }
+}
+
+/// A worker whose weekly plans ask for the whole week in one call.
+async fn sequential_worker(pool: &PgPool, llm: LlmClient) -> WorkerHandle {
+    let layout = plan_worker::jobs::weekly_plan::Layout::Sequential;
+    support::plan_worker_laid_out(pool, Some(llm), false, settings(), layout).await
 }
 
 /// Creates a job and waits for its final status, collecting progress stages.
@@ -60,7 +69,7 @@ async fn run_snapshot(pool: &PgPool, snapshot: Value) -> (Uuid, String, Vec<Stri
             let note = events.recv().await.unwrap();
             for ev in parse_job_events(note.payload())
                 .into_iter()
-                .filter(|e| e.id == job)
+                .filter(|e| e.id == job && e.day.is_none())
             {
                 if let Some(p) = ev.progress {
                     stages.push(p);
@@ -150,8 +159,17 @@ async fn a_good_answer_is_saved_with_the_jobs_completion_and_every_stage_is_repo
         .llm_usage
         .as_ref()
         .expect("usage recorded on the attempt");
-    assert_eq!(usage["calls"], 2);
+    assert_eq!(usage["calls"], 8, "the structure and a call per day");
     assert!(usage["prompt_tokens"].as_u64().unwrap() > 0);
+    let (ready, first_day): (i16, bool) = sqlx::query_as(
+        "select days_ready, first_day_at between created_at and completed_at \
+         from plan_generation_jobs where id = $1",
+    )
+    .bind(job)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!((ready, first_day), (7, true));
     let plan_id: Option<Uuid> =
         sqlx::query_scalar("select plan_id from plan_generation_jobs where id = $1")
             .bind(job)
@@ -159,7 +177,88 @@ async fn a_good_answer_is_saved_with_the_jobs_completion_and_every_stage_is_repo
             .await
             .unwrap();
     assert!(plan_id.is_some(), "the job points at its plan");
-    assert_eq!(mock.request_count(), 2);
+    assert_eq!(mock.request_count(), 8);
+    w.shutdown().await;
+}
+
+#[sqlx::test]
+async fn the_sequential_layout_asks_for_the_whole_week_in_one_call(pool: PgPool) {
+    let mock = mock("ok").await;
+    let w = sequential_worker(&pool, client(&mock, WAIT)).await;
+    let (job, status, _) = run_job(&pool, "fat-loss-vegan-home").await;
+    assert_eq!(status, "completed");
+    assert_eq!(mock.request_count(), 2, "structure and details");
+    assert!(
+        mock.requests_received()[1]
+            .body
+            .to_string()
+            .contains("structure_json")
+    );
+    let ready: i16 =
+        sqlx::query_scalar("select days_ready from plan_generation_jobs where id = $1")
+            .bind(job)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(ready, 0, "no day is shown before the week");
+    assert_eq!(saved_plans(&pool, job).await.len(), 1);
+    w.shutdown().await;
+}
+
+#[sqlx::test]
+async fn each_day_is_announced_with_its_number_before_the_job_completes(pool: PgPool) {
+    let mock = mock("ok").await;
+    let w = worker(&pool, Some(client(&mock, WAIT)), false).await;
+    let mut events = PgListener::connect_with(&pool).await.unwrap();
+    events.listen("plan_job_events").await.unwrap();
+    let job = intake::create_job(
+        &pool,
+        &intake::weekly_plan_job(Uuid::new_v4(), profile("muscle-gain-vegetarian-gym")),
+    )
+    .await
+    .unwrap()
+    .job_id;
+    let mut days = Vec::new();
+    let wait = async {
+        loop {
+            let note = events.recv().await.unwrap();
+            for ev in parse_job_events(note.payload())
+                .into_iter()
+                .filter(|e| e.id == job)
+            {
+                if let Some(d) = ev.day {
+                    days.push(d);
+                }
+                if ev.status.is_final() {
+                    return ev.status;
+                }
+            }
+        }
+    };
+    let status = tokio::time::timeout(WAIT, wait)
+        .await
+        .expect("job finished in time");
+    assert_eq!(status.as_str(), "completed");
+    days.sort_unstable();
+    assert_eq!(
+        days,
+        [1, 2, 3, 4, 5, 6, 7],
+        "every day once, before completion"
+    );
+    let (plan,): (Value,) = sqlx::query_as("select plan from weekly_base_plans where job_id = $1")
+        .bind(job)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let shown = plan_worker::jobs::days::ready_days(&pool, job)
+        .await
+        .unwrap();
+    assert_eq!(shown.len(), 7);
+    for d in shown {
+        let saved = &plan["days"][usize::from(d.day) - 1];
+        assert_eq!(d.content["nutrition"]["kcal"], saved["nutrition"]["kcal"]);
+        assert_eq!(d.content["workout"], saved["workout"], "day {}", d.day);
+    }
     w.shutdown().await;
 }
 
@@ -218,7 +317,7 @@ async fn a_second_person_with_the_same_schedule_reuses_the_week_structure(pool: 
 
     let first = profile("fat-loss-vegan-home");
     assert_eq!(run_profile(&pool, first.clone()).await.1, "completed");
-    assert_eq!(mock.request_count(), 2, "structure and details");
+    assert_eq!(mock.request_count(), 8, "structure and seven days");
     // Someone else: other body, diet and allergies, same schedule and limits.
     let mut second = first.clone();
     second["weight_kg"] = serde_json::json!(101);
@@ -227,10 +326,10 @@ async fn a_second_person_with_the_same_schedule_reuses_the_week_structure(pool: 
     second["allergies"] = serde_json::json!(["peanuts"]);
     let (job, status) = run_profile(&pool, second).await;
     assert_eq!(status, "completed");
-    assert_eq!(mock.request_count(), 3, "the details call only");
-    let details = mock.requests_received()[2].body.to_string();
+    assert_eq!(mock.request_count(), 15, "the day calls only");
+    let day = mock.requests_received()[8].body.to_string();
     assert!(
-        details.contains("structure_json"),
+        day.contains("day_json") && day.contains("The week decided in stage 1"),
         "the cached structure went into stage 2"
     );
     let (hits, stored): (i64, serde_json::Value) =
@@ -256,7 +355,7 @@ async fn a_second_person_with_the_same_schedule_reuses_the_week_structure(pool: 
     let mut third = first.clone();
     third["training_days"] = serde_json::json!(5);
     assert_eq!(run_profile(&pool, third).await.1, "completed");
-    assert_eq!(mock.request_count(), 5);
+    assert_eq!(mock.request_count(), 23);
     w.shutdown().await;
 }
 
@@ -272,8 +371,8 @@ async fn short_429s_and_503s_are_waited_out_in_place_without_deferring_the_job(p
     );
     assert_eq!(
         mock.request_count(),
-        4,
-        "two refusals sent again, then both stages"
+        10,
+        "two refusals sent again, then the structure and seven days"
     );
     w.shutdown().await;
 }
@@ -344,10 +443,15 @@ async fn a_diet_breaking_plan_is_repaired_in_one_round(pool: PgPool) {
     let w = worker(&pool, Some(client(&mock, WAIT)), false).await;
     let (job, status, _) = run_job(&pool, "fat-loss-vegan-home").await;
     assert_eq!(status, "completed");
-    assert_eq!(mock.request_count(), 3, "structure, details, repair");
-    let repair = &mock.requests_received()[2];
+    let repairs = support::day_repairs(&mock);
+    assert_eq!(
+        repairs.len(),
+        7,
+        "every day had chicken: each repaired alone"
+    );
+    assert_eq!(mock.request_count(), 1 + 7 + 7);
     assert!(
-        repair.body.to_string().contains("diet"),
+        repairs.iter().all(|r| r.contains("diet")),
         "the violations were sent back to the model"
     );
     assert_eq!(saved_plans(&pool, job).await.len(), 1);
@@ -355,9 +459,22 @@ async fn a_diet_breaking_plan_is_repaired_in_one_round(pool: PgPool) {
 }
 
 #[sqlx::test]
+async fn in_the_sequential_layout_a_diet_breaking_week_is_repaired_in_one_round(pool: PgPool) {
+    let mock = mock("ok:diet_breaking").await;
+    let w = sequential_worker(&pool, client(&mock, WAIT)).await;
+    let (job, status, _) = run_job(&pool, "fat-loss-vegan-home").await;
+    assert_eq!(status, "completed");
+    assert_eq!(mock.request_count(), 3, "structure, details, repair");
+    let repair = &mock.requests_received()[2];
+    assert!(repair.body.to_string().contains("diet"));
+    assert_eq!(saved_plans(&pool, job).await.len(), 1);
+    w.shutdown().await;
+}
+
+#[sqlx::test]
 async fn a_week_a_coach_would_not_sign_is_sent_back_rule_by_rule_and_saved_repaired(pool: PgPool) {
     let mock = mock("ok:training_breaking").await;
-    let w = worker(&pool, Some(client(&mock, WAIT)), false).await;
+    let w = sequential_worker(&pool, client(&mock, WAIT)).await;
     let (job, status, _) = run_job(&pool, "fat-loss-vegan-home").await;
     assert_eq!(status, "completed");
     assert_eq!(mock.request_count(), 3, "structure, details, repair");
@@ -365,10 +482,42 @@ async fn a_week_a_coach_would_not_sign_is_sent_back_rule_by_rule_and_saved_repai
     for rule in ["warm_up", "prescription", "movement_pattern"] {
         assert!(repair.contains(rule), "{rule} was sent back to the model");
     }
+    assert_signed_sessions(&pool, job).await;
+    w.shutdown().await;
+}
+
+#[sqlx::test]
+async fn a_day_a_coach_would_not_sign_is_repaired_alone(pool: PgPool) {
+    let mock = mock("ok:training_breaking").await;
+    let w = worker(&pool, Some(client(&mock, WAIT)), false).await;
+    let (job, status, _) = run_job(&pool, "fat-loss-vegan-home").await;
+    assert_eq!(status, "completed");
+    let training_days = profile("fat-loss-vegan-home")["training_days"]
+        .as_u64()
+        .unwrap() as usize;
+    let repairs = support::day_repairs(&mock);
+    assert_eq!(
+        repairs.len(),
+        training_days,
+        "only the training days broke rules"
+    );
+    assert_eq!(mock.request_count(), 1 + 7 + training_days);
+    for rule in ["warm_up", "prescription"] {
+        assert!(
+            repairs.iter().all(|r| r.contains(rule)),
+            "{rule} was sent back"
+        );
+    }
+    assert_signed_sessions(&pool, job).await;
+    w.shutdown().await;
+}
+
+/// The saved week's sessions have warm-ups and progressions.
+async fn assert_signed_sessions(pool: &PgPool, job: Uuid) {
     let (plan,): (serde_json::Value,) =
         sqlx::query_as("select plan from weekly_base_plans where job_id = $1")
             .bind(job)
-            .fetch_one(&pool)
+            .fetch_one(pool)
             .await
             .unwrap();
     let sessions: Vec<&serde_json::Value> = plan["days"]
@@ -378,16 +527,18 @@ async fn a_week_a_coach_would_not_sign_is_sent_back_rule_by_rule_and_saved_repai
         .filter_map(|d| d["workout"].as_object().map(|_| &d["workout"]))
         .collect();
     assert!(!sessions.is_empty());
-    for w in sessions {
-        assert!(!w["warm_up"].as_array().unwrap().is_empty(), "{w}");
-        for e in w["exercises"].as_array().unwrap() {
+    for session in sessions {
+        assert!(
+            !session["warm_up"].as_array().unwrap().is_empty(),
+            "{session}"
+        );
+        for e in session["exercises"].as_array().unwrap() {
             assert!(
                 e["progression"].as_str().is_some_and(|p| !p.is_empty()),
                 "{e}"
             );
         }
     }
-    w.shutdown().await;
 }
 
 #[sqlx::test]

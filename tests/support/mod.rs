@@ -45,6 +45,15 @@ pub async fn mock(script: &str) -> MockLlm {
         .unwrap()
 }
 
+/// The bodies of the day repairs the mock was sent (parallel layout).
+pub fn day_repairs(mock: &MockLlm) -> Vec<String> {
+    mock.requests_received()
+        .iter()
+        .map(|r| r.body.to_string())
+        .filter(|b| b.contains("The day below breaks these rules"))
+        .collect()
+}
+
 /// A client of the mock, with no rate limit.
 pub fn client(mock: &MockLlm, timeout: Duration) -> LlmClient {
     LlmClient::new(LlmConfig {
@@ -64,9 +73,20 @@ pub async fn plan_worker(
     fallback: bool,
     settings: WorkerSettings,
 ) -> WorkerHandle {
+    plan_worker_laid_out(pool, llm, fallback, settings, Default::default()).await
+}
+
+/// `plan_worker` asking for stage 2 in `layout`.
+pub async fn plan_worker_laid_out(
+    pool: &PgPool,
+    llm: Option<LlmClient>,
+    fallback: bool,
+    settings: WorkerSettings,
+    layout: plan_worker::jobs::weekly_plan::Layout,
+) -> WorkerHandle {
     let route = plan_worker::jobs::route(llm.as_ref());
     let registry = Registry::new()
-        .register(KIND, PlanHandler::new(llm, fallback))
+        .register(KIND, PlanHandler::new(llm, fallback).with_layout(layout))
         .route(KIND, route);
     start_worker(pool, registry, settings).await
 }

@@ -45,7 +45,14 @@ pub struct UsageTotals {
 }
 
 impl UsageTotals {
-    fn add(&mut self, u: &Usage) {
+    pub(super) fn merge(&mut self, other: &UsageTotals) {
+        self.calls += other.calls;
+        self.prompt_tokens += other.prompt_tokens;
+        self.completion_tokens += other.completion_tokens;
+        self.cache_hit_tokens += other.cache_hit_tokens;
+    }
+
+    pub(super) fn add(&mut self, u: &Usage) {
         self.calls += 1;
         self.prompt_tokens += u64::from(u.prompt_tokens);
         self.completion_tokens += u64::from(u.completion_tokens);
@@ -67,24 +74,10 @@ pub async fn with_llm(
     structure_cache: Option<Duration>,
 ) -> Result<Generated, JobError> {
     let mut usage = UsageTotals::default();
-    // DeepSeek's user_id isolates end users; a name-based hash keeps the
-    // real id out of the provider's logs.
-    let user_tag = Uuid::new_v5(&Uuid::NAMESPACE_OID, ctx.job.user_id.as_bytes())
-        .simple()
-        .to_string();
+    let user_tag = user_tag(ctx);
 
     ctx.progress(STAGE_STRUCTURE).await?;
-    let cache_key = structure_cache.map(|_| structure_cache::key(p, client.model()));
-    let cached = match &cache_key {
-        // A cache that cannot be read costs a call, never the job.
-        Some(key) => structure_cache::get(&ctx.db, key, t.kcal, t.protein_g)
-            .await
-            .unwrap_or_else(|e| {
-                tracing::warn!(error = %e, "structure cache unreadable; asking the model");
-                None
-            }),
-        None => None,
-    };
+    let (cache_key, cached) = cached_structure(ctx, client, p, t, structure_cache).await;
     let from_cache = cached.is_some();
     let (structure, model) = match cached {
         Some(s) => (s, client.model().to_owned()),
@@ -118,15 +111,53 @@ pub async fn with_llm(
     let plan = parse_plan_text(&text).map_err(|e| invalid_output("details", &e, &usage))?;
     drop(text);
     let plan = fix(plan, p, t);
+    let week = Week {
+        plan,
+        place,
+        model,
+        usage,
+        repaired: false,
+    };
+    let done = Box::pin(check_or_repair(client, gate, p, t, &user_tag, week)).await?;
+    remember(ctx, to_store, &done.model, structure_cache).await;
+    Ok(done)
+}
+
+/// A fixed week and what it cost so far.
+pub(super) struct Week {
+    pub plan: WeeklyPlan,
+    pub place: tokio::sync::OwnedSemaphorePermit,
+    pub model: String,
+    pub usage: UsageTotals,
+    /// Whether a repair was already needed (of a day).
+    pub repaired: bool,
+}
+
+/// The validator on the fixed week, and one repair round of the whole week
+/// when it breaks a rule.
+pub(super) async fn check_or_repair(
+    client: &LlmClient,
+    gate: &Gate,
+    p: &Profile,
+    t: &Targets,
+    user_tag: &str,
+    week: Week,
+) -> Result<Generated, JobError> {
+    let Week {
+        plan,
+        place,
+        model,
+        mut usage,
+        repaired,
+    } = week;
     let violations = validate(&plan, p, t);
     if violations.is_empty() {
-        remember(ctx, to_store, &model, structure_cache).await;
         return Ok(Generated {
             plan,
             place,
             model,
             usage,
-            repaired: false,
+            repaired,
         });
     }
     record_violations(&violations);
@@ -137,15 +168,43 @@ pub async fn with_llm(
     let prompt = repair_prompt(p, t, &plan, &violations);
     drop(plan);
     drop(place);
-    let (text, _) = call_text(client, prompt, &user_tag, &mut usage).await?;
+    let (text, _) = call_text(client, prompt, user_tag, &mut usage).await?;
     let place = gate.enter().await;
-    let done = repaired(&text, p, t, model, usage, place)?;
-    remember(ctx, to_store, &done.model, structure_cache).await;
-    Ok(done)
+    self::repaired(&text, p, t, model, usage, place)
+}
+
+/// DeepSeek's user_id isolates end users; a name-based hash keeps the
+/// real id out of the provider's logs.
+pub(super) fn user_tag(ctx: &JobContext) -> String {
+    Uuid::new_v5(&Uuid::NAMESPACE_OID, ctx.job.user_id.as_bytes())
+        .simple()
+        .to_string()
+}
+
+/// The cache key (when the cache is on) and the cached structure, if any.
+pub(super) async fn cached_structure(
+    ctx: &JobContext,
+    client: &LlmClient,
+    p: &Profile,
+    t: &Targets,
+    ttl: Option<Duration>,
+) -> (Option<String>, Option<WeekStructure>) {
+    let key = ttl.map(|_| structure_cache::key(p, client.model()));
+    let cached = match &key {
+        // A cache that cannot be read costs a call, never the job.
+        Some(key) => structure_cache::get(&ctx.db, key, t.kcal, t.protein_g)
+            .await
+            .unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "structure cache unreadable; asking the model");
+                None
+            }),
+        None => None,
+    };
+    (key, cached)
 }
 
 /// Stores a structure whose week passed; a failure costs a later call only.
-async fn remember(
+pub(super) async fn remember(
     ctx: &JobContext,
     entry: Option<(String, WeekStructure)>,
     model: &str,

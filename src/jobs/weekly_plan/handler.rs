@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use super::generate::{self, STAGE_VALIDATING};
+use super::parallel;
 use super::save::{self, NewPlan, STAGE_SAVING, Source};
 use crate::error_code::ErrorCode;
 use crate::llm::LlmClient;
@@ -26,6 +27,28 @@ struct Inner {
     gate: generate::Gate,
     /// How long a week's structure is reused; None: never.
     structure_cache: Option<std::time::Duration>,
+    layout: Layout,
+}
+
+/// How stage 2 is asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Layout {
+    /// Each day its own call, in parallel, as the structure streams in.
+    #[default]
+    Parallel,
+    /// The whole week in one call after the whole structure.
+    Sequential,
+}
+
+impl std::str::FromStr for Layout {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "parallel" => Ok(Layout::Parallel),
+            "sequential" => Ok(Layout::Sequential),
+            other => Err(format!("expected parallel or sequential, got {other:?}")),
+        }
+    }
 }
 
 /// Plans solved and saved at once (the pool's connections are the other bound).
@@ -43,6 +66,7 @@ impl PlanHandler {
                 fallback_to_offline,
                 gate: generate::Gate::new(PLACES),
                 structure_cache: None,
+                layout: Layout::default(),
             }),
         }
     }
@@ -52,6 +76,16 @@ impl PlanHandler {
         Arc::get_mut(&mut self.inner)
             .expect("configured before it is shared")
             .structure_cache = (!ttl.is_zero()).then_some(ttl);
+        self
+    }
+}
+
+impl PlanHandler {
+    /// Asks for stage 2 in `layout`.
+    pub fn with_layout(mut self, layout: Layout) -> Self {
+        Arc::get_mut(&mut self.inner)
+            .expect("configured before it is shared")
+            .layout = layout;
         self
     }
 }
@@ -71,16 +105,22 @@ impl Inner {
         let Some(client) = &self.llm else {
             return offline(&ctx, &self.gate, &profile, &targets, None).await;
         };
-        match Box::pin(generate::with_llm(
-            &ctx,
-            &self.gate,
-            client,
-            &profile,
-            &targets,
-            self.structure_cache,
-        ))
-        .await
-        {
+        let (gate, cache) = (&self.gate, self.structure_cache);
+        let generated = match self.layout {
+            Layout::Parallel => {
+                Box::pin(parallel::with_llm(
+                    &ctx, gate, client, &profile, &targets, cache,
+                ))
+                .await
+            }
+            Layout::Sequential => {
+                Box::pin(generate::with_llm(
+                    &ctx, gate, client, &profile, &targets, cache,
+                ))
+                .await
+            }
+        };
+        match generated {
             Ok(g) => {
                 ctx.progress(STAGE_SAVING).await?;
                 let new = NewPlan {

@@ -3,17 +3,19 @@
 //! -> saved in the transaction that completes the job.
 //!
 //! - `handler`  the job handler tying the steps together
-//! - `generate` the LLM stages, the fixer, the validator and the repair round
+//! - `generate` the LLM stages one after the other, the fixer, the validator and the repair round
+//! - `parallel` the days written in parallel from a streamed structure, each shown as it lands
 //! - `save`     the plan and the job's completion in one transaction
 //! - `store`    every SQL statement on `weekly_base_plans`
 
 pub mod generate;
 pub mod handler;
+pub mod parallel;
 pub mod save;
 pub mod store;
 pub mod structure_cache;
 
-pub use handler::PlanHandler;
+pub use handler::{Layout, PlanHandler};
 
 /// The kind's name in `plan_job_kinds` and on job rows.
 pub const KIND: &str = "weekly_base_plan";

@@ -1,0 +1,249 @@
+//! Generation with the days written in parallel: the structure call is
+//! streamed, and each day's own call starts as soon as that day's outline
+//! has arrived. Each day is fixed, checked on its own (`validate_day`) and
+//! repaired alone when it breaks a rule; a day that passes is shown at once
+//! (`jobs::days`). The week is then validated whole (seven days, the count
+//! of training days, weekly volume and patterns) with one repair round of
+//! the week, and saved atomically as in the sequential layout.
+//!
+//! Time to plan is the structure's first outline plus the slowest day,
+//! instead of the whole structure plus the whole week in one answer.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
+use tokio::sync::mpsc;
+
+use super::generate::{
+    Gate, Generated, STAGE_DETAILS, STAGE_STRUCTURE, STAGE_VALIDATING, UsageTotals, Week,
+    cached_structure, call_text, check_or_repair, invalid_output, record_violations, remember,
+    user_tag,
+};
+use crate::error_code::ErrorCode;
+use crate::jobs::days::day_ready;
+use crate::llm::{ChatRequest, LlmClient, Message};
+use crate::plan::fix::fix_one_day;
+use crate::plan::model::{Day, DayOutline, WeekStructure, WeeklyPlan, parse_structure};
+use crate::plan::prompt::{day_prompt, day_repair_prompt, parse_day, structure_prompt};
+use crate::plan::stream::ArrayItems;
+use crate::plan::validate::validate_day;
+use crate::plan::{Profile, Targets, fix};
+use crate::queue::{JobContext, JobError};
+
+/// What a day's call brought back: its day (and whether it was repaired),
+/// and what it cost either way.
+type DayOutcome = (u8, UsageTotals, Result<(Day, bool), JobError>);
+
+#[tracing::instrument(name = "plan.generate", skip_all, fields(layout = "parallel"))]
+pub async fn with_llm(
+    ctx: &JobContext,
+    gate: &Gate,
+    client: &LlmClient,
+    p: &Profile,
+    t: &Targets,
+    structure_cache: Option<Duration>,
+) -> Result<Generated, JobError> {
+    let user_tag = user_tag(ctx);
+    ctx.progress(STAGE_STRUCTURE).await?;
+    let (cache_key, cached) = cached_structure(ctx, client, p, t, structure_cache).await;
+    let from_cache = cached.is_some();
+
+    let (outlines, mut arrived) = mpsc::unbounded_channel::<DayOutline>();
+    let structure_call = async {
+        let mut usage = UsageTotals::default();
+        let result = match cached {
+            Some(s) => {
+                for o in &s.days {
+                    let _ = outlines.send(o.clone());
+                }
+                Ok((s, client.model().to_owned()))
+            }
+            None => stream_structure(client, p, t, &user_tag, &mut usage, outlines).await,
+        };
+        (usage, result)
+    };
+    let mut structure_call = std::pin::pin!(structure_call);
+
+    let mut usage = UsageTotals::default();
+    let mut structure: Option<(WeekStructure, String)> = None;
+    let mut known: Vec<DayOutline> = Vec::new();
+    let mut writing = FuturesUnordered::new();
+    let mut days: BTreeMap<u8, Day> = BTreeMap::new();
+    let mut repaired = false;
+    let start = |o: DayOutline, known: &mut Vec<DayOutline>, writing: &mut FuturesUnordered<_>| {
+        if !(1..=7).contains(&o.day) || known.iter().any(|k| k.day == o.day) {
+            return;
+        }
+        known.push(o.clone());
+        writing.push(write_day(gate, client, p, t, &user_tag, known.clone(), o));
+    };
+    loop {
+        tokio::select! {
+            (spent, result) = &mut structure_call, if structure.is_none() => {
+                usage.merge(&spent);
+                let (s, model) = result.map_err(|e| e.with_usage(Some(usage.to_json())))?;
+                // Days the stream did not show (an answer shaped so the
+                // scanner missed them) start now.
+                for o in &s.days {
+                    start(o.clone(), &mut known, &mut writing);
+                }
+                structure = Some((s, model));
+                ctx.progress(STAGE_DETAILS).await?;
+            }
+            Some(o) = arrived.recv() => start(o, &mut known, &mut writing),
+            Some((n, spent, result)) = writing.next(), if !writing.is_empty() => {
+                usage.merge(&spent);
+                let (day, was_repaired) = result.map_err(|e| e.with_usage(Some(usage.to_json())))?;
+                repaired |= was_repaired;
+                let shown = serde_json::to_value(&day).expect("plan types serialize to JSON");
+                day_ready(ctx, n, &shown).await?;
+                days.insert(n, day);
+            }
+            else => break,
+        }
+    }
+    let (structure, model) = structure.expect("the loop ends after the structure");
+    let to_store = match (cache_key, from_cache) {
+        (Some(key), false) => Some((key, structure.clone())),
+        _ => None,
+    };
+
+    ctx.progress(STAGE_VALIDATING).await?;
+    let place = gate.enter().await;
+    let plan = fix(
+        WeeklyPlan {
+            days: days.into_values().collect(),
+            notes: Some(week_notes(&structure, p, t)),
+            grocery_list: Vec::new(),
+        },
+        p,
+        t,
+    );
+    let week = Week {
+        plan,
+        place,
+        model,
+        usage,
+        repaired,
+    };
+    let done = Box::pin(check_or_repair(client, gate, p, t, &user_tag, week)).await?;
+    remember(ctx, to_store, &done.model, structure_cache).await;
+    Ok(done)
+}
+
+/// The week's notes: the structure's reasoning and the server's own
+/// advice for the week (deload, injuries), which no day call writes.
+fn week_notes(s: &WeekStructure, p: &Profile, t: &Targets) -> String {
+    let advice = crate::plan::offline::plan_notes(p, t);
+    match s.rationale.trim() {
+        "" => advice,
+        why => format!("{why} {advice}"),
+    }
+}
+
+/// Stage 1 streamed: each day's outline goes to `outlines` as it arrives.
+async fn stream_structure(
+    client: &LlmClient,
+    p: &Profile,
+    t: &Targets,
+    user_tag: &str,
+    usage: &mut UsageTotals,
+    outlines: mpsc::UnboundedSender<DayOutline>,
+) -> Result<(WeekStructure, String), JobError> {
+    let (system, user) = structure_prompt(p, t);
+    let req =
+        ChatRequest::new(vec![Message::system(system), Message::user(user)]).with_user_id(user_tag);
+    let mut items = ArrayItems::new("days");
+    let on_delta = move |delta: &str| {
+        for item in items.feed(delta) {
+            // A broken element is left to the whole answer's parse.
+            if let Ok(o) = serde_json::from_str::<DayOutline>(&item) {
+                let _ = outlines.send(o);
+            }
+        }
+    };
+    let resp = match Box::pin(streamed(client, req, on_delta)).await {
+        Ok(resp) => resp,
+        Err(err) => {
+            if let Some(u) = err.usage() {
+                usage.add(u);
+            }
+            return Err(JobError::new(err.code(), err.to_string())
+                .with_retry_after(err.retry_after())
+                .with_usage(Some(usage.to_json())));
+        }
+    };
+    usage.add(&resp.usage);
+    let s = parse_structure(resp.json).map_err(|e| invalid_output("structure", &e, usage))?;
+    Ok((s, resp.model))
+}
+
+/// One day: its call, its checks and at most one repair of it alone.
+async fn write_day(
+    gate: &Gate,
+    client: &LlmClient,
+    p: &Profile,
+    t: &Targets,
+    user_tag: &str,
+    known: Vec<DayOutline>,
+    outline: DayOutline,
+) -> DayOutcome {
+    let n = outline.day;
+    let mut usage = UsageTotals::default();
+    let result = async {
+        let stage = format!("day {n}");
+        let prompt = day_prompt(p, t, &known, &outline);
+        let (text, _) = call_text(client, prompt, user_tag, &mut usage).await?;
+        let (day, broken) = {
+            let _place = gate.enter().await;
+            let day = parse_day_text(&text, n).map_err(|e| invalid_output(&stage, &e, &usage))?;
+            let day = fix_one_day(day, p, t);
+            let broken = validate_day(&day, p, t);
+            (day, broken)
+        };
+        if broken.is_empty() {
+            return Ok((day, false));
+        }
+        record_violations(&broken);
+        tracing::info!(
+            day = n,
+            violations = broken.len(),
+            "day breaks rules; repairing it alone"
+        );
+        let prompt = day_repair_prompt(p, t, &known, &day, &broken);
+        drop(day);
+        let (text, _) = call_text(client, prompt, user_tag, &mut usage).await?;
+        let _place = gate.enter().await;
+        let day = parse_day_text(&text, n).map_err(|e| invalid_output(&stage, &e, &usage))?;
+        let day = fix_one_day(day, p, t);
+        let broken = validate_day(&day, p, t);
+        if broken.is_empty() {
+            return Ok((day, true));
+        }
+        record_violations(&broken);
+        let detail: Vec<String> = broken.iter().map(|v| v.to_string()).collect();
+        Err(JobError::new(
+            ErrorCode::ValidationFailed,
+            format!("day {n} after repair: {}", detail.join("; ")),
+        ))
+    }
+    .await;
+    (n, usage, result)
+}
+
+/// Until the client streams: the whole answer as one delta.
+async fn streamed<F: FnMut(&str) + Send>(
+    client: &LlmClient,
+    req: ChatRequest,
+    mut on_delta: F,
+) -> Result<crate::llm::ChatResponse, crate::llm::LlmError> {
+    let resp = client.chat_json(req).await?;
+    on_delta(resp.json_text());
+    Ok(resp)
+}
+
+fn parse_day_text(text: &str, n: u8) -> Result<Day, serde_json::Error> {
+    parse_day(serde_json::from_str(text)?, n)
+}
