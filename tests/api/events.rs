@@ -189,3 +189,114 @@ async fn a_user_may_hold_only_a_few_streams_and_the_operator_is_not_limited(pool
     let mut other = subscribe(&api, other_job, other_user).await;
     assert_eq!(other.next_within().await.unwrap().data["status"], "pending");
 }
+
+#[sqlx::test]
+async fn days_written_in_parallel_arrive_as_day_events_before_done(pool: PgPool) {
+    let api = start(&pool, settings()).await;
+    let user = Uuid::new_v4();
+    let job = job_id(&api.create(user).await);
+    let mut frames = subscribe(&api, job, user).await;
+    assert_eq!(
+        frames.next_within().await.unwrap().data["status"],
+        "pending"
+    );
+
+    let mock = support::mock("ok").await;
+    let worker = support::plan_worker(
+        &pool,
+        Some(support::client(&mock, WAIT)),
+        false,
+        WorkerSettings {
+            worker_id: Some("api-sse-days".into()),
+            ..WorkerSettings::default()
+        },
+    )
+    .await;
+    let mut days = vec![];
+    let done = loop {
+        let f = frames
+            .next_within()
+            .await
+            .expect("stream ended before done");
+        match f.event.as_str() {
+            "done" => break f,
+            "day" => {
+                assert_eq!(f.data["jobId"], job.to_string());
+                assert_eq!(f.data["attempt"], 1);
+                let day = f.data["day"].as_u64().unwrap();
+                assert_eq!(f.data["dayPlan"]["day"], day, "the day's own JSON");
+                assert!(f.data["dayPlan"]["nutrition"]["kcal"].as_u64().unwrap() > 0);
+                days.push(day);
+            }
+            other => assert_eq!(other, "status"),
+        }
+    };
+    days.sort_unstable();
+    assert_eq!(
+        days,
+        [1, 2, 3, 4, 5, 6, 7],
+        "each day once, all before done"
+    );
+    assert_eq!(done.data["status"], "completed");
+    assert_eq!(done.data["plan"]["source"], "llm");
+    worker.shutdown().await;
+}
+
+#[sqlx::test]
+async fn a_client_connecting_mid_job_gets_the_days_so_far_then_each_new_one(pool: PgPool) {
+    let api = start(&pool, settings()).await;
+    let user = Uuid::new_v4();
+    let job = job_id(&api.create(user).await);
+    // A worker holds the job and has shown days 1 and 2 (as jobs::days
+    // records them).
+    sqlx::query(
+        "update plan_generation_jobs set status = 'processing', lease_token = gen_random_uuid(), \
+         worker_id = 'w', attempt_count = 1, started_at = now(), heartbeat_at = now(), \
+         locked_until = now() + interval '1 hour', progress = 'generating_details', days_ready = 2 \
+         where id = $1",
+    )
+    .bind(job)
+    .execute(&pool)
+    .await
+    .unwrap();
+    let day = |n: i16| {
+        sqlx::query(
+            "insert into plan_job_days (job_id, day, attempt, content) \
+             values ($1, $2, 1, jsonb_build_object('day', $2))",
+        )
+        .bind(job)
+        .bind(n)
+    };
+    day(1).execute(&pool).await.unwrap();
+    day(2).execute(&pool).await.unwrap();
+
+    let mut frames = subscribe(&api, job, user).await;
+    let mut first = vec![];
+    for _ in 0..3 {
+        let f = frames.next_within().await.unwrap();
+        first.push((f.event.clone(), f.data["day"].as_u64()));
+    }
+    assert_eq!(
+        first,
+        [
+            ("day".to_owned(), Some(1)),
+            ("day".to_owned(), Some(2)),
+            ("status".to_owned(), None)
+        ],
+        "the days so far, then the state"
+    );
+    day(3).execute(&pool).await.unwrap();
+    let note = serde_json::json!([{"id": job, "status": "processing",
+        "progress": "generating_details", "error_code": null, "day": 3}]);
+    sqlx::query("select pg_notify('plan_job_events', $1)")
+        .bind(note.to_string())
+        .execute(&pool)
+        .await
+        .unwrap();
+    let next = frames.next_within().await.unwrap();
+    assert_eq!(
+        (next.event.as_str(), next.data["day"].as_u64()),
+        ("day", Some(3))
+    );
+    assert_eq!(next.data["dayPlan"]["day"], 3);
+}
