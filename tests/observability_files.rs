@@ -159,6 +159,7 @@ const HISTOGRAMS: &[&str] = &[
     m::STAGE_DURATION,
     m::SAVE_DURATION,
     llm_metrics::REQUEST_DURATION_SECONDS,
+    llm_metrics::TIME_TO_FIRST_TOKEN_SECONDS,
     m::UNSPLASH_REQUEST_DURATION,
 ];
 

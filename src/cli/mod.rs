@@ -426,7 +426,15 @@ mod tests {
             .render_help()
             .to_string();
         assert!(!help.contains("--database-url"), "{help}");
-        assert!(help.contains("--port"), "{help}");
+        for own in [
+            "--port",
+            "--tokens-per-second",
+            "--ttft-ms",
+            "--max-concurrent",
+            "--retry-after-ms",
+        ] {
+            assert!(help.contains(own), "{own}: {help}");
+        }
     }
 
     #[test]

@@ -33,6 +33,21 @@ pub struct MockLlmArgs {
     /// exponentially distributed, capped at ten times this (0: none).
     #[arg(long, default_value_t = 0)]
     pub jitter: u64,
+    /// Output tokens per second of a content answer (4 characters a token),
+    /// after the time to first token; 0: the whole answer at once.
+    #[arg(long, default_value_t = 0.0)]
+    pub tokens_per_second: f64,
+    /// Time to the first token of a content answer, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    pub ttft_ms: u64,
+    /// Calls answered at once; a call past them gets a 429 with Retry-After
+    /// (0: no cap).
+    #[arg(long, default_value_t = 0)]
+    pub max_concurrent: usize,
+    /// The Retry-After of a call refused past --max-concurrent, in
+    /// milliseconds (sent as retry-after-ms and rounded-up seconds).
+    #[arg(long, default_value_t = 1000)]
+    pub retry_after_ms: u64,
 }
 
 /// `plan-worker mock-llm`: serves until Ctrl-C.
@@ -41,9 +56,14 @@ pub async fn mock_llm(args: MockLlmArgs) -> anyhow::Result<()> {
         .mode
         .parse()
         .map_err(|e| anyhow::anyhow!("mode: {e}"))?;
+    let ms = std::time::Duration::from_millis;
     let options = mock_answers::mock_options(script)
-        .with_latency(std::time::Duration::from_millis(args.latency))
-        .with_jitter(std::time::Duration::from_millis(args.jitter));
+        .with_latency(ms(args.latency))
+        .with_jitter(ms(args.jitter))
+        .with_ttft(ms(args.ttft_ms))
+        .with_tokens_per_second(args.tokens_per_second)
+        .with_max_concurrent(args.max_concurrent)
+        .with_retry_after(ms(args.retry_after_ms));
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port))
         .await
         .map_err(|e| anyhow::anyhow!("port: cannot listen on 127.0.0.1:{}: {e}", args.port))?;

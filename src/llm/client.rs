@@ -1,6 +1,6 @@
 //! One JSON-mode chat completion call against an OpenAI-compatible server,
-//! paced by the client's limits, bounded by a deadline, and mapped to
-//! [`LlmError`] when it fails.
+//! whole or streamed, paced by the client's limits, bounded by a deadline,
+//! and mapped to [`LlmError`] when it fails.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -14,7 +14,10 @@ use super::config::{HttpVersion, LlmConfig};
 use super::error::{HttpError, LlmError, OutputError, OutputProblem, excerpt};
 use super::limit::Limits;
 use super::metrics::{InFlightGuard, LlmMetrics};
-use super::wire::{self, ApiError, ResponseFormat, Thinking, Usage, WireRequest, WireResponse};
+use super::stream::{SseReader, StreamError, Streamed};
+use super::wire::{
+    self, ApiError, ResponseFormat, StreamOptions, Thinking, Usage, WireRequest, WireResponse,
+};
 use crate::error_code::ErrorCode;
 
 /// A body this large is not a chat completion; stop reading rather than
@@ -144,6 +147,26 @@ struct RawAnswer {
     body: String,
 }
 
+/// What an exchange brought back: a whole body (an error, a whole answer,
+/// or a server that ignored `stream`), or a stream's events.
+enum Exchanged {
+    Whole(RawAnswer),
+    Streamed(Streamed),
+}
+
+/// The model's answer, whichever way it came, before it is checked.
+struct Completion {
+    id: Option<String>,
+    model: Option<String>,
+    content: String,
+    finish_reason: Option<String>,
+    usage: Usage,
+}
+
+/// Where a streamed call hands its content as it arrives. Its own lifetime
+/// lets each retry reborrow it for a shorter time.
+type OnDelta<'f> = dyn FnMut(&str) + Send + 'f;
+
 impl std::fmt::Debug for LlmClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LlmClient")
@@ -242,15 +265,45 @@ impl LlmClient {
     /// connection closed.
     #[tracing::instrument(skip_all, fields(provider = %self.inner.provider, model = %self.inner.model))]
     pub async fn chat_json(&self, req: ChatRequest) -> Result<ChatResponse, LlmError> {
+        self.call(req, None).await
+    }
+
+    /// `chat_json` with `stream: true`: `on_delta` gets each piece of content as it arrives.
+    ///
+    /// The same slot, limits, overload retries and deadline as `chat_json`
+    /// (the deadline covers the whole stream), and the same checks of the
+    /// finished content: a cut-off or unusable answer fails as it would
+    /// whole. Content already handed over is not taken back when the call
+    /// then fails; a refusal retried in place comes before any content.
+    #[tracing::instrument(skip_all, fields(provider = %self.inner.provider, model = %self.inner.model, stream = true))]
+    pub async fn chat_json_streaming<F>(
+        &self,
+        req: ChatRequest,
+        on_delta: F,
+    ) -> Result<ChatResponse, LlmError>
+    where
+        F: FnMut(&str) + Send,
+    {
+        let mut on_delta = on_delta;
+        self.call(req, Some(&mut on_delta)).await
+    }
+
+    /// One call, whole or streamed, retried in place while the provider
+    /// refuses it as overloaded.
+    async fn call<'f>(
+        &self,
+        req: ChatRequest,
+        mut on_delta: Option<&mut OnDelta<'f>>,
+    ) -> Result<ChatResponse, LlmError> {
         let inner = &*self.inner;
         // The body is serialised up front and the prompt dropped: a call
         // waits minutes, and holding both copies per call adds up.
-        let body = inner.request_body(&req)?;
+        let body = inner.request_body(&req, on_delta.is_some())?;
         drop(req);
         let mut refusals = 0u32;
         loop {
             let slot = inner.limits.acquire().await;
-            let result = inner.send(body.clone()).await;
+            let result = inner.send(body.clone(), on_delta.as_deref_mut()).await;
             let Err(e) = &result else {
                 inner.metrics.concurrency_limit(inner.limits.success());
                 return result;
@@ -296,11 +349,23 @@ fn overload_backoff(refusals: u32) -> Duration {
 }
 
 impl Inner {
-    /// One HTTP exchange under the deadline, interpreted and counted.
-    async fn send(&self, body: Vec<u8>) -> Result<ChatResponse, LlmError> {
+    /// One HTTP exchange under the deadline (a stream to its end),
+    /// interpreted and counted.
+    async fn send<'f>(
+        &self,
+        body: Vec<u8>,
+        on_delta: Option<&mut OnDelta<'f>>,
+    ) -> Result<ChatResponse, LlmError> {
         let guard = InFlightGuard::new(&self.metrics);
         let started = Instant::now();
-        let answer = match tokio::time::timeout(self.timeout, self.exchange(body)).await {
+        let mut on_delta = on_delta;
+        let exchange = async {
+            match on_delta.as_deref_mut() {
+                None => self.exchange(body).await.map(Exchanged::Whole),
+                Some(f) => self.exchange_streamed(body, started, f).await,
+            }
+        };
+        let answer = match tokio::time::timeout(self.timeout, exchange).await {
             Ok(answer) => answer,
             Err(_) => Err(LlmError::Timeout {
                 after: self.timeout,
@@ -308,7 +373,19 @@ impl Inner {
         };
         let latency = started.elapsed();
         self.metrics.duration(latency);
-        let result = answer.and_then(|a| self.interpret(a, latency));
+        let result = match answer {
+            Err(e) => Err(e),
+            Ok(Exchanged::Streamed(s)) => self.interpret_streamed(s, latency),
+            Ok(Exchanged::Whole(a)) => {
+                let result = self.interpret(a, latency);
+                // A server that ignored `stream: true` sent the answer
+                // whole: the caller still gets its content, in one piece.
+                if let (Ok(resp), Some(f)) = (&result, on_delta) {
+                    f(&resp.raw);
+                }
+                result
+            }
+        };
         match &result {
             Ok(resp) => {
                 tracing::debug!(
@@ -326,8 +403,8 @@ impl Inner {
         result
     }
 
-    fn request_body(&self, req: &ChatRequest) -> Result<Vec<u8>, LlmError> {
-        serde_json::to_vec(&self.wire_request(req))
+    fn request_body(&self, req: &ChatRequest, stream: bool) -> Result<Vec<u8>, LlmError> {
+        serde_json::to_vec(&self.wire_request(req, stream))
             .map_err(|e| LlmError::Config(format!("request body: {e}")))
     }
 
@@ -353,7 +430,60 @@ impl Inner {
         })
     }
 
-    fn wire_request<'a>(&'a self, req: &'a ChatRequest) -> WireRequest<'a> {
+    /// Sends the request with `stream: true` and reads the events to the
+    /// end, handing content over as it comes. A refusal or a server that
+    /// answers whole is read as a whole body.
+    async fn exchange_streamed<'f>(
+        &self,
+        body: Vec<u8>,
+        started: Instant,
+        on_delta: &mut OnDelta<'f>,
+    ) -> Result<Exchanged, LlmError> {
+        let mut resp = self
+            .http
+            .post(self.endpoint.clone())
+            .header(AUTHORIZATION, self.auth.clone())
+            .header(ACCEPT, "text/event-stream")
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body)
+            .send()
+            .await
+            .map_err(network)?;
+        let is_events = resp
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("text/event-stream"));
+        if !resp.status().is_success() || !is_events {
+            let status = resp.status();
+            let headers = resp.headers().clone();
+            let body = read_body(resp).await?;
+            return Ok(Exchanged::Whole(RawAnswer {
+                status,
+                headers,
+                body,
+            }));
+        }
+        let mut first = true;
+        let mut deliver = |piece: &str| {
+            if first {
+                first = false;
+                self.metrics.time_to_first_token(started.elapsed());
+            }
+            on_delta(piece);
+        };
+        let mut reader = SseReader::new(MAX_BODY_BYTES);
+        let stream_error = |e: StreamError| self.bad_response(e.reason, &e.text);
+        while let Some(chunk) = resp.chunk().await.map_err(network)? {
+            if reader.feed(&chunk, &mut deliver).map_err(stream_error)? {
+                break;
+            }
+        }
+        let streamed = reader.finish(&mut deliver).map_err(stream_error)?;
+        Ok(Exchanged::Streamed(streamed))
+    }
+
+    fn wire_request<'a>(&'a self, req: &'a ChatRequest, stream: bool) -> WireRequest<'a> {
         let max = req.max_tokens.unwrap_or(self.max_tokens);
         let openai = self.provider == "openai";
         let user = req.user_id.as_deref().filter(|u| !u.is_empty());
@@ -366,7 +496,10 @@ impl Inner {
             response_format: ResponseFormat {
                 kind: "json_object",
             },
-            stream: false,
+            stream,
+            stream_options: (stream && openai).then_some(StreamOptions {
+                include_usage: true,
+            }),
             thinking: self.thinking.map(Thinking::from_switch),
             user_id: if openai { None } else { user },
             safety_identifier: if openai { user } else { None },
@@ -392,28 +525,60 @@ impl Inner {
         let Some(choice) = wire.choices.into_iter().next() else {
             return Err(self.bad_response("no choices".into(), &answer.body));
         };
-        let raw = choice.message.and_then(|m| m.content).unwrap_or_default();
-        let finish_reason = choice.finish_reason;
-        let json = match check_output(&raw, finish_reason.as_deref()) {
+        let completion = Completion {
+            id: wire.id,
+            model: wire.model,
+            content: choice.message.and_then(|m| m.content).unwrap_or_default(),
+            finish_reason: choice.finish_reason,
+            usage,
+        };
+        self.accept(completion, latency)
+    }
+
+    /// A stream read to its end. One cut off before its finish is a broken
+    /// exchange (retryable, like a body that breaks off), not the model's
+    /// output.
+    fn interpret_streamed(&self, s: Streamed, latency: Duration) -> Result<ChatResponse, LlmError> {
+        let complete = s.is_complete();
+        let usage: Usage = s.usage.unwrap_or_default().into();
+        self.metrics.tokens(&usage);
+        if !complete {
+            return Err(self.bad_response(
+                "the stream ended before its finish_reason and [DONE]".into(),
+                &s.content,
+            ));
+        }
+        let completion = Completion {
+            id: s.id,
+            model: s.model,
+            content: s.content,
+            finish_reason: s.finish_reason,
+            usage,
+        };
+        self.accept(completion, latency)
+    }
+
+    /// The checks every answer passes, whole or streamed.
+    fn accept(&self, c: Completion, latency: Duration) -> Result<ChatResponse, LlmError> {
+        let json = match check_output(&c.content, c.finish_reason.as_deref()) {
             Ok(json) => json,
             Err(problem) => {
-                let excerpt = excerpt(&raw, &self.key);
                 return Err(OutputError {
                     problem,
-                    finish_reason,
-                    excerpt,
-                    usage,
+                    finish_reason: c.finish_reason,
+                    excerpt: excerpt(&c.content, &self.key),
+                    usage: c.usage,
                 }
                 .into());
             }
         };
         Ok(ChatResponse {
             json,
-            raw,
-            usage,
-            finish_reason,
-            model: wire.model.unwrap_or_else(|| self.model.clone()),
-            id: wire.id,
+            raw: c.content,
+            usage: c.usage,
+            finish_reason: c.finish_reason,
+            model: c.model.unwrap_or_else(|| self.model.clone()),
+            id: c.id,
             latency,
         })
     }

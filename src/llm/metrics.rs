@@ -14,6 +14,7 @@ pub const TOKENS_TOTAL: &str = "plan_llm_tokens_total";
 pub const COST_TOTAL: &str = "plan_llm_cost_microusd_total";
 pub const CONCURRENCY_LIMIT: &str = "plan_llm_concurrency_limit";
 pub const OVERLOAD_RETRIES: &str = "plan_llm_overload_retries_total";
+pub const TIME_TO_FIRST_TOKEN_SECONDS: &str = "plan_llm_time_to_first_token_seconds";
 
 /// Registers help texts; call once after installing the recorder.
 pub fn describe_metrics() {
@@ -25,6 +26,11 @@ pub fn describe_metrics() {
         REQUEST_DURATION_SECONDS,
         Unit::Seconds,
         "Duration of one LLM HTTP exchange, from send to the end of the body"
+    );
+    describe_histogram!(
+        TIME_TO_FIRST_TOKEN_SECONDS,
+        Unit::Seconds,
+        "Time from sending a streamed LLM call to its first piece of content, per provider"
     );
     describe_counter!(
         TOKENS_TOTAL,
@@ -88,6 +94,8 @@ impl LlmMetrics {
                 "status" => status)
             .increment(0);
         }
+        // Registering the handle is enough for an empty histogram to render.
+        let _ = histogram!(TIME_TO_FIRST_TOKEN_SECONDS, "provider" => Arc::clone(&m.provider));
         m
     }
 
@@ -119,6 +127,11 @@ impl LlmMetrics {
             "provider" => Arc::clone(&self.provider),
             "model" => Arc::clone(&self.model))
         .record(elapsed.as_secs_f64());
+    }
+
+    pub fn time_to_first_token(&self, elapsed: Duration) {
+        histogram!(TIME_TO_FIRST_TOKEN_SECONDS, "provider" => Arc::clone(&self.provider))
+            .record(elapsed.as_secs_f64());
     }
 
     pub fn tokens(&self, usage: &Usage) {

@@ -4,7 +4,9 @@
 //! The mock server that plays the provider lives in `dev::mock_llm`.
 //!
 //! - `config`  [`LlmConfig`]: endpoint, model, key (redacted), limits
-//! - `client`  [`LlmClient::chat_json`]: one JSON-mode call, rate limited and capped
+//! - `client`  [`LlmClient::chat_json`]: one JSON-mode call, rate limited and capped;
+//!   [`LlmClient::chat_json_streaming`] the same call streamed
+//! - `stream`  reading a streamed answer's server-sent events
 //! - `error`   [`LlmError`]: what went wrong, its code and its Retry-After
 //! - `wire`    the JSON shapes on the wire (requests, responses, error bodies)
 //! - `limit`   the per-client request rate limit and in-flight cap
@@ -15,6 +17,7 @@ mod config;
 mod error;
 mod limit;
 pub mod metrics;
+mod stream;
 mod wire;
 
 pub use client::{ChatRequest, ChatResponse, LlmClient, Message, Role};

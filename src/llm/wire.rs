@@ -23,6 +23,10 @@ pub(crate) struct WireRequest<'a> {
     pub temperature: Option<f32>,
     pub response_format: ResponseFormat,
     pub stream: bool,
+    /// OpenAI sends usage in a streamed answer only when asked; DeepSeek
+    /// always puts it in the last chunk.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stream_options: Option<StreamOptions>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub thinking: Option<Thinking>,
     /// DeepSeek's per-end-user isolation key.
@@ -37,6 +41,11 @@ pub(crate) struct WireRequest<'a> {
 pub(crate) struct ResponseFormat {
     #[serde(rename = "type")]
     pub kind: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct StreamOptions {
+    pub include_usage: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -78,6 +87,30 @@ pub(crate) struct WireChoice {
 pub(crate) struct WireMessage {
     #[serde(default)]
     pub content: Option<String>,
+}
+
+/// One event of a streamed answer (`chat.completion.chunk`). OpenAI's usage
+/// chunk has no choices; an error mid-stream comes as `{"error": {...}}`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct WireChunk {
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub model: Option<String>,
+    #[serde(default)]
+    pub choices: Vec<WireChunkChoice>,
+    #[serde(default)]
+    pub usage: Option<WireUsage>,
+    #[serde(default)]
+    pub error: Option<ApiError>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct WireChunkChoice {
+    #[serde(default)]
+    pub delta: Option<WireMessage>,
+    #[serde(default)]
+    pub finish_reason: Option<String>,
 }
 
 /// Usage as sent: DeepSeek puts cache figures at the top level, OpenAI in

@@ -126,6 +126,7 @@ pub const CATALOGUE: &[&str] = &[
     crate::llm::metrics::COST_TOTAL,
     crate::llm::metrics::CONCURRENCY_LIMIT,
     crate::llm::metrics::OVERLOAD_RETRIES,
+    crate::llm::metrics::TIME_TO_FIRST_TOKEN_SECONDS,
     crate::jobs::weekly_plan::structure_cache::LOOKUPS,
     crate::notify::delivery::PUSHES,
     PUSH_DELIVERY_UP,
@@ -501,6 +502,10 @@ pub fn install() -> metrics_exporter_prometheus::PrometheusHandle {
         .and_then(|b| b.set_buckets_for_metric(Matcher::Full(QUEUE_WAIT.into()), WAIT_BUCKETS))
         .and_then(|b| b.set_buckets_for_metric(Matcher::Full(PICKUP_LATENCY.into()), WAIT_BUCKETS))
         .and_then(|b| b.set_buckets_for_metric(Matcher::Full(END_TO_END.into()), JOB_BUCKETS))
+        .and_then(|b| {
+            let ttft = crate::llm::metrics::TIME_TO_FIRST_TOKEN_SECONDS;
+            b.set_buckets_for_metric(Matcher::Full(ttft.into()), JOB_BUCKETS)
+        })
         .expect("static buckets are valid");
     let recorder = builder.build_recorder();
     let handle = recorder.handle();

@@ -6,14 +6,21 @@
 //! request: the default one, or a named one selected per call with `ok:NAME`.
 //! Like the real services, the mock refuses a call without a bearer token
 //! (401) and a JSON-mode call whose messages never say "json" (400).
+//!
+//! It can cost time like a real model (a time to first token, then tokens
+//! per second), stream (`"stream": true`), report cache hits from a prefix
+//! cache of the prompts it has seen, and refuse calls past a concurrency cap
+//! with a 429, as DeepSeek does per account.
 
+mod cache;
 mod mode;
 mod reply;
+mod stream;
 
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -22,8 +29,8 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use axum::response::Response;
-use axum::routing::post;
-use serde::Deserialize;
+use axum::routing::{get, post};
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -100,6 +107,15 @@ impl MockChatRequest {
         self.body.pointer("/response_format/type") == Some(&json!("json_object"))
     }
 
+    fn wants_stream(&self) -> bool {
+        self.body.get("stream") == Some(&json!(true))
+    }
+
+    /// OpenAI's `stream_options.include_usage`: usage in a chunk of its own.
+    fn wants_usage_chunk(&self) -> bool {
+        self.body.pointer("/stream_options/include_usage") == Some(&json!(true))
+    }
+
     fn mentions_json(&self) -> bool {
         self.messages
             .iter()
@@ -148,8 +164,18 @@ pub struct MockLlmOptions {
     /// distributed (most answers a little late, a few much later, as real
     /// providers are), capped at ten times the mean. Zero: none.
     pub jitter: Duration,
-    /// Pause between the blank lines of `keepalive`.
+    /// Pause between the blank lines of `keepalive` (the `: keep-alive`
+    /// comments of a streamed answer).
     pub keepalive_interval: Duration,
+    /// Time to the first token of a content answer (on top of `latency`).
+    pub ttft: Duration,
+    /// Output tokens generated per second after the first (4 characters a
+    /// token); 0: the whole answer at once.
+    pub tokens_per_second: f64,
+    /// Calls answered at once; one more gets a 429 (0: no cap).
+    pub max_concurrent: usize,
+    /// The Retry-After of a call refused by `max_concurrent`.
+    pub retry_after: Duration,
     responder: Responder,
     responders: HashMap<String, Responder>,
 }
@@ -163,6 +189,10 @@ impl fmt::Debug for MockLlmOptions {
             .field("latency", &self.latency)
             .field("jitter", &self.jitter)
             .field("keepalive_interval", &self.keepalive_interval)
+            .field("ttft", &self.ttft)
+            .field("tokens_per_second", &self.tokens_per_second)
+            .field("max_concurrent", &self.max_concurrent)
+            .field("retry_after", &self.retry_after)
             .field("named_responders", &names)
             .finish()
     }
@@ -181,6 +211,10 @@ impl MockLlmOptions {
             latency: Duration::ZERO,
             jitter: Duration::ZERO,
             keepalive_interval: Duration::from_millis(100),
+            ttft: Duration::ZERO,
+            tokens_per_second: 0.0,
+            max_concurrent: 0,
+            retry_after: Duration::from_secs(1),
             responder: Arc::new(default_responder),
             responders: HashMap::new(),
         }
@@ -209,6 +243,37 @@ impl MockLlmOptions {
     pub fn with_keepalive_interval(mut self, interval: Duration) -> Self {
         self.keepalive_interval = interval;
         self
+    }
+
+    /// Time to the first token of every content answer.
+    pub fn with_ttft(mut self, ttft: Duration) -> Self {
+        self.ttft = ttft;
+        self
+    }
+
+    /// Output tokens per second (0, negative or not a number: instant).
+    pub fn with_tokens_per_second(mut self, tps: f64) -> Self {
+        self.tokens_per_second = if tps.is_finite() { tps.max(0.0) } else { 0.0 };
+        self
+    }
+
+    /// Calls answered at once; a call past them gets a 429 (0: no cap).
+    pub fn with_max_concurrent(mut self, calls: usize) -> Self {
+        self.max_concurrent = calls;
+        self
+    }
+
+    /// The Retry-After sent with a refusal past `max_concurrent`.
+    pub fn with_retry_after(mut self, wait: Duration) -> Self {
+        self.retry_after = wait;
+        self
+    }
+
+    fn pace(&self) -> stream::Pace {
+        stream::Pace {
+            ttft: self.ttft,
+            tokens_per_second: self.tokens_per_second,
+        }
     }
 
     /// Replaces the default responder (used by `ok` and the other content modes).
@@ -259,14 +324,49 @@ pub enum MockError {
     WaitTimedOut { wanted: usize, received: usize },
 }
 
+/// What the mock has done since it started (`GET /_mock/stats`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MockStats {
+    /// Calls let through (answered or being answered, whatever the answer).
+    pub calls: u64,
+    /// Calls refused with a 429 because `max_concurrent` were being answered.
+    pub refused: u64,
+    /// Calls whose answer has been sent to its end.
+    pub answered: u64,
+    /// Calls being answered now, and the most there ever were at once.
+    pub in_flight: u64,
+    pub peak_in_flight: u64,
+    /// Prompt tokens of content answers, and of those the prefix cache hits.
+    pub prompt_tokens: u64,
+    pub cache_hit_tokens: u64,
+}
+
 struct MockState {
     options: MockLlmOptions,
     script: Mutex<Script>,
     /// Calls since the script was (re)set.
     calls: AtomicUsize,
     answered: AtomicUsize,
+    admitted: AtomicUsize,
+    in_flight: AtomicUsize,
+    peak_in_flight: AtomicUsize,
+    refused: AtomicUsize,
+    prompt_tokens: AtomicU64,
+    cache_hit_tokens: AtomicU64,
+    cache: Mutex<cache::PrefixCache>,
     received: Mutex<Vec<ReceivedRequest>>,
     count: watch::Sender<usize>,
+}
+
+/// A call being answered; dropped when its answer is done (a streamed one
+/// holds it until its last event) or the client has gone.
+struct Busy(Arc<MockState>);
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+        self.0.answered.fetch_add(1, Ordering::SeqCst);
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -282,6 +382,13 @@ impl MockState {
             options,
             calls: AtomicUsize::new(0),
             answered: AtomicUsize::new(0),
+            admitted: AtomicUsize::new(0),
+            in_flight: AtomicUsize::new(0),
+            peak_in_flight: AtomicUsize::new(0),
+            refused: AtomicUsize::new(0),
+            prompt_tokens: AtomicU64::new(0),
+            cache_hit_tokens: AtomicU64::new(0),
+            cache: Mutex::new(cache::PrefixCache::new()),
             received: Mutex::new(Vec::new()),
             count: watch::Sender::new(0),
         }))
@@ -293,6 +400,46 @@ impl MockState {
         let script = lock(&self.script);
         let n = self.calls.fetch_add(1, Ordering::SeqCst);
         (n, script.mode_for(n).clone())
+    }
+
+    /// A place among the calls being answered, or `None` past the cap. The
+    /// check and the count are one atomic step, so a burst cannot overshoot.
+    fn admit(self: &Arc<Self>) -> Option<Busy> {
+        let cap = self.options.max_concurrent;
+        let before = self
+            .in_flight
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                (cap == 0 || n < cap).then_some(n + 1)
+            })
+            .ok()?;
+        self.admitted.fetch_add(1, Ordering::SeqCst);
+        self.peak_in_flight.fetch_max(before + 1, Ordering::SeqCst);
+        Some(Busy(Arc::clone(self)))
+    }
+
+    fn stats(&self) -> MockStats {
+        let n = |a: &AtomicUsize| a.load(Ordering::SeqCst) as u64;
+        MockStats {
+            calls: n(&self.admitted),
+            refused: n(&self.refused),
+            answered: n(&self.answered),
+            in_flight: n(&self.in_flight),
+            peak_in_flight: n(&self.peak_in_flight),
+            prompt_tokens: self.prompt_tokens.load(Ordering::SeqCst),
+            cache_hit_tokens: self.cache_hit_tokens.load(Ordering::SeqCst),
+        }
+    }
+
+    /// Looks the prompt up in the prefix cache and counts its tokens.
+    fn cached_tokens(&self, req: &MockChatRequest, prompt_tokens: u32) -> u32 {
+        let hit = lock(&self.cache)
+            .lookup_and_insert(&req.messages)
+            .min(prompt_tokens);
+        self.prompt_tokens
+            .fetch_add(u64::from(prompt_tokens), Ordering::SeqCst);
+        self.cache_hit_tokens
+            .fetch_add(u64::from(hit), Ordering::SeqCst);
+        hit
     }
 
     fn record(&self, req: ReceivedRequest) {
@@ -320,6 +467,8 @@ fn router(state: Arc<MockState>) -> Router {
         // (scripts/live-prometheus.sh) switch the answers here, as tests
         // do with `MockLlm::set_script`.
         .route("/_mock/script", axum::routing::put(put_script))
+        // The bench reads how many calls were refused past the cap.
+        .route("/_mock/stats", get(get_stats))
         .fallback(|| async {
             reply::invalid_request("mock LLM: only POST /chat/completions is served", None)
         })
@@ -343,12 +492,25 @@ async fn put_script(State(state): State<Arc<MockState>>, body: String) -> Respon
     axum::http::StatusCode::NO_CONTENT.into_response()
 }
 
+/// `GET /_mock/stats`: [`MockStats`] as JSON.
+async fn get_stats(State(state): State<Arc<MockState>>) -> axum::Json<MockStats> {
+    axum::Json(state.stats())
+}
+
 async fn chat(
     State(state): State<Arc<MockState>>,
     version: axum::http::Version,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    // Refused before anything else, as a provider's gateway does: the call
+    // takes no script entry and is not recorded as received.
+    let Some(busy) = state.admit() else {
+        let n = state.refused.fetch_add(1, Ordering::SeqCst) + 1;
+        tracing::info!(refused = n, "mock LLM call refused: too many in flight");
+        let ms = u64::try_from(state.options.retry_after.as_millis()).unwrap_or(u64::MAX);
+        return reply::rate_limited_ms(ms);
+    };
     let (index, mode) = state.next_call();
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let text = |name| {
@@ -371,9 +533,7 @@ async fn chat(
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
-    let resp = answer(&state, &mode, &headers, index, &body).await;
-    state.answered.fetch_add(1, Ordering::SeqCst);
-    resp
+    answer(&state, &mode, &headers, index, &body, busy).await
 }
 
 /// Checks in the order a real service does: auth, pacing and health, then
@@ -384,6 +544,7 @@ async fn answer(
     headers: &HeaderMap,
     index: usize,
     body: &Value,
+    busy: Busy,
 ) -> Response {
     let bearer = headers
         .get(header::AUTHORIZATION)
@@ -411,8 +572,29 @@ async fn answer(
     let Some(responder) = state.responder(mode) else {
         return reply::invalid_request("mock LLM: unknown responder", None);
     };
-    let payload = responder(&req);
-    reply::content(mode, &req, &payload, state.options.keepalive_interval)
+    let generated = reply::Generated::new(mode, &responder(&req));
+    let prompt_tokens = reply::prompt_tokens(&req);
+    let cached = state.cached_tokens(&req, prompt_tokens);
+    let usage = reply::usage(prompt_tokens, generated.billed_tokens(&req), cached);
+    let options = &state.options;
+    if req.wants_stream() {
+        let plan = stream::StreamPlan {
+            pace: options.pace(),
+            keepalives: match mode {
+                MockMode::Keepalive { lines } => *lines,
+                _ => 0,
+            },
+            keepalive_interval: options.keepalive_interval,
+            disconnect: *mode == MockMode::Disconnect,
+            usage_chunk: req.wants_usage_chunk(),
+        };
+        return stream::sse(&req, generated, usage, plan, busy);
+    }
+    let generating = options.pace().after(f64::from(generated.emitted_tokens()));
+    if !generating.is_zero() {
+        tokio::time::sleep(generating).await;
+    }
+    reply::whole(mode, &req, &generated, usage, options.keepalive_interval)
 }
 
 /// Serves the mock on `listener` until `shutdown` completes (the CLI).
@@ -522,6 +704,16 @@ impl MockLlm {
         }
     }
 
+    /// Calls refused with a 429 past `max_concurrent` so far.
+    pub fn refused(&self) -> usize {
+        self.state.refused.load(Ordering::SeqCst)
+    }
+
+    /// Counts since the start, as `GET /_mock/stats` reports them.
+    pub fn stats(&self) -> MockStats {
+        self.state.stats()
+    }
+
     /// Answers the following calls with `script`, counting calls from 0 again.
     pub fn set_script(&self, script: Script) -> Result<(), MockError> {
         self.state.options.check(&script)?;
@@ -539,20 +731,4 @@ impl Drop for MockLlm {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn jitter_varies_each_delay_above_the_latency_and_within_its_cap() {
-        let ms = Duration::from_millis;
-        let o = MockLlmOptions::default()
-            .with_latency(ms(100))
-            .with_jitter(ms(50));
-        let delays: Vec<Duration> = (0..400).map(|_| o.delay()).collect();
-        assert!(delays.iter().all(|d| *d >= ms(100) && *d <= ms(600)));
-        let mean = delays.iter().sum::<Duration>() / 400;
-        assert!(mean > ms(135) && mean < ms(165), "{mean:?}");
-        let plain = MockLlmOptions::default().with_latency(ms(100));
-        assert_eq!(plain.delay(), ms(100));
-    }
-}
+mod tests;

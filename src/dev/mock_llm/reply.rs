@@ -23,16 +23,7 @@ pub(super) fn early_error(mode: &MockMode, presented_key: &str) -> Option<Respon
             set_header(&mut r, "retry-after", retry_after_secs.to_string());
             r
         }
-        MockMode::RateLimitMs { retry_after_ms } => {
-            let mut r = rate_limited();
-            set_header(&mut r, "retry-after-ms", retry_after_ms.to_string());
-            set_header(
-                &mut r,
-                "retry-after",
-                retry_after_ms.div_ceil(1000).to_string(),
-            );
-            r
-        }
+        MockMode::RateLimitMs { retry_after_ms } => rate_limited_ms(*retry_after_ms),
         MockMode::QuotaExceeded => error(
             429,
             "You exceeded your current quota, please check your plan and billing details.",
@@ -80,24 +71,55 @@ pub(super) fn invalid_request(message: &str, param: Option<&str>) -> Response {
     json_response(StatusCode::BAD_REQUEST, &body)
 }
 
-/// The answer of a content mode, with `payload` as the model's JSON.
-pub(super) fn content(
+/// The content a content mode "generates" from the model's JSON.
+pub(super) struct Generated {
+    pub content: String,
+    pub finish_reason: &'static str,
+}
+
+impl Generated {
+    pub fn new(mode: &MockMode, payload: &Value) -> Self {
+        let full = payload.to_string();
+        let (content, finish_reason) = match mode {
+            MockMode::Blank => (" ".repeat(64), "stop"),
+            MockMode::BrokenJson => (break_json(&full), "stop"),
+            MockMode::Truncated => (cut(&full, 2).to_owned(), "length"),
+            MockMode::ContentFilter => (cut(&full, 3).to_owned(), "content_filter"),
+            MockMode::InsufficientSystemResource => {
+                (cut(&full, 3).to_owned(), "insufficient_system_resource")
+            }
+            _ => (full, "stop"),
+        };
+        Generated {
+            content,
+            finish_reason,
+        }
+    }
+
+    /// The tokens sent, at 4 characters a token: what pacing is based on.
+    pub fn emitted_tokens(&self) -> u32 {
+        tokens(self.content.chars().count())
+    }
+
+    /// The tokens billed: a cut-off answer is billed up to max_tokens, as a
+    /// provider's is.
+    pub fn billed_tokens(&self, req: &MockChatRequest) -> u32 {
+        match self.finish_reason {
+            "length" => req.max_tokens.unwrap_or(8192),
+            _ => self.emitted_tokens(),
+        }
+    }
+}
+
+/// The non-streamed answer of a content mode.
+pub(super) fn whole(
     mode: &MockMode,
     req: &MockChatRequest,
-    payload: &Value,
+    generated: &Generated,
+    usage: Value,
     keepalive_interval: Duration,
 ) -> Response {
-    let full = payload.to_string();
-    let body = match mode {
-        MockMode::Blank => completion(req, &" ".repeat(64), "stop"),
-        MockMode::BrokenJson => completion(req, &break_json(&full), "stop"),
-        MockMode::Truncated => completion(req, cut(&full, 2), "length"),
-        MockMode::ContentFilter => completion(req, cut(&full, 3), "content_filter"),
-        MockMode::InsufficientSystemResource => {
-            completion(req, cut(&full, 3), "insufficient_system_resource")
-        }
-        _ => completion(req, &full, "stop"),
-    };
+    let body = completion(req, &generated.content, generated.finish_reason, usage);
     match mode {
         MockMode::Keepalive { lines } => keepalive(*lines, keepalive_interval, &body),
         MockMode::Disconnect => disconnect(&body),
@@ -105,19 +127,19 @@ pub(super) fn content(
     }
 }
 
-/// A `chat.completion` like DeepSeek's, usage estimated at 4 characters a token.
-pub(super) fn completion(req: &MockChatRequest, content: &str, finish_reason: &str) -> Value {
-    let created = SystemTime::now()
+/// Seconds since the epoch, for `created`.
+pub(super) fn created() -> u64 {
+    SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let completion_tokens = match finish_reason {
-        "length" => req.max_tokens.unwrap_or(8192),
-        _ => tokens(content.chars().count()),
-    };
+        .map_or(0, |d| d.as_secs())
+}
+
+/// A `chat.completion` like DeepSeek's.
+fn completion(req: &MockChatRequest, content: &str, finish_reason: &str, usage: Value) -> Value {
     json!({
         "id": uuid::Uuid::new_v4().to_string(),
         "object": "chat.completion",
-        "created": created,
+        "created": created(),
         "model": req.model,
         "choices": [{
             "index": 0,
@@ -125,23 +147,21 @@ pub(super) fn completion(req: &MockChatRequest, content: &str, finish_reason: &s
             "logprobs": null,
             "finish_reason": finish_reason,
         }],
-        "usage": usage(req, completion_tokens),
+        "usage": usage,
         "system_fingerprint": "fp_mock_llm",
     })
 }
 
-fn usage(req: &MockChatRequest, completion_tokens: u32) -> Value {
-    let chars = |role: Option<&str>| -> usize {
-        req.messages
-            .iter()
-            .filter(|m| role.is_none_or(|r| m.role == r))
-            .map(|m| m.content.chars().count())
-            .sum()
-    };
-    let prompt = tokens(chars(None));
-    // DeepSeek caches the prompt prefix in 64-token units; the system prompt
-    // is the part that repeats between users.
-    let hit = (tokens(chars(Some("system"))) / 64 * 64).min(prompt);
+/// The prompt's tokens: its messages' content at 4 characters a token.
+pub(super) fn prompt_tokens(req: &MockChatRequest) -> u32 {
+    tokens(req.messages.iter().map(|m| m.content.chars().count()).sum())
+}
+
+/// Usage in both providers' shapes; `cached` comes from the prefix cache.
+pub(super) fn usage(prompt: u32, completion_tokens: u32, cached: u32) -> Value {
+    // The cache counts the role names too, so a prompt of whole units may
+    // count a little more than its content's tokens.
+    let hit = cached.min(prompt);
     json!({
         "prompt_tokens": prompt,
         "completion_tokens": completion_tokens,
@@ -169,6 +189,18 @@ fn break_json(full: &str) -> String {
 fn cut(s: &str, parts: usize) -> &str {
     let keep = (s.chars().count() / parts).max(1);
     s.char_indices().nth(keep).map_or(s, |(i, _)| &s[..i])
+}
+
+/// A 429 with OpenAI's `retry-after-ms` and the rounded-up `Retry-After`.
+pub(super) fn rate_limited_ms(retry_after_ms: u64) -> Response {
+    let mut r = rate_limited();
+    set_header(&mut r, "retry-after-ms", retry_after_ms.to_string());
+    set_header(
+        &mut r,
+        "retry-after",
+        retry_after_ms.div_ceil(1000).to_string(),
+    );
+    r
 }
 
 fn rate_limited() -> Response {
@@ -219,7 +251,7 @@ fn json_response(status: StatusCode, body: &Value) -> Response {
         .into_response()
 }
 
-fn set_header(resp: &mut Response, name: &'static str, value: String) {
+pub(super) fn set_header(resp: &mut Response, name: &'static str, value: String) {
     if let Ok(v) = HeaderValue::from_str(&value) {
         resp.headers_mut().insert(name, v);
     }

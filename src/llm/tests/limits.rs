@@ -232,7 +232,7 @@ type Sample = (String, Vec<(String, String)>, f64);
 
 /// Records every counter increment and histogram sample with its labels.
 #[derive(Default, Clone)]
-struct Capture(Arc<Mutex<Vec<Sample>>>);
+pub(super) struct Capture(Arc<Mutex<Vec<Sample>>>);
 
 struct Handle(Capture, ::metrics::Key);
 
@@ -311,7 +311,7 @@ impl ::metrics::Recorder for Capture {
 }
 
 impl Capture {
-    fn find(&self, name: &str, label: (&str, &str)) -> Vec<f64> {
+    pub(super) fn find(&self, name: &str, label: (&str, &str)) -> Vec<f64> {
         let samples = self.0.lock().unwrap();
         let has = |ls: &Vec<(String, String)>| ls.iter().any(|(k, v)| k == label.0 && v == label.1);
         samples

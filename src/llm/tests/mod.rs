@@ -150,3 +150,4 @@ async fn a_base_url_with_a_trailing_slash_or_v1_reaches_the_endpoint() {
 
 mod errors;
 mod limits;
+mod streaming;
