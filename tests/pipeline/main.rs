@@ -666,3 +666,25 @@ async fn a_profile_with_three_bad_fields_is_refused_before_a_job_exists_naming_a
         .unwrap();
     assert_eq!(count, 0);
 }
+
+#[sqlx::test]
+async fn day_calls_start_while_the_structure_is_still_streaming(pool: PgPool) {
+    use plan_worker::dev::mock_answers::mock_options;
+    use plan_worker::dev::mock_llm::MockLlm;
+    // 400 tokens/s: the week's outline takes about a second to stream.
+    let options = mock_options("ok".parse().unwrap()).with_tokens_per_second(400.0);
+    let mock = MockLlm::start_with(options).await.unwrap();
+    let w = worker(&pool, Some(client(&mock, WAIT)), false).await;
+    let (_, status, _) = run_job(&pool, "muscle-gain-vegetarian-gym").await;
+    assert_eq!(status, "completed");
+    let calls = mock.requests_received();
+    assert_eq!(calls.len(), 8);
+    assert_eq!(calls[0].body["stream"], true, "the structure is streamed");
+    let first_day = &calls[1];
+    assert!(first_day.body.to_string().contains("day_json"));
+    assert_eq!(
+        first_day.answered_before, 0,
+        "day 1's call arrived before the structure's answer had ended"
+    );
+    w.shutdown().await;
+}

@@ -164,7 +164,7 @@ async fn stream_structure(
             }
         }
     };
-    let resp = match Box::pin(streamed(client, req, on_delta)).await {
+    let resp = match Box::pin(client.chat_json_streaming(req, on_delta)).await {
         Ok(resp) => resp,
         Err(err) => {
             if let Some(u) = err.usage() {
@@ -231,17 +231,6 @@ async fn write_day(
     }
     .await;
     (n, usage, result)
-}
-
-/// Until the client streams: the whole answer as one delta.
-async fn streamed<F: FnMut(&str) + Send>(
-    client: &LlmClient,
-    req: ChatRequest,
-    mut on_delta: F,
-) -> Result<crate::llm::ChatResponse, crate::llm::LlmError> {
-    let resp = client.chat_json(req).await?;
-    on_delta(resp.json_text());
-    Ok(resp)
 }
 
 fn parse_day_text(text: &str, n: u8) -> Result<Day, serde_json::Error> {
