@@ -111,7 +111,15 @@ fn meal_answer(text: &str) -> Value {
         return json!({"error": "the mock found no <profile_json>/<targets_json> in the prompt"});
     };
     let Some(swap) = extract_tagged_json(text, SWAP_TAG) else {
-        return meal_plan::for_model(&meal_plan::offline::sketch(&profile, &targets));
+        let week = meal_plan::for_model(&meal_plan::offline::sketch(&profile, &targets));
+        return match extract_tagged_json(text, DAY_TAG).and_then(|d| d["day"].as_u64()) {
+            Some(n) => week["days"]
+                .as_array()
+                .and_then(|days| days.iter().find(|d| d["day"] == n))
+                .cloned()
+                .unwrap_or_else(|| json!({"error": "no such day"})),
+            None => week,
+        };
     };
     let avoid: Vec<String> = serde_json::from_value(swap["avoid"].clone()).unwrap_or_default();
     meal_plan::offline::dishes_for(&profile)
@@ -186,9 +194,25 @@ fn unknown_food_answer(req: &MockChatRequest, always: bool) -> Value {
 /// `always`) is right.
 fn broken_meal_answer(text: &str, always: bool) -> Value {
     let mut answer = meal_answer(text);
-    if text.contains("The meal plan below breaks these rules") && !always {
+    if is_meal_repair(text) && !always {
         return answer;
     }
+    if answer.get("meals").is_some() {
+        // A day call's answer: one day.
+        answer = json!({"days": [answer]});
+        add_chicken(&mut answer);
+        return answer["days"][0].take();
+    }
+    add_chicken(&mut answer);
+    answer
+}
+
+fn is_meal_repair(text: &str) -> bool {
+    text.contains("The meal plan below breaks these rules")
+        || text.contains("The day below breaks these rules")
+}
+
+fn add_chicken(answer: &mut Value) {
     let chicken = catalogue()
         .all()
         .iter()
@@ -201,7 +225,6 @@ fn broken_meal_answer(text: &str, always: bool) -> Value {
             }
         }
     }
-    answer
 }
 
 fn with_unknown_food(mut plan: WeeklyPlan) -> WeeklyPlan {

@@ -60,7 +60,8 @@ pub fn registry(llm: &LlmSettings, images: &UnsplashSettings) -> anyhow::Result<
         ))
         .with_layout(llm.plan_layout);
     let meals =
-        meal_plan::MealPlanHandler::new(client, llm.fallback_to_offline, unsplash.is_some());
+        meal_plan::MealPlanHandler::new(client, llm.fallback_to_offline, unsplash.is_some())
+            .with_layout(llm.plan_layout);
     let swaps = meal_plan::swap::MealSwapHandler::new(&meals);
     let mut registry = Registry::new()
         .register(weekly_plan::KIND, weekly)

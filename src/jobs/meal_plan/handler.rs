@@ -4,9 +4,11 @@ use std::sync::Arc;
 
 use uuid::Uuid;
 
+use super::parallel;
 use super::save::{NewMealPlan, save_meal_plan};
 use super::{STAGE_MEALS, STAGE_OFFLINE, STAGE_TARGETS, STAGE_VALIDATING};
 use crate::error_code::ErrorCode;
+use crate::jobs::weekly_plan::Layout;
 use crate::jobs::weekly_plan::generate::{
     Gate, UsageTotals, call_text, invalid_output, record_violations,
 };
@@ -31,6 +33,7 @@ pub(crate) struct Inner {
     /// Photos are looked for after the save (an image source is configured).
     pub(crate) with_images: bool,
     pub(crate) gate: Gate,
+    pub(crate) layout: Layout,
 }
 
 /// Meal plans solved and saved at once.
@@ -44,12 +47,21 @@ impl MealPlanHandler {
                 fallback_to_offline,
                 with_images,
                 gate: Gate::new(PLACES),
+                layout: Layout::default(),
             }),
         }
     }
 }
 
 impl MealPlanHandler {
+    /// Asks for the days in `layout` (see the weekly plan's).
+    pub fn with_layout(mut self, layout: Layout) -> Self {
+        Arc::get_mut(&mut self.inner)
+            .expect("configured before it is shared")
+            .layout = layout;
+        self
+    }
+
     pub(crate) fn inner(&self) -> Arc<Inner> {
         self.inner.clone()
     }
@@ -97,7 +109,11 @@ impl Inner {
         let Some(client) = &self.llm else {
             return offline(ctx, &self.gate, p, t, None).await;
         };
-        match Box::pin(with_llm(ctx, &self.gate, client, p, t)).await {
+        let generated = match self.layout {
+            Layout::Parallel => Box::pin(parallel::with_llm(ctx, &self.gate, client, p, t)).await,
+            Layout::Sequential => Box::pin(with_llm(ctx, &self.gate, client, p, t)).await,
+        };
+        match generated {
             Ok(made) => Ok(made),
             Err(err) if self.fallback_to_offline && fails_for_good(ctx, &err) => {
                 tracing::warn!(error_code = %err.code, detail = %err.detail, "LLM failed for good; using the offline meal planner");
@@ -204,11 +220,11 @@ async fn with_llm(
     .with_usage(Some(usage.to_json())))
 }
 
-fn parse_text(text: &str) -> Result<MealPlan, serde_json::Error> {
+pub(super) fn parse_text(text: &str) -> Result<MealPlan, serde_json::Error> {
     parse_meal_plan(serde_json::from_str(text)?)
 }
 
-fn made(plan: MealPlan, model: String, usage: &UsageTotals) -> Made {
+pub(super) fn made(plan: MealPlan, model: String, usage: &UsageTotals) -> Made {
     Made {
         plan,
         source: Source::Llm,

@@ -45,7 +45,7 @@ pub struct UsageTotals {
 }
 
 impl UsageTotals {
-    pub(super) fn merge(&mut self, other: &UsageTotals) {
+    pub(crate) fn merge(&mut self, other: &UsageTotals) {
         self.calls += other.calls;
         self.prompt_tokens += other.prompt_tokens;
         self.completion_tokens += other.completion_tokens;

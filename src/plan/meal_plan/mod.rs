@@ -22,7 +22,7 @@ use super::model::{GroceryItem, Meal, MealImage, Nutrition};
 use super::nutrition::Targets;
 use super::profile::Profile;
 
-pub use validate::validate;
+pub use validate::{validate, validate_day};
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct MealPlan {
@@ -192,32 +192,68 @@ pub fn fix(plan: MealPlan, p: &Profile, t: &Targets) -> MealPlan {
         };
         days.push(day);
     }
-    let (cat, filter, target) = (catalogue(), FoodFilter::new(p), day_targets(t));
+    let filter = FoodFilter::new(p);
     for day in &mut days {
-        for m in &mut day.food.meals {
-            m.name = m.name.trim().to_owned();
-            m.slot = m.slot.trim().to_ascii_lowercase();
-            m.cuisine = m
-                .cuisine
-                .take()
-                .map(|c| c.to_ascii_lowercase().replace([' ', '-'], "_"));
-            m.steps.retain(|s| !s.trim().is_empty());
-            if m.image.is_absent() {
-                m.image = MealImage::Missing;
-            }
-        }
-        // An unsolvable day stays as sent; the validator names what it misses.
-        let _ = cook_day(&mut day.food, cat, &filter, &target);
-        for m in &mut day.food.meals {
-            m.items.clear();
-        }
+        fix_meals(day, t, &filter);
     }
+    let cat = catalogue();
     let grocery_list = grocery_list_of(days.iter().flat_map(|d| &d.food.meals), cat);
     MealPlan {
         days,
         notes: plan.notes,
         grocery_list,
     }
+}
+
+/// `fix` for one day written apart from the others.
+pub fn fix_day(mut day: MealDay, p: &Profile, t: &Targets) -> MealDay {
+    fix_meals(&mut day, t, &FoodFilter::new(p));
+    day
+}
+
+/// Tidies a day's meals (slot spelling, names, cuisines), solves its
+/// portions and marks every photo `null`.
+fn fix_meals(day: &mut MealDay, t: &Targets, filter: &FoodFilter) {
+    for m in &mut day.food.meals {
+        m.name = m.name.trim().to_owned();
+        m.slot = m.slot.trim().to_ascii_lowercase();
+        m.cuisine = m
+            .cuisine
+            .take()
+            .map(|c| c.to_ascii_lowercase().replace([' ', '-'], "_"));
+        m.steps.retain(|s| !s.trim().is_empty());
+        if m.image.is_absent() {
+            m.image = MealImage::Missing;
+        }
+    }
+    // An unsolvable day stays as sent; the validator names what it misses.
+    let _ = cook_day(&mut day.food, catalogue(), filter, &day_targets(t));
+    for m in &mut day.food.meals {
+        m.items.clear();
+    }
+}
+
+/// Reads a one-day answer for day `n` (`{"day", "meals"}`, or wrapped in
+/// `{"days": [...]}`); the day's number is ours.
+pub fn parse_meal_day(value: Value, n: u8) -> Result<MealDay, serde_json::Error> {
+    let mut day = match value {
+        Value::Object(map) if map.contains_key("days") => {
+            let mut plan = parse_meal_plan(Value::Object(map))?;
+            plan.days.truncate(1);
+            plan.days.pop()
+        }
+        mut other => {
+            if let Some(obj) = other.as_object_mut() {
+                obj.insert("day".to_owned(), serde_json::json!(n));
+            }
+            parse_meal_plan(serde_json::json!({ "days": [other] }))?
+                .days
+                .pop()
+        }
+    }
+    .ok_or_else(|| serde::de::Error::custom("no day in the answer"))?;
+    day.day = n;
+    Ok(day)
 }
 
 /// A plan as the model writes it: dishes with ingredient ids and

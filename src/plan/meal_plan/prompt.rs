@@ -7,12 +7,14 @@
 use serde_json::json;
 
 use super::offline::sketch;
-use super::{MealPlan, for_model, meal_for_model};
+use super::{MealDay, MealPlan, for_model, meal_for_model};
 use crate::plan::diet::diet_rule_text;
 use crate::plan::meals::day_slots;
 use crate::plan::model::Meal;
+use crate::plan::model::weekday_name;
 use crate::plan::nutrition::Targets;
 use crate::plan::profile::Profile;
+use crate::plan::prompt::day::DAY_TAG;
 use crate::plan::prompt::{
     catalogue_for, compact, exclusions_section, json_list, pretty, tag_json, tags,
 };
@@ -36,22 +38,112 @@ fn system(p: &Profile) -> String {
 
 /// The whole week in one call.
 pub fn meal_plan_prompt(p: &Profile, t: &Targets) -> (String, String) {
-    let example = example(p, t);
+    let task = format!(
+        "## Task: the week's meals\n\
+         1. Exactly 7 days, \"day\" 1 to 7 (1 = Monday), each once.\n\
+         {}\n\
+         Return json in exactly this shape (the example shows 1 of the 7 days):\n{}",
+        day_rules(p),
+        pretty(&example(p, t)),
+    );
+    let user = format!(
+        "{}\n{}\n{task}\n{}\n<{MEAL_PLAN_TAG}>{{}}</{MEAL_PLAN_TAG}>",
+        person(p, t),
+        exclusions_section(p),
+        tags(p, t, None)
+    );
+    (system(p), user)
+}
+
+/// One day of the week, for days written in parallel. Everything before
+/// the day's own brief is the same for the seven calls of a job.
+pub fn meal_day_prompt(p: &Profile, t: &Targets, n: u8) -> (String, String) {
+    let user = format!(
+        "{}## This answer: day {n} ({weekday}) only\n\
+         - The other days are written at the same time. A dish may appear at most twice a \
+         week, so make this day's dishes its own: {variety}.\n\
+         Return json: {{\"day\": {n}, \"meals\": [...]}} in the shape of a day of the \
+         example.\n<{DAY_TAG}>{{\"day\":{n}}}</{DAY_TAG}>",
+        meal_person_part(p, t),
+        weekday = weekday_name(n),
+        variety = variety(p, n),
+    );
+    (system(p), user)
+}
+
+/// One day's repair: the day as sent and the rules it broke.
+pub fn meal_day_repair_prompt(
+    p: &Profile,
+    t: &Targets,
+    day: &MealDay,
+    violations: &[Violation],
+) -> (String, String) {
+    let list: Vec<String> = violations.iter().map(|v| format!("- {v}")).collect();
+    let n = day.day;
+    let sent = for_model(&MealPlan {
+        days: vec![day.clone()],
+        ..MealPlan::default()
+    });
+    let user = format!(
+        "{}## The day below breaks these rules\n{}\n\n\
+         Return the corrected day {n} as json, {{\"day\": {n}, \"meals\": [...]}}, changing \
+         only what is needed.\n## The day to correct\n{}\n<{DAY_TAG}>{{\"day\":{n}}}</{DAY_TAG}>",
+        meal_person_part(p, t),
+        list.join("\n"),
+        compact(&sent["days"][0]),
+    );
+    (system(p), user)
+}
+
+/// The person's part of every day call of a job.
+fn meal_person_part(p: &Profile, t: &Targets) -> String {
+    format!(
+        "{}\n{}\n## The rules of a day\n{}\nA day in this shape (from the example week):\n{}\n{}\n\
+         <{MEAL_PLAN_TAG}>{{}}</{MEAL_PLAN_TAG}>\n\n",
+        person(p, t),
+        exclusions_section(p),
+        day_rules(p),
+        pretty(&example(p, t)["days"][0]),
+        tags(p, t, None),
+    )
+}
+
+/// What sets one day's dishes apart from the other days', written at the
+/// same time: a lead for each day of the week.
+fn variety(p: &Profile, n: u8) -> String {
+    const LEADS: [&str; 7] = [
+        "a legume or pulse dish at lunch",
+        "a grain bowl at lunch",
+        "a soup or stew at dinner",
+        "a baked or roasted dinner",
+        "a stir-fry or sauté at dinner",
+        "a salad at lunch",
+        "a slow-cooked dinner",
+    ];
+    let lead = LEADS[usize::from(n.clamp(1, 7)) - 1];
+    if p.cuisine_preferences.is_empty() {
+        return lead.to_owned();
+    }
+    let cuisine =
+        &p.cuisine_preferences[usize::from(n.clamp(1, 7) - 1) % p.cuisine_preferences.len()];
+    format!("{lead}, {cuisine} where it fits")
+}
+
+/// The numbered rules of a day's meals (items 2 to 6 of the week's task).
+fn day_rules(p: &Profile) -> String {
     let slots: Vec<&str> = day_slots(p.meals_per_day)
         .iter()
         .map(|(_, s)| s.as_str())
         .collect();
-    let task = format!(
-        "## Task: the week's meals\n\
-         1. Exactly 7 days, \"day\" 1 to 7 (1 = Monday), each once.\n\
-         2. Each day has exactly {n} meals, with these slots in this order: {slots}.\n\
+    format!(
+        "2. Each day has exactly {n} meals, with these slots in this order: {slots}.\n\
          3. A dish (its \"name\") appears at most twice in the week; vary the dishes.\n\
-         4. Every ingredient is an id of the food catalogue (system message), not excluded, with approximate \"grams\"; the \
-         server solves the exact grams and every number, so send no kcal or macros.\n\
+         4. Every ingredient is an id of the food catalogue (system message), not excluded, with \
+         approximate \"grams\"; the server solves the exact grams and every number, so send no \
+         kcal or macros.\n\
          5. \"steps\": 3 to 6 short imperative steps that use the dish's ingredients; \
          \"prep_minutes\" (hands-on) and \"cook_minutes\" as whole numbers{prep}.\n\
-         6. \"cuisine\" in snake_case{cuisines}.\n\n\
-         Return json in exactly this shape (the example shows 1 of the 7 days):\n{example}",
+         6. \"cuisine\" in snake_case{cuisines}.\n",
         n = slots.len(),
         slots = json_list(&slots),
         prep = p
@@ -66,15 +158,7 @@ pub fn meal_plan_prompt(p: &Profile, t: &Targets) -> (String, String) {
                 json_list(&p.cuisine_preferences)
             )
         },
-        example = pretty(&example),
-    );
-    let user = format!(
-        "{}\n{}\n{task}\n{}\n<{MEAL_PLAN_TAG}>{{}}</{MEAL_PLAN_TAG}>",
-        person(p, t),
-        exclusions_section(p),
-        tags(p, t, None)
-    );
-    (system(p), user)
+    )
 }
 
 /// The repair round: the plan as sent and the rules it broke.

@@ -7,8 +7,8 @@
 
 use std::collections::BTreeMap;
 
-use super::MealPlan;
 use super::offline::{MAX_PER_WEEK, fits_cuisine};
+use super::{MealDay, MealPlan};
 use crate::plan::foods::catalogue;
 use crate::plan::meals::day_slots;
 use crate::plan::menu::grocery_list_of;
@@ -33,62 +33,8 @@ pub fn validate(plan: &MealPlan, p: &Profile, t: &Targets) -> Vec<Violation> {
             format!("days must be 1 to 7, each once; got {numbers:?}"),
         ));
     }
-    let per_day = day_slots(p.meals_per_day).len();
     for d in &plan.days {
-        let mut push = |rule, detail: String| {
-            out.push(Violation {
-                rule,
-                day: Some(d.day),
-                detail,
-            })
-        };
-        let meals = &d.food.meals;
-        if meals.len() != per_day {
-            push(
-                Rule::DayIncomplete,
-                format!("{} meals, the profile asks for {per_day}", meals.len()),
-            );
-        }
-        for m in meals {
-            if m.name.trim().is_empty() {
-                push(Rule::DayIncomplete, "a meal has no name".to_owned());
-            }
-            if !SLOTS.contains(&m.slot.as_str()) {
-                push(
-                    Rule::DayIncomplete,
-                    format!("{:?}: slot {:?} is not one of {SLOTS:?}", m.name, m.slot),
-                );
-            }
-            if m.steps.is_empty() {
-                push(Rule::DayIncomplete, format!("{:?} has no steps", m.name));
-            }
-            match (m.prep_minutes, m.cook_minutes) {
-                (Some(prep), Some(_)) => {
-                    if let Some(max) = p.max_prep_minutes.filter(|max| prep > *max) {
-                        push(
-                            Rule::PrepTime,
-                            format!("{:?} takes {prep} min to prepare, at most {max}", m.name),
-                        );
-                    }
-                }
-                _ => push(
-                    Rule::DayIncomplete,
-                    format!("{:?} has no prep_minutes or cook_minutes", m.name),
-                ),
-            }
-            if !fits_cuisine(m.cuisine.as_deref(), p) {
-                push(
-                    Rule::Cuisine,
-                    format!(
-                        "{:?} is {}, the user chose {}",
-                        m.name,
-                        m.cuisine.as_deref().unwrap_or(""),
-                        p.cuisine_preferences.join(", ")
-                    ),
-                );
-            }
-        }
-        check_day_food(d.day, &d.food, p, t, &mut out);
+        check_day(d, p, t, &mut out);
     }
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
     for m in plan.meals() {
@@ -107,4 +53,70 @@ pub fn validate(plan: &MealPlan, p: &Profile, t: &Targets) -> Vec<Violation> {
         ));
     }
     out
+}
+
+/// The rules one day can break on its own: all but the week's (seven
+/// days, a dish at most twice, the grocery list).
+pub fn validate_day(d: &MealDay, p: &Profile, t: &Targets) -> Vec<Violation> {
+    let mut out = Vec::new();
+    check_day(d, p, t, &mut out);
+    out
+}
+
+fn check_day(d: &MealDay, p: &Profile, t: &Targets, out: &mut Vec<Violation>) {
+    let per_day = day_slots(p.meals_per_day).len();
+    let mut push = |rule, detail: String| {
+        out.push(Violation {
+            rule,
+            day: Some(d.day),
+            detail,
+        })
+    };
+    let meals = &d.food.meals;
+    if meals.len() != per_day {
+        push(
+            Rule::DayIncomplete,
+            format!("{} meals, the profile asks for {per_day}", meals.len()),
+        );
+    }
+    for m in meals {
+        if m.name.trim().is_empty() {
+            push(Rule::DayIncomplete, "a meal has no name".to_owned());
+        }
+        if !SLOTS.contains(&m.slot.as_str()) {
+            push(
+                Rule::DayIncomplete,
+                format!("{:?}: slot {:?} is not one of {SLOTS:?}", m.name, m.slot),
+            );
+        }
+        if m.steps.is_empty() {
+            push(Rule::DayIncomplete, format!("{:?} has no steps", m.name));
+        }
+        match (m.prep_minutes, m.cook_minutes) {
+            (Some(prep), Some(_)) => {
+                if let Some(max) = p.max_prep_minutes.filter(|max| prep > *max) {
+                    push(
+                        Rule::PrepTime,
+                        format!("{:?} takes {prep} min to prepare, at most {max}", m.name),
+                    );
+                }
+            }
+            _ => push(
+                Rule::DayIncomplete,
+                format!("{:?} has no prep_minutes or cook_minutes", m.name),
+            ),
+        }
+        if !fits_cuisine(m.cuisine.as_deref(), p) {
+            push(
+                Rule::Cuisine,
+                format!(
+                    "{:?} is {}, the user chose {}",
+                    m.name,
+                    m.cuisine.as_deref().unwrap_or(""),
+                    p.cuisine_preferences.join(", ")
+                ),
+            );
+        }
+    }
+    check_day_food(d.day, &d.food, p, t, out);
 }
