@@ -57,10 +57,8 @@ impl EconomySettings {
         };
         match (set(&self.llm_peak_windows), set(&self.llm_offpeak_windows)) {
             (Some(_), Some(_)) => Err(SettingError {
-                field: "LLM_PEAK_WINDOWS",
-                message: "LLM_PEAK_WINDOWS and LLM_OFFPEAK_WINDOWS are both set; set one \
-                          (peak windows, or the off-peak ones)"
-                    .into(),
+                field: "LLM_PEAK_WINDOWS, LLM_OFFPEAK_WINDOWS",
+                message: "both are set; set one: the peak windows, or the off-peak ones".into(),
             }),
             (Some(spec), None) => OffPeak::parse(&spec, Form::Peak)
                 .map(Some)

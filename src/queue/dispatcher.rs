@@ -237,7 +237,8 @@ impl Dispatcher {
         if jobs.is_empty() || !self.economy.is_peak(now) {
             return jobs;
         }
-        let Some(stretches) = self.economy.stretches(now) else {
+        // A week without off-peak time has nothing to wait for.
+        let Some(stretches) = self.economy.stretches(now).filter(|s| !s.starts.is_empty()) else {
             return jobs;
         };
         let held: Vec<_> = jobs.iter().map(|j| (j.id, j.lease_token)).collect();

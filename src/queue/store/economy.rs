@@ -22,8 +22,10 @@ pub struct Placement {
     pub margin: Duration,
 }
 
-/// The stretches as the SQL functions take them (null arrays: none).
-fn arrays(s: Option<&Stretches>) -> (Option<&[DateTime<Utc>]>, Option<&[DateTime<Utc>]>) {
+/// Starts and ends, as the SQL functions take them (null arrays: none).
+type Arrays<'a> = (Option<&'a [DateTime<Utc>]>, Option<&'a [DateTime<Utc>]>);
+
+fn arrays(s: Option<&Stretches>) -> Arrays<'_> {
     match s {
         Some(s) => (Some(&s.starts), Some(&s.ends)),
         None => (None, None),
