@@ -135,7 +135,11 @@ async fn start_ops(
     if operators.is_empty() {
         tracing::info!("no ADMIN_TOKEN or ADMIN_TOKENS: the console at /ops/ is off");
     }
-    let console = args.ops.console(operators, args.llm.prices());
+    let economy = &args.llm.economy;
+    let console = args
+        .ops
+        .console(operators, args.llm.prices())
+        .with_offpeak(economy.windows()?, economy.llm_offpeak_price_factor);
     let router = ops::router(OpsState {
         db: pool.clone(),
         metrics,
