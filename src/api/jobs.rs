@@ -534,10 +534,16 @@ pub fn placement(
     run_after: Option<DateTime<Utc>>,
     not_after: Option<DateTime<Utc>>,
 ) -> Placement {
-    let earliest = run_after.map_or_else(Utc::now, |t| t.max(Utc::now()));
+    let now = Utc::now();
+    let earliest = run_after.map_or(now, |t| t.max(now));
     let delay = chrono::Duration::from_std(economy.max_delay).unwrap_or(chrono::Duration::days(1));
+    // Within the SQL function's bound however far runAfter is, and after
+    // the earliest start.
+    let default = (earliest + delay)
+        .min(now + chrono::Duration::days(MAX_AHEAD_DAYS))
+        .max(earliest + chrono::Duration::minutes(1));
     Placement {
-        not_after: not_after.unwrap_or(earliest + delay),
+        not_after: not_after.unwrap_or(default),
         stretches: economy.stretches(earliest),
         margin: economy.start_margin,
     }
