@@ -63,6 +63,8 @@ EMPTY_BY_DESIGN = {
         "no UNSPLASH_ACCESS_KEY: Unsplash is never called",
     ("overview.json", "Photo jobs waiting for the next hour", "plan_jobs_queued"):
         "no meal_images job: none waits (the query is 0 by its `or vector(0)`)",
+    ("llm.json", "Economy jobs postponed to off-peak per minute", "plan_jobs_postponed_total"):
+        "the run's windows (LLM_OFFPEAK_WINDOWS=00:00-24:00) are off-peak all day: no job is claimed in a peak",
 }
 
 

@@ -1,6 +1,7 @@
 //! Every setting in one place: each is a command-line flag and an environment
 //! variable with a default, and `--help` lists them all with their units.
 
+mod economy;
 mod secret;
 
 use std::fmt;
@@ -8,6 +9,7 @@ use std::time::Duration;
 
 use clap::Args;
 
+pub use self::economy::EconomySettings;
 pub use self::secret::Secret;
 use self::secret::redact_url;
 
@@ -397,6 +399,11 @@ pub struct LlmSettings {
     /// USD per million prompt tokens served from the provider's cache.
     #[arg(long, env = "LLM_PRICE_CACHE_HIT_PER_MILLION", default_value_t = 0.0)]
     pub llm_price_cache_hit_per_million: f64,
+
+    /// The provider's off-peak windows and economy jobs (the API, the
+    /// worker and the LLM client of a process share them).
+    #[command(flatten)]
+    pub economy: EconomySettings,
 }
 
 impl Default for LlmSettings {
@@ -439,6 +446,10 @@ impl LlmSettings {
             overload_wait_max: Duration::from_secs_f64(self.llm_overload_wait_max_seconds.max(0.0)),
             prices: self.prices(),
             http: self.llm_http_version,
+            // Checked at start (`EconomySettings::economy`); unparseable
+            // here means none.
+            offpeak: self.economy.windows().ok().flatten(),
+            offpeak_price_factor: self.economy.llm_offpeak_price_factor,
             ..crate::llm::LlmConfig::default()
         })
     }

@@ -34,6 +34,7 @@
 //! - `jobs`       one room per job kind (handler, LLM stages, save, its store); `registry()`
 //! - `llm`        OpenAI-compatible client, error mapping, rate and in-flight limits
 //! - `notify`     push notifications from the outbox to Expo
+//! - `offpeak`    the provider's off-peak windows (parsed from config) and where economy jobs go
 //! - `ops`        the internal listener: `/metrics`, `/healthz`, `/readyz`, the operators' console at `/ops/`
 //! - `plan`       the pure domain: profile, targets, prompts, plan model, fixer,
 //!   validator, offline planner (no database, no HTTP)
@@ -53,6 +54,7 @@ pub mod images;
 pub mod jobs;
 pub mod llm;
 pub mod notify;
+pub mod offpeak;
 pub mod ops;
 pub mod plan;
 pub mod queue;

@@ -24,8 +24,9 @@ use super::store as api_store;
 use crate::error_code::ErrorCode;
 use crate::jobs::weekly_plan::{KIND, store as plans};
 use crate::jobs::{KINDS, intake};
+use crate::offpeak::Economy;
 use crate::plan::Profile;
-use crate::queue::store::{self, Created, JobRow, JobStatus, StoreError};
+use crate::queue::store::{self, Created, JobRow, JobStatus, Placement, StoreError};
 
 /// A user-safe account of a failure.
 #[derive(Debug, Clone, Serialize)]
@@ -54,6 +55,13 @@ pub struct JobView {
     /// When a pending job may be claimed: its creation, the `runAfter` it
     /// was created with, or the time of its next retry.
     pub run_after: DateTime<Utc>,
+    /// An economy job: it waits for the provider's off-peak windows when
+    /// its deadline allows.
+    pub economy: bool,
+    /// An economy job's deadline (null for other jobs): `runAfter` is the
+    /// off-peak start planned for it, or now when the deadline does not
+    /// allow waiting.
+    pub not_after: Option<DateTime<Utc>>,
     pub started_at: Option<DateTime<Utc>>,
     pub completed_at: Option<DateTime<Utc>>,
     pub updated_at: DateTime<Utc>,
@@ -121,6 +129,8 @@ pub async fn view(state: &ApiState, job: JobRow) -> Result<JobView, ApiError> {
         estimate: eta,
         created_at: job.created_at,
         run_after: job.run_after,
+        economy: job.not_after.is_some(),
+        not_after: job.not_after,
         started_at: job.started_at,
         completed_at: job.completed_at,
         updated_at: job.updated_at,
@@ -275,11 +285,8 @@ pub async fn create(
     let profile = body.get("profileSnapshot").cloned().unwrap_or(Value::Null);
     profile_of(&profile)?;
     let run_after = timestamp_field(&body, "runAfter")?;
-    let replace = match body.get("replace") {
-        None | Some(Value::Null) => false,
-        Some(Value::Bool(b)) => *b,
-        Some(_) => return Err(ApiError::field("replace", "must be true or false")),
-    };
+    let replace = bool_field(&body, "replace")?;
+    let economy = economy_of(&body, run_after)?;
     let request_hash = {
         let mut canonical = json!({"kind": kind, "profileSnapshot": profile});
         // Only when given: the hashes of keys remembered before runAfter
@@ -289,6 +296,12 @@ pub async fn create(
         }
         if replace {
             canonical["replace"] = json!(true);
+        }
+        if let Some(e) = &economy {
+            canonical["economy"] = json!(true);
+            if let Some(t) = e.not_after {
+                canonical["notAfter"] = json!(t);
+            }
         }
         hex(&Sha256::digest(canonical.to_string().as_bytes()))
     };
@@ -326,6 +339,7 @@ pub async fn create(
         run_after,
         priority: creator.priority,
         replace,
+        economy,
     };
     let (outcome, replaced) = create_unless_active(&state, &mut tx, new).await?;
     if let Some(key) = &key {
@@ -351,6 +365,50 @@ struct Requested<'a> {
     priority: i32,
     /// Cancel the user's active job of the kind and make a new one.
     replace: bool,
+    /// `"economy": true`, with the deadline asked for, if any.
+    economy: Option<EconomyAsk>,
+}
+
+/// An economy request: its deadline (None: ECONOMY_MAX_DELAY_HOURS from
+/// the job's earliest start).
+struct EconomyAsk {
+    not_after: Option<DateTime<Utc>>,
+}
+
+/// `economy` and `notAfter` of a creation, checked: a deadline only with
+/// `economy: true`, and later than the job's earliest start.
+fn economy_of(
+    body: &serde_json::Map<String, Value>,
+    run_after: Option<DateTime<Utc>>,
+) -> Result<Option<EconomyAsk>, ApiError> {
+    let economy = bool_field(body, "economy")?;
+    let not_after = timestamp_field(body, "notAfter")?;
+    if !economy {
+        return match not_after {
+            Some(_) => Err(ApiError::field(
+                "notAfter",
+                "a deadline is for economy jobs: send \"economy\": true with it",
+            )),
+            None => Ok(None),
+        };
+    }
+    let earliest = run_after.map_or_else(Utc::now, |t| t.max(Utc::now()));
+    if not_after.is_some_and(|t| t <= earliest) {
+        return Err(ApiError::field(
+            "notAfter",
+            "must be later than now (and than runAfter, when given)",
+        ));
+    }
+    Ok(Some(EconomyAsk { not_after }))
+}
+
+/// An optional boolean field of the body (absent or null: false).
+pub fn bool_field(body: &serde_json::Map<String, Value>, field: &str) -> Result<bool, ApiError> {
+    match body.get(field) {
+        None | Some(Value::Null) => Ok(false),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(_) => Err(ApiError::field(field, "must be true or false")),
+    }
 }
 
 /// What a replaced job says in its status and events.
@@ -371,6 +429,7 @@ async fn create_unless_active(
         run_after,
         priority,
         replace,
+        economy,
     } = new;
     let active = store::active_job_id(&mut *tx, user, kind).await?;
     if let (Some(job_id), false) = (active, replace) {
@@ -396,7 +455,8 @@ async fn create_unless_active(
     job.trace_context = crate::telemetry::logging::current_traceparent();
     job.run_after = run_after;
     job.priority = priority;
-    let created = store::create_job(&mut *tx, &job)
+    let placement = economy.map(|e| placement(&state.economy, run_after, e.not_after));
+    let created = store::create_placed_job(&mut *tx, &job, placement.as_ref())
         .await
         .map_err(store_error)?;
     Ok((created, active))
@@ -466,6 +526,29 @@ pub fn timestamp_field(
     Ok(Some(t))
 }
 
+/// Where an economy job starting no sooner than `run_after` goes: its
+/// deadline (the one asked for, else ECONOMY_MAX_DELAY_HOURS on), and the
+/// coming off-peak stretches of this process's windows.
+pub fn placement(
+    economy: &Economy,
+    run_after: Option<DateTime<Utc>>,
+    not_after: Option<DateTime<Utc>>,
+) -> Placement {
+    let now = Utc::now();
+    let earliest = run_after.map_or(now, |t| t.max(now));
+    let delay = chrono::Duration::from_std(economy.max_delay).unwrap_or(chrono::Duration::days(1));
+    // Within the SQL function's bound however far runAfter is, and after
+    // the earliest start.
+    let default = (earliest + delay)
+        .min(now + chrono::Duration::days(MAX_AHEAD_DAYS))
+        .max(earliest + chrono::Duration::minutes(1));
+    Placement {
+        not_after: not_after.unwrap_or(default),
+        stretches: economy.stretches(earliest),
+        margin: economy.start_margin,
+    }
+}
+
 fn store_error(e: StoreError) -> ApiError {
     match e {
         StoreError::InvalidInput { field, message } => {
@@ -474,6 +557,7 @@ fn store_error(e: StoreError) -> ApiError {
                 "profile_snapshot" => "profileSnapshot",
                 "max_retries" => "maxRetries",
                 "run_after" => "runAfter",
+                "not_after" => "notAfter",
                 other => other,
             };
             ApiError::field(field, message)
@@ -554,7 +638,7 @@ pub async fn retry(
         limits::check_rate(&mut tx, user, state.limits.create).await?;
         limits::check_cooldown(&mut tx, user, &job.kind, state.limits.cooldown).await?;
     }
-    let outcome = store::retry_job(&mut *tx, job.id)
+    let outcome = store::retry_placed_job(&mut *tx, job.id, &state.economy)
         .await
         .map_err(|e| match e {
             // The job cannot run again (its profile is gone, or it changed

@@ -67,6 +67,9 @@ pub struct ApiState {
     pub connections: ConnectionLimits,
     /// None: no CORS_ALLOWED_ORIGINS, no CORS headers.
     pub cors: Option<Arc<Cors>>,
+    /// Where economy jobs are placed (default: no windows known, so they
+    /// run at once).
+    pub economy: Arc<crate::offpeak::Economy>,
 }
 
 /// Unsplash and its hourly request budget (shared with the workers).
@@ -109,6 +112,7 @@ impl ApiState {
             images: None,
             connections: settings.connection_limits(),
             cors: settings.cors_allowed_origins.as_ref().and_then(Cors::new),
+            economy: Arc::default(),
         })
     }
 }

@@ -18,7 +18,7 @@ use super::ApiState;
 use super::auth::Caller;
 use super::error::ApiError;
 use super::extract::{JsonObject, PathId};
-use super::jobs::{checked_kind, profile_of, timestamp_field};
+use super::jobs::{bool_field, checked_kind, profile_of, timestamp_field};
 use crate::jobs::intake;
 
 /// The shortest and longest period (the SQL function's bounds).
@@ -40,13 +40,15 @@ pub struct ScheduleRow {
     pub last_enqueued_at: Option<DateTime<Utc>>,
     /// Why it was switched off; for operators (it is the database's text).
     pub last_error: Option<String>,
+    /// Its jobs are economy jobs: run off-peak when their deadline allows.
+    pub economy: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
 const COLUMNS: &str = "user_id, kind, every::text as every, \
      round(extract(epoch from every))::int8 as every_seconds, next_run_at, active, runs, \
-     last_job_id, last_enqueued_at, last_error, created_at, updated_at";
+     last_job_id, last_enqueued_at, last_error, economy, created_at, updated_at";
 
 /// Every schedule (or one user's), soonest due first.
 pub async fn list(db: impl PgExecutor<'_>, user: Option<Uuid>) -> sqlx::Result<Vec<ScheduleRow>> {
@@ -81,6 +83,8 @@ pub struct NewSchedule<'a> {
     pub every_seconds: i64,
     /// None: one period from now.
     pub first_run: Option<DateTime<Utc>>,
+    /// Its jobs are economy jobs.
+    pub economy: bool,
 }
 
 /// Creates or replaces the user's schedule of the kind (switched on again,
@@ -90,13 +94,14 @@ pub async fn put_schedule(
     s: &NewSchedule<'_>,
 ) -> sqlx::Result<ScheduleRow> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "select {COLUMNS} from schedule_plan_regeneration($1, $2, $3, make_interval(secs => $4), $5)"
+        "select {COLUMNS} from schedule_plan_regeneration($1, $2, $3, make_interval(secs => $4), $5, $6)"
     )))
     .bind(s.user)
     .bind(s.kind)
     .bind(s.profile)
     .bind(s.every_seconds as f64)
     .bind(s.first_run)
+    .bind(s.economy)
     .fetch_one(db)
     .await
 }
@@ -123,6 +128,9 @@ pub struct ScheduleView {
     pub runs: i32,
     pub last_job_id: Option<Uuid>,
     pub last_enqueued_at: Option<DateTime<Utc>>,
+    /// Its jobs wait for the provider's off-peak windows when their
+    /// deadline allows (ECONOMY_MAX_DELAY_HOURS, at most one period).
+    pub economy: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -139,6 +147,7 @@ impl From<ScheduleRow> for ScheduleView {
             runs: r.runs,
             last_job_id: r.last_job_id,
             last_enqueued_at: r.last_enqueued_at,
+            economy: r.economy,
             created_at: r.created_at,
             updated_at: r.updated_at,
         }
@@ -177,7 +186,7 @@ pub async fn get(
 }
 
 /// `PUT /v1/schedules/{kind}` with `{"everySeconds", "firstRunAt"?,
-/// "profileSnapshot"}`: 201 for a new schedule, 200 for a replaced one.
+/// "economy"?, "profileSnapshot"}`: 201 for a new schedule, 200 for a replaced one.
 pub async fn put(
     State(state): State<ApiState>,
     caller: Caller,
@@ -201,6 +210,7 @@ pub async fn put(
             )
         })?;
     let first_run = timestamp_field(&body, "firstRunAt")?;
+    let economy = bool_field(&body, "economy")?;
     let mut profile = body.get("profileSnapshot").cloned().unwrap_or(Value::Null);
     profile_of(&profile)?;
     intake::normalize_snapshot(&mut profile);
@@ -212,6 +222,7 @@ pub async fn put(
             profile: &profile,
             every_seconds,
             first_run,
+            economy,
         },
     )
     .await

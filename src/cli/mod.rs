@@ -130,7 +130,7 @@ pub enum Command {
     MockLlm(dev::MockLlmArgs),
     /// Enqueue the sample profiles, run them, show them live, say where to look.
     #[cfg(feature = "dev-tools")]
-    Demo(dev::demo::DemoArgs),
+    Demo(Box<dev::demo::DemoArgs>),
     /// Print an HS256 user token signed with SUPABASE_JWT_SECRET, shaped like
     /// Supabase's, for trying the API locally (never for production users).
     #[cfg(feature = "dev-tools")]
@@ -363,7 +363,7 @@ async fn run_command(cli: Cli) -> anyhow::Result<()> {
         #[cfg(feature = "dev-tools")]
         Command::MockLlm(args) => dev::mock_llm(args).await,
         #[cfg(feature = "dev-tools")]
-        Command::Demo(args) => dev::demo::demo(&cli.db, args).await,
+        Command::Demo(args) => dev::demo::demo(&cli.db, *args).await,
         #[cfg(feature = "dev-tools")]
         Command::Token(args) => {
             println!("{}", dev::token::user_token(&args)?);

@@ -96,6 +96,9 @@ fn validate(args: &RunArgs, api: bool) -> anyhow::Result<()> {
     if api {
         args.api.validate()?;
     }
+    // The windows are read by the API, the worker and the LLM client: one
+    // error at start naming the setting, before any of them runs.
+    args.llm.economy.economy()?;
     Ok(())
 }
 
@@ -111,7 +114,8 @@ fn start_worker(
         return Ok(None);
     }
     let registry = crate::jobs::registry(&args.llm, &args.images)?;
-    let worker = Worker::new(pool.clone(), listen.clone(), registry, args.worker.clone())?;
+    let worker = Worker::new(pool.clone(), listen.clone(), registry, args.worker.clone())?
+        .with_economy(args.llm.economy.economy()?);
     Ok(Some(worker.spawn_under(root)))
 }
 
@@ -131,7 +135,11 @@ async fn start_ops(
     if operators.is_empty() {
         tracing::info!("no ADMIN_TOKEN or ADMIN_TOKENS: the console at /ops/ is off");
     }
-    let console = args.ops.console(operators, args.llm.prices());
+    let economy = &args.llm.economy;
+    let console = args
+        .ops
+        .console(operators, args.llm.prices())
+        .with_offpeak(economy.windows()?, economy.llm_offpeak_price_factor);
     let router = ops::router(OpsState {
         db: pool.clone(),
         metrics,
@@ -164,6 +172,7 @@ async fn start_api(
 ) -> anyhow::Result<Part> {
     let stop = root.child_token();
     let mut state = ApiState::new(pool.clone(), listen.clone(), &args.api, stop.clone())?;
+    state.economy = Arc::new(args.llm.economy.economy()?);
     state.images = args
         .images
         .client()

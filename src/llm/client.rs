@@ -215,7 +215,8 @@ impl LlmClient {
             .build()
             .map_err(|e| LlmError::Config(format!("cannot build the HTTP client: {e}")))?;
         let provider = cfg.provider_label();
-        let metrics = LlmMetrics::new(&provider, &cfg.model, cfg.prices);
+        let metrics = LlmMetrics::new(&provider, &cfg.model, cfg.prices)
+            .with_offpeak(cfg.offpeak.clone(), cfg.offpeak_price_factor);
         metrics.concurrency_limit(limits.limit());
         metrics.overload_retries_seen();
         let inner = Inner {

@@ -53,6 +53,11 @@ pub struct LlmConfig {
     pub prices: Prices,
     /// HTTP version to the provider.
     pub http: HttpVersion,
+    /// The provider's off-peak windows (None: unknown, every call is
+    /// counted at the full price).
+    pub offpeak: Option<crate::offpeak::OffPeak>,
+    /// Off-peak prices as a share of `prices` (DeepSeek: 0.5).
+    pub offpeak_price_factor: f64,
 }
 
 /// How the client speaks to the provider.
@@ -92,6 +97,15 @@ pub struct Prices {
 }
 
 impl Prices {
+    /// These prices times `factor` (the provider's off-peak discount).
+    pub fn scaled(&self, factor: f64) -> Prices {
+        Prices {
+            prompt_per_million: self.prompt_per_million * factor,
+            completion_per_million: self.completion_per_million * factor,
+            cache_hit_per_million: self.cache_hit_per_million * factor,
+        }
+    }
+
     /// Estimated cost of a call in micro-USD.
     pub fn micro_usd(&self, prompt: u32, completion: u32, cache_hit: u32) -> u64 {
         let miss = prompt.saturating_sub(cache_hit);
@@ -121,6 +135,8 @@ impl Default for LlmConfig {
             provider: None,
             prices: Prices::default(),
             http: HttpVersion::Auto,
+            offpeak: None,
+            offpeak_price_factor: 0.5,
         }
     }
 }

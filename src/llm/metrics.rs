@@ -11,6 +11,7 @@ use super::wire::Usage;
 pub const REQUESTS_TOTAL: &str = "plan_llm_requests_total";
 pub const REQUEST_DURATION_SECONDS: &str = "plan_llm_request_duration_seconds";
 pub const TOKENS_TOTAL: &str = "plan_llm_tokens_total";
+pub const OFFPEAK_TOKENS_TOTAL: &str = "plan_llm_offpeak_tokens_total";
 pub const COST_TOTAL: &str = "plan_llm_cost_microusd_total";
 pub const CONCURRENCY_LIMIT: &str = "plan_llm_concurrency_limit";
 pub const OVERLOAD_RETRIES: &str = "plan_llm_overload_retries_total";
@@ -36,6 +37,12 @@ pub fn describe_metrics() {
         TOKENS_TOTAL,
         "LLM tokens billed, by kind: prompt, completion, and of the prompt cache_hit and cache_miss (DeepSeek's prompt_cache_*_tokens, OpenAI's cached_tokens)"
     );
+    describe_counter!(
+        OFFPEAK_TOKENS_TOTAL,
+        "LLM tokens (prompt and completion) bought in the provider's off-peak windows \
+         (LLM_PEAK_WINDOWS / LLM_OFFPEAK_WINDOWS), by provider; the share of \
+         plan_llm_tokens_total{kind=~\"prompt|completion\"}"
+    );
     metrics::describe_gauge!(
         CONCURRENCY_LIMIT,
         "LLM calls this worker lets in flight now, per provider: halved on a 429 or 503, one \
@@ -48,7 +55,8 @@ pub fn describe_metrics() {
     );
     describe_counter!(
         COST_TOTAL,
-        "Estimated LLM cost in micro-USD from LLM_PRICE_* settings (0 when prices are unset)"
+        "Estimated LLM cost in micro-USD from LLM_PRICE_* settings, times \
+         LLM_OFFPEAK_PRICE_FACTOR for tokens bought off-peak (0 when prices are unset)"
     );
 }
 
@@ -73,6 +81,8 @@ pub(crate) struct LlmMetrics {
     provider: Arc<str>,
     model: Arc<str>,
     prices: super::config::Prices,
+    /// The provider's off-peak windows and the price factor there.
+    offpeak: Option<(crate::offpeak::OffPeak, f64)>,
 }
 
 impl LlmMetrics {
@@ -81,6 +91,7 @@ impl LlmMetrics {
             provider: provider.into(),
             model: model.into(),
             prices,
+            offpeak: None,
         };
         // Every status a call can end in exists from the start, at 0. A
         // series born at its first increment already holds it in its first
@@ -96,7 +107,16 @@ impl LlmMetrics {
         }
         // Registering the handle is enough for an empty histogram to render.
         let _ = histogram!(TIME_TO_FIRST_TOKEN_SECONDS, "provider" => Arc::clone(&m.provider));
+        // At 0 without windows too: the share of tokens bought off-peak
+        // is then 0, not missing.
+        counter!(OFFPEAK_TOKENS_TOTAL, "provider" => Arc::clone(&m.provider)).increment(0);
         m
+    }
+
+    /// Counts tokens bought in `windows` apart, at `factor` of the prices.
+    pub fn with_offpeak(mut self, windows: Option<crate::offpeak::OffPeak>, factor: f64) -> Self {
+        self.offpeak = windows.map(|w| (w, factor));
+        self
     }
 
     pub fn request(&self, status: &'static str) {
@@ -134,8 +154,24 @@ impl LlmMetrics {
             .record(elapsed.as_secs_f64());
     }
 
+    /// Counts a call's tokens and cost as bought now.
     pub fn tokens(&self, usage: &Usage) {
-        let cost = self.prices.micro_usd(
+        self.tokens_at(usage, chrono::Utc::now());
+    }
+
+    /// Counts a call's tokens and cost as bought at `at`: off-peak ones
+    /// also in OFFPEAK_TOKENS_TOTAL, at the off-peak price.
+    pub fn tokens_at(&self, usage: &Usage, at: chrono::DateTime<chrono::Utc>) {
+        let offpeak = self.offpeak.as_ref().filter(|(w, _)| w.contains(at));
+        let prices = match offpeak {
+            Some((_, factor)) => self.prices.scaled(*factor),
+            None => self.prices,
+        };
+        if offpeak.is_some() {
+            let n = u64::from(usage.prompt_tokens) + u64::from(usage.completion_tokens);
+            counter!(OFFPEAK_TOKENS_TOTAL, "provider" => Arc::clone(&self.provider)).increment(n);
+        }
+        let cost = prices.micro_usd(
             usage.prompt_tokens,
             usage.completion_tokens,
             usage.cache_hit_tokens.unwrap_or(0),
@@ -190,5 +226,96 @@ impl Drop for InFlightGuard<'_> {
             self.metrics
                 .request(crate::error_code::ErrorCode::Cancelled.as_str());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{DateTime, Utc};
+
+    use super::*;
+    use crate::llm::Prices;
+    use crate::offpeak::{Form, OffPeak};
+
+    fn at(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    fn value(text: &str, series: &str) -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {series} in\n{text}"))
+    }
+
+    #[test]
+    fn tokens_bought_off_peak_are_counted_apart_at_the_off_peak_price() {
+        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        let prices = Prices {
+            prompt_per_million: 1.0,
+            completion_per_million: 2.0,
+            cache_hit_per_million: 0.0,
+        };
+        let windows = OffPeak::parse("mon-fri 01:00-04:00,06:00-10:00", Form::Peak).unwrap();
+        let usage = Usage {
+            prompt_tokens: 1000,
+            completion_tokens: 500,
+            ..Usage::default()
+        };
+        metrics::with_local_recorder(&recorder, || {
+            let m = LlmMetrics::new("deepseek", "flash", prices).with_offpeak(Some(windows), 0.5);
+            // Monday 02:00 is a peak, Monday 12:00 and Saturday 02:00 are not.
+            m.tokens_at(&usage, at("2026-12-07T02:00:00Z"));
+            m.tokens_at(&usage, at("2026-12-07T12:00:00Z"));
+            m.tokens_at(&usage, at("2026-12-12T02:00:00Z"));
+        });
+        let text = handle.render();
+        let offpeak = value(
+            &text,
+            r#"plan_llm_offpeak_tokens_total{provider="deepseek"}"#,
+        );
+        assert_eq!(offpeak, 3000.0, "two off-peak calls of 1,500 tokens");
+        let prompt = value(
+            &text,
+            r#"plan_llm_tokens_total{provider="deepseek",model="flash",kind="prompt"}"#,
+        );
+        assert_eq!(prompt, 3000.0, "every call in the total");
+        // 1000 * 1 + 500 * 2 = 2000 micro-USD at the full price, half off-peak.
+        let cost = value(
+            &text,
+            r#"plan_llm_cost_microusd_total{provider="deepseek",model="flash"}"#,
+        );
+        assert_eq!(cost, 2000.0 + 1000.0 + 1000.0);
+    }
+
+    #[test]
+    fn without_windows_every_token_is_bought_at_the_full_price() {
+        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        let prices = Prices {
+            prompt_per_million: 1.0,
+            ..Prices::default()
+        };
+        let usage = Usage {
+            prompt_tokens: 1000,
+            ..Usage::default()
+        };
+        metrics::with_local_recorder(&recorder, || {
+            let m = LlmMetrics::new("deepseek", "flash", prices).with_offpeak(None, 0.5);
+            m.tokens_at(&usage, at("2026-12-12T02:00:00Z"));
+        });
+        let text = handle.render();
+        assert_eq!(
+            value(
+                &text,
+                r#"plan_llm_offpeak_tokens_total{provider="deepseek"}"#
+            ),
+            0.0
+        );
+        let cost = value(
+            &text,
+            r#"plan_llm_cost_microusd_total{provider="deepseek",model="flash"}"#,
+        );
+        assert_eq!(cost, 1000.0);
     }
 }

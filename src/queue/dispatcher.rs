@@ -17,7 +17,9 @@ use super::lease::{RunningJobs, StopReason};
 use super::listener::ListenerEvent;
 use super::runner::{AttemptEnv, run_attempt};
 use super::store;
+use super::store::ClaimedJob;
 use crate::config::WorkerSettings;
+use crate::offpeak::Economy;
 use crate::telemetry::metrics as m;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,6 +63,8 @@ pub struct Dispatcher {
     next_tick: Instant,
     next_maintenance: Instant,
     maintenance: Option<AbortOnDropHandle<()>>,
+    /// The off-peak windows claimed economy jobs are checked against.
+    economy: Arc<Economy>,
 }
 
 impl Dispatcher {
@@ -90,8 +94,15 @@ impl Dispatcher {
             next_tick: now + settings.poll_interval(),
             next_maintenance: now,
             maintenance: None,
+            economy: Arc::default(),
             settings,
         }
+    }
+
+    /// Checks claimed economy jobs against these windows.
+    pub fn with_economy(mut self, economy: Arc<Economy>) -> Self {
+        self.economy = economy;
+        self
     }
 
     /// Claims and runs jobs until `stop` fires; running jobs are left to
@@ -192,6 +203,7 @@ impl Dispatcher {
             }
         };
         self.last_claim_full = jobs.len() == free;
+        let jobs = self.postpone_in_peak(jobs).await;
         let claimed = jobs.len();
         for job in jobs {
             let wait = (job.claimed_at - job.run_after.max(job.created_at))
@@ -212,6 +224,46 @@ impl Dispatcher {
             self.refresh_next_due().await;
         }
         claimed
+    }
+
+    /// In a peak of this worker's windows, the claimed economy jobs whose
+    /// deadline allows waiting go back until the next off-peak start (no
+    /// attempt spent); the others are returned to run. Retries and
+    /// deferrals land wherever their backoff puts them, and the windows
+    /// may have changed since a job was placed: this is where that is
+    /// put right, on the windows of the worker that would buy the tokens.
+    async fn postpone_in_peak(&self, jobs: Vec<ClaimedJob>) -> Vec<ClaimedJob> {
+        let now = chrono::Utc::now();
+        if jobs.is_empty() || !self.economy.is_peak(now) {
+            return jobs;
+        }
+        // A week without off-peak time has nothing to wait for.
+        let Some(stretches) = self.economy.stretches(now).filter(|s| !s.starts.is_empty()) else {
+            return jobs;
+        };
+        let held: Vec<_> = jobs.iter().map(|j| (j.id, j.lease_token)).collect();
+        let margin = self.economy.start_margin;
+        let postponed = match store::postpone_economy(&self.env.db, &held, &stretches, margin).await
+        {
+            Ok(p) => p,
+            Err(err) => {
+                // Nothing was put back: run them rather than hold them.
+                tracing::warn!(error = %err, "could not postpone economy jobs; they run now");
+                return jobs;
+            }
+        };
+        let (back, run): (Vec<_>, Vec<_>) = jobs
+            .into_iter()
+            .partition(|j| postponed.iter().any(|p| p.job_id == j.id));
+        for (job, p) in back.iter().filter_map(|j| {
+            let p = postponed.iter().find(|p| p.job_id == j.id)?;
+            Some((j, p))
+        }) {
+            tracing::info!(job_id = %job.id, kind = %job.kind, run_after = %p.run_after,
+                "economy job claimed in a peak: postponed to the next off-peak start");
+            metrics::counter!(m::JOBS_POSTPONED, "kind" => job.kind.clone()).increment(1);
+        }
+        run
     }
 
     async fn refresh_next_due(&mut self) {

@@ -3,9 +3,14 @@
 //! and any other client share one implementation of the queue's rules.
 //! `read` holds the read-only views (job rows, attempts, statistics).
 
+mod economy;
 mod read;
 mod timings;
 
+pub use economy::{
+    Placement, Postponed, create_placed_job, enqueue_due_schedules, enqueue_due_schedules_placed,
+    postpone_economy, retry_placed_job,
+};
 pub use read::{
     Attempt, HistoryRow, JobFilter, JobRow, KindStats, Position, attempts, get_job, history,
     history_cursor, list_jobs, profile_snapshot, queue_position, queue_stats,
@@ -312,19 +317,7 @@ pub struct RetryPolicy {
 
 /// Inserts a job, or returns the user's active job of that kind.
 pub async fn create_job(db: impl PgExecutor<'_>, job: &NewJob) -> Result<Created> {
-    sqlx::query_as::<_, Created>(
-        r"select job_id, existed from create_plan_job($1, $2, $3, $4, $5, $6, $7)",
-    )
-    .bind(job.user_id)
-    .bind(&job.profile_snapshot)
-    .bind(&job.kind)
-    .bind(job.max_retries)
-    .bind(job.priority)
-    .bind(&job.trace_context)
-    .bind(job.run_after)
-    .fetch_one(db)
-    .await
-    .map_err(StoreError::from_sqlx)
+    create_placed_job(db, job, None).await
 }
 
 /// Claims up to `max` due jobs of `kinds`, each with a fresh lease token.
@@ -595,11 +588,9 @@ pub async fn touch_worker(db: &PgPool, worker_id: &str) -> Result<()> {
 
 /// A new job for a failed or cancelled one (or the user's active job).
 pub async fn retry_job(db: impl PgExecutor<'_>, job_id: Uuid) -> Result<Created> {
-    sqlx::query_as::<_, Created>(r"select job_id, existed from retry_plan_job($1)")
-        .bind(job_id)
-        .fetch_one(db)
-        .await
-        .map_err(StoreError::from_sqlx)
+    // Without windows here: a retried economy job is due at once, and the
+    // worker that claims it in a peak puts it back until off-peak.
+    retry_placed_job(db, job_id, &crate::offpeak::Economy::default()).await
 }
 
 /// Empties the profile snapshots of jobs finished more than `older_than`
@@ -667,16 +658,6 @@ pub struct Enqueued {
     pub kind: String,
     pub job_id: Uuid,
     pub waiting: bool,
-}
-
-/// Makes the jobs of up to `limit` due schedules.
-pub async fn enqueue_due_schedules(db: &PgPool, limit: i32) -> Result<Vec<Enqueued>> {
-    Ok(
-        sqlx::query_as::<_, Enqueued>("select * from enqueue_due_plan_schedules($1)")
-            .bind(limit)
-            .fetch_all(db)
-            .await?,
-    )
 }
 
 /// The tables the workers vacuum themselves when autovacuum lags (see

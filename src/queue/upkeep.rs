@@ -7,12 +7,16 @@
 //! the dispatcher's tick, so that neither a claim nor the reaper ever waits
 //! for a retention pass.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use chrono::Utc;
 
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
 use super::store;
+use crate::offpeak::Economy;
 use crate::telemetry::metrics as m;
 
 /// Schedules handled per pass at most; more wait for the next pass.
@@ -31,9 +35,14 @@ const PURGE_BUDGET: Duration = Duration::from_secs(30);
 const EVERY: Duration = Duration::from_secs(1);
 
 /// Runs until `stop`, the first pass at once.
-pub async fn run(db: PgPool, job_retention: Option<Duration>, stop: CancellationToken) {
+pub async fn run(
+    db: PgPool,
+    job_retention: Option<Duration>,
+    economy: Arc<Economy>,
+    stop: CancellationToken,
+) {
     loop {
-        run_once(&db, job_retention).await;
+        run_once(&db, job_retention, &economy).await;
         tokio::select! {
             _ = stop.cancelled() => return,
             _ = tokio::time::sleep(EVERY) => {}
@@ -42,9 +51,11 @@ pub async fn run(db: PgPool, job_retention: Option<Duration>, stop: Cancellation
 }
 
 /// One pass; failures are logged and retried at the next tick.
-/// `job_retention`: delete finished jobs after it (None: keep).
-pub async fn run_once(db: &PgPool, job_retention: Option<Duration>) {
-    match store::enqueue_due_schedules(db, SCHEDULE_BATCH).await {
+/// `job_retention`: delete finished jobs after it (None: keep); economy
+/// schedules' jobs are placed on `economy`'s windows.
+pub async fn run_once(db: &PgPool, job_retention: Option<Duration>, economy: &Economy) {
+    let made = store::enqueue_due_schedules_placed(db, SCHEDULE_BATCH, economy, Utc::now()).await;
+    match made {
         Ok(made) => {
             for e in made.iter().filter(|e| !e.waiting) {
                 tracing::info!(job_id = %e.job_id, user_id = %e.user_id, kind = %e.kind,

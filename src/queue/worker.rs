@@ -20,12 +20,14 @@ use super::listener::{Listener, ListenerState};
 use super::runner::AttemptEnv;
 use super::store::{self, RetryPolicy, WorkerInfo};
 use crate::config::{SettingError, WorkerSettings};
+use crate::offpeak::Economy;
 
 pub struct Worker {
     db: PgPool,
     listen_options: PgConnectOptions,
     registry: Registry,
     settings: WorkerSettings,
+    economy: Arc<Economy>,
 }
 
 /// A running worker.
@@ -56,7 +58,15 @@ impl Worker {
             listen_options,
             registry,
             settings,
+            economy: Arc::default(),
         })
+    }
+
+    /// Places economy jobs on these windows: schedules' jobs when they are
+    /// made, claimed ones found in a peak (default: no windows known).
+    pub fn with_economy(mut self, economy: Economy) -> Self {
+        self.economy = Arc::new(economy);
+        self
     }
 
     /// Starts the worker on the current runtime.
@@ -124,6 +134,7 @@ impl Worker {
         let upkeep_task = AbortOnDropHandle::new(tokio::spawn(super::upkeep::run(
             self.db.clone(),
             s.job_retention(),
+            self.economy.clone(),
             stop.clone(),
         )));
         let mut dispatcher = Dispatcher::new(
@@ -133,7 +144,8 @@ impl Worker {
             env,
             wake,
             events_rx,
-        );
+        )
+        .with_economy(self.economy.clone());
         dispatcher.run(&stop).await;
         // A retention pass in flight is one statement: rolled back, done by
         // the next worker's pass.

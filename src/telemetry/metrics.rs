@@ -14,6 +14,7 @@ pub const JOBS_UNHANDLED: &str = "plan_jobs_unhandled_total";
 pub const PROFILES_SCRUBBED: &str = "plan_job_profiles_scrubbed_total";
 pub const JOBS_PURGED: &str = "plan_jobs_purged_total";
 pub const SCHEDULED_JOBS: &str = "plan_schedule_jobs_total";
+pub const JOBS_POSTPONED: &str = "plan_jobs_postponed_total";
 pub const TABLE_VACUUMS: &str = "plan_table_vacuums_total";
 pub const LEASES_LOST: &str = "plan_worker_leases_lost_total";
 pub const WAKEUPS: &str = "plan_worker_wakeups_total";
@@ -91,6 +92,7 @@ pub const CATALOGUE: &[&str] = &[
     PROFILES_SCRUBBED,
     JOBS_PURGED,
     SCHEDULED_JOBS,
+    JOBS_POSTPONED,
     TABLE_VACUUMS,
     LEASES_LOST,
     WAKEUPS,
@@ -123,6 +125,7 @@ pub const CATALOGUE: &[&str] = &[
     crate::llm::metrics::REQUESTS_TOTAL,
     crate::llm::metrics::REQUEST_DURATION_SECONDS,
     crate::llm::metrics::TOKENS_TOTAL,
+    crate::llm::metrics::OFFPEAK_TOKENS_TOTAL,
     crate::llm::metrics::COST_TOTAL,
     crate::llm::metrics::CONCURRENCY_LIMIT,
     crate::llm::metrics::OVERLOAD_RETRIES,
@@ -188,6 +191,11 @@ pub fn describe() {
     describe_counter!(
         SCHEDULED_JOBS,
         "Jobs made by periodic schedules (plan_schedules), by kind."
+    );
+    describe_counter!(
+        JOBS_POSTPONED,
+        "Economy jobs a worker claimed in a peak of its LLM_PEAK_WINDOWS/LLM_OFFPEAK_WINDOWS and \
+         put back until the next off-peak start (no attempt spent), by kind."
     );
     describe_counter!(
         TABLE_VACUUMS,
@@ -415,6 +423,7 @@ pub fn register_zeros(kinds: &[String]) {
     }
     for kind in kinds {
         metrics::counter!(SCHEDULED_JOBS, "kind" => kind.clone()).absolute(0);
+        metrics::counter!(JOBS_POSTPONED, "kind" => kind.clone()).absolute(0);
     }
     for what in DB_RETRY_STATEMENTS {
         metrics::counter!(DB_RETRIES, "what" => *what).absolute(0);

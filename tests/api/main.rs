@@ -11,6 +11,7 @@ mod auth;
 mod cli;
 mod common;
 mod connections;
+mod economy;
 mod estimates;
 mod events;
 mod history;

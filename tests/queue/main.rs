@@ -5,6 +5,7 @@
 mod support;
 
 mod common;
+mod economy;
 mod faults;
 mod handlers;
 mod recovery;

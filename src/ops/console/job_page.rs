@@ -10,6 +10,7 @@ use super::Operator;
 use super::pages::{actions_table, duration, jobs_link, layout, time};
 use super::store::{Action, SavedPlan};
 use crate::llm::Prices;
+use crate::offpeak::OffPeak;
 use crate::queue::store::{Attempt, JobRow, JobStatus};
 
 pub struct JobView<'a> {
@@ -19,6 +20,8 @@ pub struct JobView<'a> {
     pub plan: Option<&'a SavedPlan>,
     pub actions: &'a [Action],
     pub prices: Prices,
+    /// Off-peak windows and their price factor (None: full price always).
+    pub offpeak: Option<&'a (crate::offpeak::OffPeak, f64)>,
     pub notice: Option<String>,
 }
 
@@ -32,7 +35,7 @@ pub fn render(op: &Operator, v: &JobView<'_>) -> Markup {
             div { h2 { "Job" } (job_table(j)) }
             div {
                 h2 { "LLM usage" }
-                (usage(v.attempts, v.prices))
+                (usage(v.attempts, v.prices, v.offpeak))
             }
         }
         section {
@@ -146,18 +149,31 @@ fn attempts(list: &[Attempt]) -> Markup {
 }
 
 /// Tokens summed over the attempts, and their cost at the LLM_PRICE_*
-/// settings (none when the prices are not set).
-fn usage(list: &[Attempt], prices: Prices) -> Markup {
+/// settings (none when the prices are not set): an attempt that started
+/// off-peak at the off-peak price.
+fn usage(list: &[Attempt], prices: Prices, offpeak: Option<&(OffPeak, f64)>) -> Markup {
     let field = |u: &Value, k: &str| u[k].as_u64().unwrap_or(0);
-    let (mut calls, mut prompt, mut completion, mut hit) = (0, 0, 0, 0);
-    for u in list.iter().filter_map(|a| a.llm_usage.as_ref()) {
-        calls += field(u, "calls");
-        prompt += field(u, "prompt_tokens");
-        completion += field(u, "completion_tokens");
-        hit += field(u, "cache_hit_tokens");
-    }
     let clamp = |n: u64| u32::try_from(n).unwrap_or(u32::MAX);
-    let cost = prices.micro_usd(clamp(prompt), clamp(completion), clamp(hit));
+    let (mut calls, mut prompt, mut completion, mut hit, mut cost) = (0, 0, 0, 0, 0);
+    for a in list {
+        let Some(u) = a.llm_usage.as_ref() else {
+            continue;
+        };
+        let (p, c, h) = (
+            field(u, "prompt_tokens"),
+            field(u, "completion_tokens"),
+            field(u, "cache_hit_tokens"),
+        );
+        calls += field(u, "calls");
+        prompt += p;
+        completion += c;
+        hit += h;
+        let paid = match offpeak {
+            Some((w, factor)) if w.contains(a.started_at) => prices.scaled(*factor),
+            _ => prices,
+        };
+        cost += paid.micro_usd(clamp(p), clamp(c), clamp(h));
+    }
     html! {
         @if calls == 0 {
             p.muted { "No LLM usage recorded." }

@@ -44,6 +44,8 @@ pub struct Console {
     pub sessions: Sessions,
     /// LLM prices, for the cost of a job's attempts (0: unknown).
     pub prices: Prices,
+    /// The off-peak windows and the share of `prices` paid in them.
+    pub offpeak: Option<(crate::offpeak::OffPeak, f64)>,
 }
 
 impl Console {
@@ -57,11 +59,18 @@ impl Console {
         Console {
             sessions: Sessions::new(operators, session_ttl, secure_cookie),
             prices: Prices::default(),
+            offpeak: None,
         }
     }
 
     pub fn with_prices(mut self, prices: Prices) -> Self {
         self.prices = prices;
+        self
+    }
+
+    /// Attempts started in `windows` are costed at `factor` of the prices.
+    pub fn with_offpeak(mut self, windows: Option<crate::offpeak::OffPeak>, factor: f64) -> Self {
+        self.offpeak = windows.map(|w| (w, factor));
         self
     }
 
@@ -460,6 +469,7 @@ async fn job(
         plan: plan.as_ref(),
         actions: &actions,
         prices: s.console.prices,
+        offpeak: s.console.offpeak.as_ref(),
         notice: done.notice(),
     };
     Ok(Html(job_page::render(&op, &view).into_string()))

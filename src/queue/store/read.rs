@@ -33,6 +33,8 @@ pub struct JobRow {
     pub trace_context: Option<String>,
     pub created_at: DateTime<Utc>,
     pub run_after: DateTime<Utc>,
+    /// An economy job's deadline (None: an ordinary job).
+    pub not_after: Option<DateTime<Utc>>,
     pub started_at: Option<DateTime<Utc>>,
     pub completed_at: Option<DateTime<Utc>>,
     pub updated_at: DateTime<Utc>,
@@ -48,8 +50,8 @@ impl JobRow {
 
 const JOB_COLUMNS: &str = "id, user_id, kind, status, progress, retry_count, max_retries, \
      attempt_count, rate_limit_deferrals, error_code, error_message, worker_id, lease_token, \
-     locked_until, heartbeat_at, plan_id, trace_context, created_at, run_after, started_at, \
-     completed_at, updated_at, \
+     locked_until, heartbeat_at, plan_id, trace_context, created_at, run_after, not_after, \
+     started_at, completed_at, updated_at, \
      case when status = 'processing' \
           then extract(epoch from now() - started_at)::float8 end as running_seconds";
 
