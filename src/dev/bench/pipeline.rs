@@ -99,13 +99,12 @@ pub async fn run(scratch: &Scratch, run: Run, json_out: bool) -> anyhow::Result<
     .execute(&scratch.pool)
     .await?;
     let (mut completed, mut failed) = (0usize, 0usize);
+    let bound = progress_bound(&flags);
     while completed + failed < jobs {
-        let batch = events
-            .next(Duration::from_secs(120))
-            .await
-            .with_context(|| {
-                format!("bench: no progress for 120 s ({completed} of {jobs} completed)")
-            })?;
+        let batch = events.next(bound).await.with_context(|| {
+            let secs = bound.as_secs();
+            format!("bench: no progress for {secs} s ({completed} of {jobs} completed)")
+        })?;
         for ev in batch {
             match ev.status {
                 JobStatus::Completed => completed += 1,
@@ -141,6 +140,18 @@ pub async fn run(scratch: &Scratch, run: Run, json_out: bool) -> anyhow::Result<
         bail!("bench: {failed} jobs failed");
     }
     Ok(())
+}
+
+/// The longest the bench waits for any job to move: at a realistic token
+/// rate one call of a whole max_tokens answer lies between two events.
+fn progress_bound(flags: &MockFlags) -> Duration {
+    let base = Duration::from_secs(120) + Duration::from_millis(flags.ttft_ms);
+    if flags.tokens_per_second > 0.0 {
+        let max_tokens = f64::from(LlmConfig::default().max_tokens);
+        base + Duration::from_secs_f64(max_tokens / flags.tokens_per_second)
+    } else {
+        base
+    }
 }
 
 /// Time to plan and tokens per plan, from the job and attempt rows.
