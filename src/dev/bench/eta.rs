@@ -89,7 +89,12 @@ struct Tracked {
 
 pub async fn run(scratch: &Scratch, run: Run, json_out: bool) -> anyhow::Result<()> {
     let port = free_port()?;
-    let mut mock = start_mock(port, run.latency_ms, run.jitter_ms)?;
+    let flags = super::pipeline::MockFlags {
+        latency_ms: run.latency_ms,
+        jitter_ms: run.jitter_ms,
+        ..Default::default()
+    };
+    let mut mock = start_mock(port, &flags)?;
     wait_for_port(port).await?;
     let client = LlmClient::new(LlmConfig {
         base_url: format!("http://127.0.0.1:{port}"),

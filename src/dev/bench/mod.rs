@@ -94,6 +94,18 @@ pub enum BenchCommand {
         /// when they offer HTTP/2) or http1 (a connection per call).
         #[arg(long, default_value = "http2", value_enum)]
         llm_http: HttpVersion,
+        /// Mock LLM output tokens per second after the first (0: instant).
+        #[arg(long, default_value_t = 0.0)]
+        tokens_per_second: f64,
+        /// Mock LLM time to first token, in milliseconds.
+        #[arg(long, default_value_t = 0)]
+        ttft_ms: u64,
+        /// Calls the mock LLM answers at once; past them it answers 429, as
+        /// DeepSeek does per account (0: no cap).
+        #[arg(long, default_value_t = 0)]
+        max_concurrent: usize,
+        #[command(flatten)]
+        prices: BenchPrices,
         #[arg(long)]
         json: bool,
     },
@@ -163,6 +175,30 @@ pub enum BenchCommand {
     },
 }
 
+/// LLM_PRICE_*, as `run` reads them: the cost per plan is estimated at these.
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub struct BenchPrices {
+    /// USD per million prompt tokens that miss the cache.
+    #[arg(long, env = "LLM_PRICE_PROMPT_PER_MILLION", default_value_t = 0.0)]
+    pub llm_price_prompt_per_million: f64,
+    /// USD per million completion tokens.
+    #[arg(long, env = "LLM_PRICE_COMPLETION_PER_MILLION", default_value_t = 0.0)]
+    pub llm_price_completion_per_million: f64,
+    /// USD per million prompt tokens that hit the cache.
+    #[arg(long, env = "LLM_PRICE_CACHE_HIT_PER_MILLION", default_value_t = 0.0)]
+    pub llm_price_cache_hit_per_million: f64,
+}
+
+impl From<BenchPrices> for crate::llm::Prices {
+    fn from(p: BenchPrices) -> Self {
+        crate::llm::Prices {
+            prompt_per_million: p.llm_price_prompt_per_million,
+            completion_per_million: p.llm_price_completion_per_million,
+            cache_hit_per_million: p.llm_price_cache_hit_per_million,
+        }
+    }
+}
+
 pub async fn execute(db: &DbSettings, cmd: BenchCommand) -> anyhow::Result<()> {
     if let BenchCommand::Nutrition {
         profiles,
@@ -215,6 +251,10 @@ pub async fn execute(db: &DbSettings, cmd: BenchCommand) -> anyhow::Result<()> {
             kind,
             llm_max_in_flight,
             llm_http,
+            tokens_per_second,
+            ttft_ms,
+            max_concurrent,
+            prices,
             json,
         } => {
             let in_flight = llm_max_in_flight.unwrap_or(jobs).max(1);
@@ -224,6 +264,14 @@ pub async fn execute(db: &DbSettings, cmd: BenchCommand) -> anyhow::Result<()> {
                 kind,
                 llm_in_flight: in_flight,
                 http: llm_http,
+                mock: pipeline::MockFlags {
+                    latency_ms,
+                    tokens_per_second,
+                    ttft_ms,
+                    max_concurrent,
+                    ..Default::default()
+                },
+                prices: prices.into(),
             };
             pipeline::run(&scratch, run, json).await
         }

@@ -1,7 +1,9 @@
 //! Pipeline mode: N `weekly_base_plan` (or `meal_plan`) jobs through the real handler against
 //! the mock LLM (a child process, so that this process's memory is the
 //! worker's alone) with a set latency, all in flight at once on one worker.
-//! Reports the drain time and this process's peak RSS.
+//! Reports the drain time, time to plan, tokens and cost per plan, the
+//! share of calls the mock refused past its concurrency cap, and this
+//! process's peak RSS.
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -12,9 +14,10 @@ use uuid::Uuid;
 
 use super::scratch::Scratch;
 use crate::config::WorkerSettings;
+use crate::dev::mock_llm::MockStats;
 use crate::jobs::meal_plan;
 use crate::jobs::weekly_plan::{KIND, PlanHandler};
-use crate::llm::{HttpVersion, LlmClient, LlmConfig};
+use crate::llm::{HttpVersion, LlmClient, LlmConfig, Prices};
 use crate::queue::Registry;
 use crate::queue::events::JobEvents;
 use crate::queue::store::JobStatus;
@@ -29,6 +32,20 @@ pub struct Run {
     pub kind: String,
     pub llm_in_flight: usize,
     pub http: HttpVersion,
+    /// How the mock child answers: time to first token, token rate, cap.
+    pub mock: MockFlags,
+    /// LLM_PRICE_*: the cost per plan is estimated at these.
+    pub prices: Prices,
+}
+
+/// The mock LLM child's flags.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MockFlags {
+    pub latency_ms: u64,
+    pub jitter_ms: u64,
+    pub tokens_per_second: f64,
+    pub ttft_ms: u64,
+    pub max_concurrent: usize,
 }
 
 pub async fn run(scratch: &Scratch, run: Run, json_out: bool) -> anyhow::Result<()> {
@@ -38,9 +55,11 @@ pub async fn run(scratch: &Scratch, run: Run, json_out: bool) -> anyhow::Result<
         kind,
         llm_in_flight,
         http,
+        mock: flags,
+        prices,
     } = run;
     let port = free_port()?;
-    let mut mock = start_mock(port, latency_ms, 0)?;
+    let mut mock = start_mock(port, &flags)?;
     wait_for_port(port).await?;
 
     let client = LlmClient::new(LlmConfig {
@@ -80,13 +99,12 @@ pub async fn run(scratch: &Scratch, run: Run, json_out: bool) -> anyhow::Result<
     .execute(&scratch.pool)
     .await?;
     let (mut completed, mut failed) = (0usize, 0usize);
+    let bound = progress_bound(&flags);
     while completed + failed < jobs {
-        let batch = events
-            .next(Duration::from_secs(120))
-            .await
-            .with_context(|| {
-                format!("bench: no progress for 120 s ({completed} of {jobs} completed)")
-            })?;
+        let batch = events.next(bound).await.with_context(|| {
+            let secs = bound.as_secs();
+            format!("bench: no progress for {secs} s ({completed} of {jobs} completed)")
+        })?;
         for ev in batch {
             match ev.status {
                 JobStatus::Completed => completed += 1,
@@ -98,9 +116,14 @@ pub async fn run(scratch: &Scratch, run: Run, json_out: bool) -> anyhow::Result<
     let elapsed = started.elapsed();
     let peak_kb = peak_rss_kb();
     worker.shutdown().await;
+    let stats = mock_stats(port).await;
     let _ = mock.kill().await;
+    let plans = PlanFigures::read(&scratch.pool, prices).await?;
 
     let report = Report {
+        flags,
+        plans,
+        stats,
         kind,
         jobs,
         llm_in_flight,
@@ -119,8 +142,105 @@ pub async fn run(scratch: &Scratch, run: Run, json_out: bool) -> anyhow::Result<
     Ok(())
 }
 
+/// The longest the bench waits for any job to move: at a realistic token
+/// rate one call of a whole max_tokens answer lies between two events.
+fn progress_bound(flags: &MockFlags) -> Duration {
+    let base = Duration::from_secs(120) + Duration::from_millis(flags.ttft_ms);
+    if flags.tokens_per_second > 0.0 {
+        let max_tokens = f64::from(LlmConfig::default().max_tokens);
+        base + Duration::from_secs_f64(max_tokens / flags.tokens_per_second)
+    } else {
+        base
+    }
+}
+
+/// Time to plan and tokens per plan, from the job and attempt rows.
+struct PlanFigures {
+    /// Seconds from a completed job's creation to its completion, sorted.
+    time_to_plan: Vec<f64>,
+    /// Sums over every attempt of every job (calls, tokens).
+    calls: u64,
+    prompt: u64,
+    completion: u64,
+    cache_hit: u64,
+    cost_micro_usd: u64,
+}
+
+impl PlanFigures {
+    async fn read(pool: &sqlx::PgPool, prices: Prices) -> anyhow::Result<Self> {
+        let time_to_plan: Vec<f64> = sqlx::query_scalar(
+            r"select extract(epoch from completed_at - created_at)::float8
+              from plan_generation_jobs where status = 'completed' order by 1",
+        )
+        .fetch_all(pool)
+        .await?;
+        // The attempts' llm_usage as the jobs record it (UsageTotals).
+        let (calls, prompt, completion, cache_hit): (i64, i64, i64, i64) = sqlx::query_as(
+            r"select coalesce(sum((llm_usage->>'calls')::bigint), 0)::int8,
+                     coalesce(sum((llm_usage->>'prompt_tokens')::bigint), 0)::int8,
+                     coalesce(sum((llm_usage->>'completion_tokens')::bigint), 0)::int8,
+                     coalesce(sum((llm_usage->>'cache_hit_tokens')::bigint), 0)::int8
+              from plan_job_attempts where llm_usage is not null",
+        )
+        .fetch_one(pool)
+        .await?;
+        let n = |v: i64| u64::try_from(v).unwrap_or(0);
+        let clamp = |v: i64| u32::try_from(v).unwrap_or(u32::MAX);
+        Ok(PlanFigures {
+            time_to_plan,
+            calls: n(calls),
+            prompt: n(prompt),
+            completion: n(completion),
+            cache_hit: n(cache_hit),
+            cost_micro_usd: prices.micro_usd(clamp(prompt), clamp(completion), clamp(cache_hit)),
+        })
+    }
+
+    fn json(&self, plans: usize) -> serde_json::Value {
+        let per = |v: u64| v as f64 / plans.max(1) as f64;
+        let share = |part: u64, of: u64| {
+            if of == 0 {
+                0.0
+            } else {
+                part as f64 / of as f64
+            }
+        };
+        json!({
+            "time_to_plan_p50_s": super::percentile(&self.time_to_plan, 50.0),
+            "time_to_plan_p95_s": super::percentile(&self.time_to_plan, 95.0),
+            // Hook: filled once jobs record when their first day is ready
+            // (a first_day_at column, issue 17 item 2).
+            "time_to_first_day_p50_s": null,
+            "time_to_first_day_p95_s": null,
+            "llm_calls_per_plan": per(self.calls),
+            "output_tokens_per_plan": per(self.completion),
+            "input_tokens_per_plan": per(self.prompt),
+            "cache_hit_tokens_per_plan": per(self.cache_hit),
+            "cache_miss_tokens_per_plan": per(self.prompt.saturating_sub(self.cache_hit)),
+            "cache_hit_share": share(self.cache_hit, self.prompt),
+            "cost_per_plan_usd": per(self.cost_micro_usd) / 1e6,
+        })
+    }
+}
+
+/// The mock's counts (`GET /_mock/stats`); zeros if it cannot say.
+async fn mock_stats(port: u16) -> MockStats {
+    let url = format!("http://127.0.0.1:{port}/_mock/stats");
+    let fetch = async { reqwest::get(url).await?.json::<MockStats>().await };
+    match tokio::time::timeout(Duration::from_secs(10), fetch).await {
+        Ok(Ok(stats)) => stats,
+        _ => {
+            tracing::warn!("bench: the mock LLM did not report its stats");
+            MockStats::default()
+        }
+    }
+}
+
 /// What one pipeline run measured.
 struct Report {
+    flags: MockFlags,
+    plans: PlanFigures,
+    stats: MockStats,
     kind: String,
     jobs: usize,
     llm_in_flight: usize,
@@ -138,14 +258,31 @@ impl Report {
         let (jobs, completed, failed, latency_ms) =
             (self.jobs, self.completed, self.failed, self.latency_ms);
         let (elapsed, peak_kb) = (self.elapsed, self.peak_kb);
-        let out = json!({
+        let (f, st) = (&self.flags, &self.stats);
+        let offered = st.calls + st.refused;
+        let refused_share = if offered == 0 {
+            0.0
+        } else {
+            st.refused as f64 / offered as f64
+        };
+        let mut out = json!({
             "kind": self.kind, "jobs": jobs, "llm_max_in_flight": self.llm_in_flight,
             "llm_http": format!("{:?}", self.http).to_lowercase(), "completed": completed,
             "failed": failed, "mock_latency_ms": latency_ms,
+            "mock_tokens_per_second": f.tokens_per_second, "mock_ttft_ms": f.ttft_ms,
+            "mock_max_concurrent": f.max_concurrent,
             "seconds": elapsed.as_secs_f64(), "jobs_per_second": jobs as f64 / elapsed.as_secs_f64(),
+            "mock_calls": st.calls, "mock_refused_429": st.refused, "share_429": refused_share,
+            "mock_peak_in_flight": st.peak_in_flight,
             "peak_rss_mb": peak_kb as f64 / 1024.0, "rss_before_jobs_mb": self.rss_before as f64 / 1024.0,
+            // Hook: the pipeline's layout once there is a switch (issue 17 item 7).
+            "layout": null,
             "run_id": Uuid::new_v4(),
         });
+        let plans = self.plans.json(completed);
+        if let (Some(out), Some(plans)) = (out.as_object_mut(), plans.as_object()) {
+            out.extend(plans.clone());
+        }
         if json_out {
             println!("{out}");
         } else {
@@ -155,26 +292,46 @@ impl Report {
                 elapsed.as_secs_f64(),
                 peak_kb as f64 / 1024.0
             );
+            let v = |k: &str| plans[k].as_f64().unwrap_or(0.0);
+            println!(
+                "  time to plan p50 {:.1} s, p95 {:.1} s; per plan {:.1} calls, {:.0} output and {:.0} input tokens ({:.0} % cache hits), ${:.5}",
+                v("time_to_plan_p50_s"),
+                v("time_to_plan_p95_s"),
+                v("llm_calls_per_plan"),
+                v("output_tokens_per_plan"),
+                v("input_tokens_per_plan"),
+                v("cache_hit_share") * 100.0,
+                v("cost_per_plan_usd"),
+            );
+            println!(
+                "  mock: {} calls let through, {} refused with 429 ({:.1} % of calls), at most {} in flight",
+                st.calls,
+                st.refused,
+                refused_share * 100.0,
+                st.peak_in_flight
+            );
         }
     }
 }
 
 /// The mock LLM as a child process, so that this process's memory is the
 /// worker's alone.
-pub(super) fn start_mock(
-    port: u16,
-    latency_ms: u64,
-    jitter_ms: u64,
-) -> anyhow::Result<tokio::process::Child> {
+pub(super) fn start_mock(port: u16, flags: &MockFlags) -> anyhow::Result<tokio::process::Child> {
     tokio::process::Command::new(std::env::current_exe()?)
         .args([
             "mock-llm",
             "--port",
             &port.to_string(),
             "--latency",
-            &latency_ms.to_string(),
+            &flags.latency_ms.to_string(),
             "--jitter",
-            &jitter_ms.to_string(),
+            &flags.jitter_ms.to_string(),
+            "--tokens-per-second",
+            &flags.tokens_per_second.to_string(),
+            "--ttft-ms",
+            &flags.ttft_ms.to_string(),
+            "--max-concurrent",
+            &flags.max_concurrent.to_string(),
         ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
