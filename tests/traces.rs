@@ -194,8 +194,8 @@ async fn a_jobs_spans_reach_the_collector_in_the_trace_of_the_request_that_creat
             .iter()
             .filter(|s| s.name == "llm.call" && s.trace_id == TRACE_ID)
             .count(),
-        2,
-        "two stages"
+        8,
+        "the structure and a call per day"
     );
 
     // The funnel: started and succeeded on the attempt's span, with the

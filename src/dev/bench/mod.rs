@@ -104,6 +104,10 @@ pub enum BenchCommand {
         /// DeepSeek does per account (0: no cap).
         #[arg(long, default_value_t = 0)]
         max_concurrent: usize,
+        /// Stage 2's layout: parallel, sequential, or both (side by side,
+        /// one after the other in this run).
+        #[arg(long, default_value = "both", value_parser = ["parallel", "sequential", "both"])]
+        layout: String,
         #[command(flatten)]
         prices: BenchPrices,
         #[arg(long)]
@@ -254,10 +258,17 @@ pub async fn execute(db: &DbSettings, cmd: BenchCommand) -> anyhow::Result<()> {
             tokens_per_second,
             ttft_ms,
             max_concurrent,
+            layout,
             prices,
             json,
         } => {
+            use crate::jobs::weekly_plan::Layout;
             let in_flight = llm_max_in_flight.unwrap_or(jobs).max(1);
+            let layouts = match layout.as_str() {
+                "parallel" => vec![Layout::Parallel],
+                "sequential" => vec![Layout::Sequential],
+                _ => vec![Layout::Parallel, Layout::Sequential],
+            };
             let run = pipeline::Run {
                 jobs,
                 latency_ms,
@@ -272,6 +283,7 @@ pub async fn execute(db: &DbSettings, cmd: BenchCommand) -> anyhow::Result<()> {
                     ..Default::default()
                 },
                 prices: prices.into(),
+                layouts,
             };
             pipeline::run(&scratch, run, json).await
         }

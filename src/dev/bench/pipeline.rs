@@ -16,7 +16,7 @@ use super::scratch::Scratch;
 use crate::config::WorkerSettings;
 use crate::dev::mock_llm::MockStats;
 use crate::jobs::meal_plan;
-use crate::jobs::weekly_plan::{KIND, PlanHandler};
+use crate::jobs::weekly_plan::{KIND, Layout, PlanHandler};
 use crate::llm::{HttpVersion, LlmClient, LlmConfig, Prices};
 use crate::queue::Registry;
 use crate::queue::events::JobEvents;
@@ -36,6 +36,9 @@ pub struct Run {
     pub mock: MockFlags,
     /// LLM_PRICE_*: the cost per plan is estimated at these.
     pub prices: Prices,
+    /// Stage 2's layouts, run one after the other in this run (side by
+    /// side on the same machine), each with a fresh mock.
+    pub layouts: Vec<Layout>,
 }
 
 /// The mock LLM child's flags.
@@ -49,15 +52,35 @@ pub struct MockFlags {
 }
 
 pub async fn run(scratch: &Scratch, run: Run, json_out: bool) -> anyhow::Result<()> {
+    let mut failed = 0;
+    for layout in &run.layouts {
+        failed += run_one(scratch, &run, *layout, json_out).await?;
+    }
+    if failed > 0 {
+        bail!("bench: {failed} jobs failed");
+    }
+    Ok(())
+}
+
+/// One layout's run; returns the jobs that failed.
+async fn run_one(
+    scratch: &Scratch,
+    run: &Run,
+    layout: Layout,
+    json_out: bool,
+) -> anyhow::Result<usize> {
     let Run {
         jobs,
         latency_ms,
-        kind,
+        ref kind,
         llm_in_flight,
         http,
         mock: flags,
         prices,
-    } = run;
+        ..
+    } = *run;
+    let kind = kind.clone();
+    reset_peak_rss();
     let port = free_port()?;
     let mut mock = start_mock(port, &flags)?;
     wait_for_port(port).await?;
@@ -78,10 +101,13 @@ pub async fn run(scratch: &Scratch, run: Run, json_out: bool) -> anyhow::Result<
     let registry = if kind == meal_plan::KIND {
         Registry::new().register(
             meal_plan::KIND,
-            meal_plan::MealPlanHandler::new(Some(client), false, false),
+            meal_plan::MealPlanHandler::new(Some(client), false, false).with_layout(layout),
         )
     } else {
-        Registry::new().register(KIND, PlanHandler::new(Some(client), false))
+        Registry::new().register(
+            KIND,
+            PlanHandler::new(Some(client), false).with_layout(layout),
+        )
     };
     let worker = scratch.start_worker(registry, settings).await?;
     let rss_before = peak_rss_kb();
@@ -89,14 +115,14 @@ pub async fn run(scratch: &Scratch, run: Run, json_out: bool) -> anyhow::Result<
     let mut events = JobEvents::open(&scratch.options).await?;
     let profile: serde_json::Value = serde_json::from_str(PROFILE)?;
     let started = Instant::now();
-    sqlx::query(
+    let ids: Vec<Uuid> = sqlx::query_scalar(
         "insert into plan_generation_jobs (user_id, kind, profile_snapshot) \
-         select gen_random_uuid(), $1, $2 from generate_series(1, $3)",
+         select gen_random_uuid(), $1, $2 from generate_series(1, $3) returning id",
     )
     .bind(&kind)
     .bind(&profile)
     .bind(jobs as i32)
-    .execute(&scratch.pool)
+    .fetch_all(&scratch.pool)
     .await?;
     let (mut completed, mut failed) = (0usize, 0usize);
     let bound = progress_bound(&flags);
@@ -105,7 +131,7 @@ pub async fn run(scratch: &Scratch, run: Run, json_out: bool) -> anyhow::Result<
             let secs = bound.as_secs();
             format!("bench: no progress for {secs} s ({completed} of {jobs} completed)")
         })?;
-        for ev in batch {
+        for ev in batch.into_iter().filter(|e| e.day.is_none()) {
             match ev.status {
                 JobStatus::Completed => completed += 1,
                 JobStatus::Failed => failed += 1,
@@ -118,9 +144,10 @@ pub async fn run(scratch: &Scratch, run: Run, json_out: bool) -> anyhow::Result<
     worker.shutdown().await;
     let stats = mock_stats(port).await;
     let _ = mock.kill().await;
-    let plans = PlanFigures::read(&scratch.pool, prices).await?;
+    let plans = PlanFigures::read(&scratch.pool, prices, &ids).await?;
 
     let report = Report {
+        layout,
         flags,
         plans,
         stats,
@@ -136,10 +163,7 @@ pub async fn run(scratch: &Scratch, run: Run, json_out: bool) -> anyhow::Result<
         rss_before,
     };
     report.print(json_out);
-    if failed > 0 {
-        bail!("bench: {failed} jobs failed");
-    }
-    Ok(())
+    Ok(failed)
 }
 
 /// The longest the bench waits for any job to move: at a realistic token
@@ -158,6 +182,9 @@ fn progress_bound(flags: &MockFlags) -> Duration {
 struct PlanFigures {
     /// Seconds from a completed job's creation to its completion, sorted.
     time_to_plan: Vec<f64>,
+    /// Seconds from its creation to its first day shown (to the plan, when
+    /// no day is shown before it), sorted.
+    time_to_first_day: Vec<f64>,
     /// Sums over every attempt of every job (calls, tokens).
     calls: u64,
     prompt: u64,
@@ -167,11 +194,19 @@ struct PlanFigures {
 }
 
 impl PlanFigures {
-    async fn read(pool: &sqlx::PgPool, prices: Prices) -> anyhow::Result<Self> {
+    async fn read(pool: &sqlx::PgPool, prices: Prices, ids: &[Uuid]) -> anyhow::Result<Self> {
         let time_to_plan: Vec<f64> = sqlx::query_scalar(
             r"select extract(epoch from completed_at - created_at)::float8
-              from plan_generation_jobs where status = 'completed' order by 1",
+              from plan_generation_jobs where status = 'completed' and id = any($1) order by 1",
         )
+        .bind(ids)
+        .fetch_all(pool)
+        .await?;
+        let time_to_first_day: Vec<f64> = sqlx::query_scalar(
+            r"select extract(epoch from coalesce(first_day_at, completed_at) - created_at)::float8
+              from plan_generation_jobs where status = 'completed' and id = any($1) order by 1",
+        )
+        .bind(ids)
         .fetch_all(pool)
         .await?;
         // The attempts' llm_usage as the jobs record it (UsageTotals).
@@ -180,14 +215,16 @@ impl PlanFigures {
                      coalesce(sum((llm_usage->>'prompt_tokens')::bigint), 0)::int8,
                      coalesce(sum((llm_usage->>'completion_tokens')::bigint), 0)::int8,
                      coalesce(sum((llm_usage->>'cache_hit_tokens')::bigint), 0)::int8
-              from plan_job_attempts where llm_usage is not null",
+              from plan_job_attempts where llm_usage is not null and job_id = any($1)",
         )
+        .bind(ids)
         .fetch_one(pool)
         .await?;
         let n = |v: i64| u64::try_from(v).unwrap_or(0);
         let clamp = |v: i64| u32::try_from(v).unwrap_or(u32::MAX);
         Ok(PlanFigures {
             time_to_plan,
+            time_to_first_day,
             calls: n(calls),
             prompt: n(prompt),
             completion: n(completion),
@@ -208,10 +245,8 @@ impl PlanFigures {
         json!({
             "time_to_plan_p50_s": super::percentile(&self.time_to_plan, 50.0),
             "time_to_plan_p95_s": super::percentile(&self.time_to_plan, 95.0),
-            // Hook: filled once jobs record when their first day is ready
-            // (a first_day_at column, issue 17 item 2).
-            "time_to_first_day_p50_s": null,
-            "time_to_first_day_p95_s": null,
+            "time_to_first_day_p50_s": super::percentile(&self.time_to_first_day, 50.0),
+            "time_to_first_day_p95_s": super::percentile(&self.time_to_first_day, 95.0),
             "llm_calls_per_plan": per(self.calls),
             "output_tokens_per_plan": per(self.completion),
             "input_tokens_per_plan": per(self.prompt),
@@ -238,6 +273,7 @@ async fn mock_stats(port: u16) -> MockStats {
 
 /// What one pipeline run measured.
 struct Report {
+    layout: Layout,
     flags: MockFlags,
     plans: PlanFigures,
     stats: MockStats,
@@ -275,8 +311,7 @@ impl Report {
             "mock_calls": st.calls, "mock_refused_429": st.refused, "share_429": refused_share,
             "mock_peak_in_flight": st.peak_in_flight,
             "peak_rss_mb": peak_kb as f64 / 1024.0, "rss_before_jobs_mb": self.rss_before as f64 / 1024.0,
-            // Hook: the pipeline's layout once there is a switch (issue 17 item 7).
-            "layout": null,
+            "layout": format!("{:?}", self.layout).to_lowercase(),
             "run_id": Uuid::new_v4(),
         });
         let plans = self.plans.json(completed);
@@ -287,12 +322,18 @@ impl Report {
             println!("{out}");
         } else {
             println!(
-                "pipeline: {jobs} {} jobs ({completed} completed, {failed} failed) with {latency_ms} ms mock latency in {:.2} s; peak RSS {:.1} MB",
+                "pipeline ({:?} layout): {jobs} {} jobs ({completed} completed, {failed} failed) with {latency_ms} ms mock latency in {:.2} s; peak RSS {:.1} MB",
+                self.layout,
                 self.kind,
                 elapsed.as_secs_f64(),
                 peak_kb as f64 / 1024.0
             );
             let v = |k: &str| plans[k].as_f64().unwrap_or(0.0);
+            println!(
+                "  first day p50 {:.1} s, p95 {:.1} s",
+                v("time_to_first_day_p50_s"),
+                v("time_to_first_day_p95_s"),
+            );
             println!(
                 "  time to plan p50 {:.1} s, p95 {:.1} s; per plan {:.1} calls, {:.0} output and {:.0} input tokens ({:.0} % cache hits), ${:.5}",
                 v("time_to_plan_p50_s"),
@@ -338,6 +379,12 @@ pub(super) fn start_mock(port: u16, flags: &MockFlags) -> anyhow::Result<tokio::
         .kill_on_drop(true)
         .spawn()
         .context("bench: cannot start the mock LLM")
+}
+
+/// Starts this process's peak RSS afresh (Linux: writing 5 to clear_refs
+/// resets VmHWM), so that each layout's peak is its own.
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
 /// This process's peak resident set size (VmHWM), in KiB; 0 where unknown.

@@ -144,6 +144,7 @@ fn week_notes(s: &WeekStructure, p: &Profile, t: &Targets) -> String {
 }
 
 /// Stage 1 streamed: each day's outline goes to `outlines` as it arrives.
+#[tracing::instrument(name = "llm.call", skip_all, fields(streamed = true))]
 async fn stream_structure(
     client: &LlmClient,
     p: &Profile,
