@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use super::config::{HttpVersion, LlmConfig};
 use super::error::{HttpError, LlmError, OutputError, OutputProblem, excerpt};
-use super::limit::Limits;
+use super::limit::{Limits, Slot};
 use super::metrics::{InFlightGuard, LlmMetrics};
 use super::stream::{SseReader, StreamError, Streamed};
 use super::wire::{
@@ -266,7 +266,20 @@ impl LlmClient {
     /// connection closed.
     #[tracing::instrument(skip_all, fields(provider = %self.inner.provider, model = %self.inner.model))]
     pub async fn chat_json(&self, req: ChatRequest) -> Result<ChatResponse, LlmError> {
-        self.call(req, None).await
+        self.call(req, None, None).await
+    }
+
+    /// `chat_json` with a request made only once the call has its place in
+    /// flight: a job with several calls waiting (a day each) holds no
+    /// prompt until then. With a thousand jobs of seven calls each behind
+    /// the cap, eager prompts were most of the worker's memory.
+    #[tracing::instrument(skip_all, fields(provider = %self.inner.provider, model = %self.inner.model))]
+    pub async fn chat_json_placed<M>(&self, make: M) -> Result<ChatResponse, LlmError>
+    where
+        M: FnOnce() -> ChatRequest + Send,
+    {
+        let slot = self.inner.limits.acquire().await;
+        self.call(make(), None, Some(slot)).await
     }
 
     /// `chat_json` with `stream: true`: `on_delta` gets each piece of content as it arrives.
@@ -286,7 +299,7 @@ impl LlmClient {
         F: FnMut(&str) + Send,
     {
         let mut on_delta = on_delta;
-        self.call(req, Some(&mut on_delta)).await
+        self.call(req, Some(&mut on_delta), None).await
     }
 
     /// One call, whole or streamed, retried in place while the provider
@@ -295,6 +308,7 @@ impl LlmClient {
         &self,
         req: ChatRequest,
         mut on_delta: Option<&mut OnDelta<'f>>,
+        mut placed: Option<Slot>,
     ) -> Result<ChatResponse, LlmError> {
         let inner = &*self.inner;
         // The body is serialised up front and the prompt dropped: a call
@@ -303,7 +317,10 @@ impl LlmClient {
         drop(req);
         let mut refusals = 0u32;
         loop {
-            let slot = inner.limits.acquire().await;
+            let slot = match placed.take() {
+                Some(slot) => slot,
+                None => inner.limits.acquire().await,
+            };
             let result = inner.send(body.clone(), on_delta.as_deref_mut()).await;
             let Err(e) = &result else {
                 inner.metrics.concurrency_limit(inner.limits.success());

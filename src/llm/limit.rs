@@ -91,6 +91,8 @@ struct SlotState {
     /// so a burst of 429s from one window halves the limit once, not once
     /// per refused call.
     epoch: u64,
+    /// Successes since the limit last grew.
+    credit: usize,
 }
 
 /// A call's place in flight; dropping it frees the place.
@@ -116,6 +118,7 @@ impl Slots {
                 in_flight: 0,
                 limit: max,
                 epoch: 0,
+                credit: 0,
             }),
             freed: Notify::new(),
             max,
@@ -193,10 +196,19 @@ impl Limits {
         slot
     }
 
-    /// A call succeeded: one more place, up to the configured maximum.
+    /// A call succeeded: one more place per window of successes (a window
+    /// is `limit` of them, TCP's congestion avoidance), up to the
+    /// configured maximum. Growing by one per success would climb back past
+    /// the provider's cap within a few calls of every halving and buy a 429
+    /// each time; per window, the limit spends most of its time under it.
     pub fn success(&self) -> usize {
         let mut s = self.slots.state.lock().expect("slot state lock");
-        if s.limit < self.slots.max {
+        if s.limit >= self.slots.max {
+            return s.limit;
+        }
+        s.credit += 1;
+        if s.credit >= s.limit {
+            s.credit = 0;
             let limit = s.limit + 1;
             self.slots.set_limit(&mut s, limit);
             drop(s);
@@ -211,6 +223,7 @@ impl Limits {
     pub fn overloaded(&self, slot: &Slot) -> usize {
         let mut s = self.slots.state.lock().expect("slot state lock");
         if slot.epoch == s.epoch {
+            s.credit = 0;
             let limit = (s.limit / 2).max(1);
             self.slots.set_limit(&mut s, limit);
             s.epoch += 1;
@@ -312,7 +325,10 @@ mod tests {
         );
         limits.overloaded(&held[0]);
         assert_eq!(limits.limit(), 2, "a call of the new window halves again");
-        for _ in 0..20 {
+        // One more place per window: 2 successes to 3, 3 more to 4, ...
+        let grown: Vec<usize> = (0..9).map(|_| limits.success()).collect();
+        assert_eq!(grown, [2, 3, 3, 3, 4, 4, 4, 4, 5]);
+        for _ in 0..100 {
             limits.success();
         }
         assert_eq!(limits.limit(), 8, "never above the configured maximum");

@@ -12,7 +12,7 @@ use super::{STAGE_MEALS, STAGE_VALIDATING};
 use crate::error_code::ErrorCode;
 use crate::jobs::days::day_ready;
 use crate::jobs::weekly_plan::generate::{
-    Gate, UsageTotals, call_text, invalid_output, record_violations,
+    Gate, UsageTotals, call_text, call_text_placed, invalid_output, record_violations,
 };
 use crate::llm::LlmClient;
 use crate::plan::meal_plan::prompt::{meal_day_prompt, meal_day_repair_prompt, meal_repair_prompt};
@@ -97,8 +97,8 @@ async fn write_day(
     let mut usage = UsageTotals::default();
     let result = async {
         let stage = format!("meals of day {n}");
-        let (text, model) =
-            call_text(client, meal_day_prompt(p, t, n), user_tag, &mut usage).await?;
+        let prompt = || meal_day_prompt(p, t, n);
+        let (text, model) = call_text_placed(client, prompt, user_tag, &mut usage).await?;
         let (day, broken) = {
             let _place = gate.enter().await;
             let day = parse_day_text(&text, n).map_err(|e| invalid_output(&stage, &e, &usage))?;

@@ -286,7 +286,7 @@ pub(crate) async fn call(
     user_tag: &str,
     usage: &mut UsageTotals,
 ) -> Result<(Value, String), JobError> {
-    let resp = exchange(client, prompt, user_tag, usage).await?;
+    let resp = exchange(client, move || prompt, user_tag, usage).await?;
     Ok((resp.json, resp.model))
 }
 
@@ -298,6 +298,22 @@ pub(crate) async fn call_text(
     user_tag: &str,
     usage: &mut UsageTotals,
 ) -> Result<(String, String), JobError> {
+    let resp = exchange(client, move || prompt, user_tag, usage).await?;
+    Ok((resp.json_text().to_owned(), resp.model))
+}
+
+/// `call_text` with the prompt made once the call has its place in flight
+/// (see `LlmClient::chat_json_placed`).
+#[tracing::instrument(name = "llm.call", skip_all)]
+pub(crate) async fn call_text_placed<P>(
+    client: &LlmClient,
+    prompt: P,
+    user_tag: &str,
+    usage: &mut UsageTotals,
+) -> Result<(String, String), JobError>
+where
+    P: FnOnce() -> (String, String) + Send,
+{
     let resp = exchange(client, prompt, user_tag, usage).await?;
     Ok((resp.json_text().to_owned(), resp.model))
 }
@@ -306,15 +322,20 @@ pub(crate) async fn call_text(
 /// moved into the request (a call waits for seconds to minutes, and a
 /// thousand waiting jobs must not each keep a copy), and the call's future
 /// is boxed so that the job's own future stays small.
-async fn exchange(
+async fn exchange<P>(
     client: &LlmClient,
-    (system, user): (String, String),
+    prompt: P,
     user_tag: &str,
     usage: &mut UsageTotals,
-) -> Result<ChatResponse, JobError> {
-    let req =
-        ChatRequest::new(vec![Message::system(system), Message::user(user)]).with_user_id(user_tag);
-    match Box::pin(client.chat_json(req)).await {
+) -> Result<ChatResponse, JobError>
+where
+    P: FnOnce() -> (String, String) + Send,
+{
+    let make = move || {
+        let (system, user) = prompt();
+        ChatRequest::new(vec![Message::system(system), Message::user(user)]).with_user_id(user_tag)
+    };
+    match Box::pin(client.chat_json_placed(make)).await {
         Ok(resp) => {
             usage.add(&resp.usage);
             Ok(resp)

@@ -18,8 +18,8 @@ use tokio::sync::mpsc;
 
 use super::generate::{
     Gate, Generated, STAGE_DETAILS, STAGE_STRUCTURE, STAGE_VALIDATING, UsageTotals, Week,
-    cached_structure, call_text, check_or_repair, invalid_output, record_violations, remember,
-    user_tag,
+    cached_structure, call_text, call_text_placed, check_or_repair, invalid_output,
+    record_violations, remember, user_tag,
 };
 use crate::error_code::ErrorCode;
 use crate::jobs::days::day_ready;
@@ -195,8 +195,8 @@ async fn write_day(
     let mut usage = UsageTotals::default();
     let result = async {
         let stage = format!("day {n}");
-        let prompt = day_prompt(p, t, &known, &outline);
-        let (text, _) = call_text(client, prompt, user_tag, &mut usage).await?;
+        let prompt = || day_prompt(p, t, &known, &outline);
+        let (text, _) = call_text_placed(client, prompt, user_tag, &mut usage).await?;
         let (day, broken) = {
             let _place = gate.enter().await;
             let day = parse_day_text(&text, n).map_err(|e| invalid_output(&stage, &e, &usage))?;

@@ -44,8 +44,14 @@ async fn overloaded_answers_wait_for_a_place_and_go_again_with_the_limit_halved(
         "the 429's Retry-After was waited out"
     );
     assert_eq!(mock.request_count(), 3);
-    // 8 -> 4 (429) -> 2 (503) -> 3 (success).
-    assert_eq!(c.limits().limit(), 3);
+    // 8 -> 4 (429) -> 2 (503); one success is half a window of two.
+    assert_eq!(c.limits().limit(), 2);
+    assert!(c.chat_json(prompt()).await.is_ok());
+    assert_eq!(
+        c.limits().limit(),
+        3,
+        "a window of two successes: one more place"
+    );
 }
 
 #[tokio::test]
