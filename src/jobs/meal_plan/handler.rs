@@ -193,6 +193,32 @@ async fn with_llm(
         let v = meal_plan::validate(&plan, p, t);
         (plan, v)
     };
+    Box::pin(repair_week(
+        client,
+        gate,
+        p,
+        t,
+        &user_tag,
+        (plan, violations),
+        model,
+        usage,
+    ))
+    .await
+}
+
+/// The fixed week as checked: saved as it is when it broke no rule, else
+/// one repair round of the whole week.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn repair_week(
+    client: &LlmClient,
+    gate: &Gate,
+    p: &Profile,
+    t: &Targets,
+    user_tag: &str,
+    (plan, violations): (MealPlan, Vec<crate::plan::Violation>),
+    model: String,
+    mut usage: UsageTotals,
+) -> Result<Made, JobError> {
     if violations.is_empty() {
         return Ok(made(plan, model, &usage));
     }
@@ -203,7 +229,7 @@ async fn with_llm(
     );
     let prompt = meal_repair_prompt(p, t, &plan, &violations);
     drop(plan);
-    let (text, _) = call_text(client, prompt, &user_tag, &mut usage).await?;
+    let (text, _) = call_text(client, prompt, user_tag, &mut usage).await?;
     let _place = gate.enter().await;
     let sent = parse_text(&text).map_err(|e| invalid_output("repair", &e, &usage))?;
     let plan = fix(sent, p, t);

@@ -7,7 +7,7 @@
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 
-use super::handler::{Made, made, parse_text, user_tag};
+use super::handler::{Made, repair_week, user_tag};
 use super::{STAGE_MEALS, STAGE_VALIDATING};
 use crate::error_code::ErrorCode;
 use crate::jobs::days::day_ready;
@@ -15,7 +15,7 @@ use crate::jobs::weekly_plan::generate::{
     Gate, UsageTotals, call_text, call_text_placed, invalid_output, record_violations,
 };
 use crate::llm::LlmClient;
-use crate::plan::meal_plan::prompt::{meal_day_prompt, meal_day_repair_prompt, meal_repair_prompt};
+use crate::plan::meal_plan::prompt::{meal_day_prompt, meal_day_repair_prompt};
 use crate::plan::meal_plan::{self, MealDay, MealPlan, fix, fix_day, parse_meal_day};
 use crate::plan::{Profile, Targets};
 use crate::queue::{JobContext, JobError};
@@ -58,31 +58,17 @@ pub(crate) async fn with_llm(
         let v = meal_plan::validate(&plan, p, t);
         (plan, v)
     };
-    if violations.is_empty() {
-        return Ok(made(plan, model, &usage));
-    }
-    record_violations(&violations);
-    tracing::info!(
-        violations = violations.len(),
-        "meal plan breaks rules of the week; one repair round"
-    );
-    let prompt = meal_repair_prompt(p, t, &plan, &violations);
-    drop(plan);
-    let (text, _) = call_text(client, prompt, &user_tag, &mut usage).await?;
-    let _place = gate.enter().await;
-    let sent = parse_text(&text).map_err(|e| invalid_output("repair", &e, &usage))?;
-    let plan = fix(sent, p, t);
-    let violations = meal_plan::validate(&plan, p, t);
-    if violations.is_empty() {
-        return Ok(made(plan, model, &usage));
-    }
-    record_violations(&violations);
-    let detail: Vec<String> = violations.iter().map(|v| v.to_string()).collect();
-    Err(JobError::new(
-        ErrorCode::ValidationFailed,
-        format!("meal plan after repair: {}", detail.join("; ")),
-    )
-    .with_usage(Some(usage.to_json())))
+    Box::pin(repair_week(
+        client,
+        gate,
+        p,
+        t,
+        &user_tag,
+        (plan, violations),
+        model,
+        usage,
+    ))
+    .await
 }
 
 /// One day: its call, its checks and at most one repair of it alone.
