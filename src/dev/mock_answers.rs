@@ -10,7 +10,7 @@ use crate::plan::foods::catalogue;
 use crate::plan::meal_plan;
 use crate::plan::meal_plan::prompt::{MEAL_PLAN_TAG, SWAP_TAG};
 use crate::plan::model::{DayOutline, Ingredient, WeekStructure};
-use crate::plan::prompt::day::{DAY_TAG, day_for_model};
+use crate::plan::prompt::day::{DAY_TAG, DayPart, day_for_model};
 use crate::plan::prompt::for_model;
 use crate::plan::{Targets, WeeklyPlan, extract_tagged_json, parse_profile};
 
@@ -47,8 +47,8 @@ enum Stage {
     Structure,
     Details,
     Repair,
-    /// One day of stage 2 (or its repair).
-    Day(u8),
+    /// One day of stage 2, or one part of it (or its repair).
+    Day(u8, DayPart),
     MealPlan,
     MealSwap,
 }
@@ -59,7 +59,12 @@ fn stage(text: &str) -> Stage {
     } else if text.contains(&format!("<{MEAL_PLAN_TAG}>")) {
         Stage::MealPlan
     } else if let Some(day) = extract_tagged_json(text, DAY_TAG) {
-        Stage::Day(day["day"].as_u64().map_or(0, |d| d as u8))
+        let part = match day["part"].as_str() {
+            Some("session") => DayPart::Session,
+            Some("meals") => DayPart::Meals,
+            _ => DayPart::Whole,
+        };
+        Stage::Day(day["day"].as_u64().map_or(0, |d| d as u8), part)
     } else if text.contains("The plan below breaks these rules") {
         Stage::Repair
     } else if text.contains("<structure_json>") {
@@ -87,17 +92,27 @@ pub fn good_answer(req: &MockChatRequest) -> Value {
     match stage(text) {
         Stage::Structure => json!(structure_of(&plan)),
         Stage::Details | Stage::Repair => for_model(&plan),
-        Stage::Day(n) => day_answer(&plan, n),
+        Stage::Day(n, part) => day_answer(&plan, n, part),
         Stage::MealPlan | Stage::MealSwap => meal_answer(text),
     }
 }
 
-/// Day `n` of the week, as a day call's answer.
-fn day_answer(plan: &WeeklyPlan, n: u8) -> Value {
-    plan.days
-        .iter()
-        .find(|d| d.day == n)
-        .map_or_else(|| json!({"error": "no such day"}), day_for_model)
+/// Day `n` of the week (or the part asked for), as a day call's answer.
+fn day_answer(plan: &WeeklyPlan, n: u8, part: DayPart) -> Value {
+    let Some(day) = plan.days.iter().find(|d| d.day == n) else {
+        return json!({"error": "no such day"});
+    };
+    let mut day = day_for_model(day);
+    match part {
+        DayPart::Whole => day,
+        DayPart::Session => day["workout"].take(),
+        DayPart::Meals => {
+            if let Some(obj) = day.as_object_mut() {
+                obj.remove("workout");
+            }
+            day
+        }
+    }
 }
 
 /// A meal plan answer (the offline week, unsolved), or a swap's new dish: a
@@ -137,7 +152,9 @@ fn training_breaking_answer(req: &MockChatRequest) -> Value {
     let text = req.last_user_message().unwrap_or_default();
     match (stage(text), plan_for(text)) {
         (Stage::Details, Some(plan)) => for_model(&untrained(plan)),
-        (Stage::Day(n), Some(plan)) if !is_repair(text) => day_answer(&untrained(plan), n),
+        (Stage::Day(n, part), Some(plan)) if !is_repair(text) => {
+            day_answer(&untrained(plan), n, part)
+        }
         _ => good_answer(req),
     }
 }
@@ -168,8 +185,8 @@ fn broken_answer(req: &MockChatRequest, always: bool) -> Value {
     match (stage(text), plan_for(text)) {
         (Stage::MealPlan, _) => broken_meal_answer(text, always),
         (Stage::Details, Some(plan)) => for_model(&with_chicken(plan)),
-        (Stage::Day(n), Some(plan)) if always || !is_repair(text) => {
-            day_answer(&with_chicken(plan), n)
+        (Stage::Day(n, part), Some(plan)) if always || !is_repair(text) => {
+            day_answer(&with_chicken(plan), n, part)
         }
         (Stage::Repair, Some(plan)) if always => for_model(&with_chicken(plan)),
         _ => good_answer(req),
@@ -182,8 +199,8 @@ fn unknown_food_answer(req: &MockChatRequest, always: bool) -> Value {
     let text = req.last_user_message().unwrap_or_default();
     match (stage(text), plan_for(text)) {
         (Stage::Details, Some(plan)) => for_model(&with_unknown_food(plan)),
-        (Stage::Day(n), Some(plan)) if always || !is_repair(text) => {
-            day_answer(&with_unknown_food(plan), n)
+        (Stage::Day(n, part), Some(plan)) if always || !is_repair(text) => {
+            day_answer(&with_unknown_food(plan), n, part)
         }
         (Stage::Repair, Some(plan)) if always => for_model(&with_unknown_food(plan)),
         _ => good_answer(req),

@@ -339,7 +339,7 @@ pub(crate) fn json_list<S: AsRef<str>>(items: &[S]) -> String {
 pub mod day;
 mod shared;
 
-pub use day::{SessionBrief, day_prompt, day_repair_prompt, parse_day};
+pub use day::{DayPart, SessionBrief, day_prompt, day_repair_prompt, parse_day, parse_session};
 pub use shared::{catalogue_for, excluded_ids, system_for};
 
 #[cfg(test)]

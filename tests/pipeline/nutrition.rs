@@ -170,8 +170,8 @@ async fn an_unknown_food_id_from_the_model_goes_to_the_repair_round_and_never_in
     let repairs = crate::support::day_repairs(&mock);
     assert_eq!(
         mock.request_count(),
-        1 + 7 + 7,
-        "structure, days, day repairs"
+        1 + crate::day_calls("fat-loss-vegan-home") + 7,
+        "structure, days (two calls per training day), the days' meals again"
     );
     assert_eq!(repairs.len(), 7);
     assert!(

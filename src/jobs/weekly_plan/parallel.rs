@@ -6,8 +6,10 @@
 //! of training days, weekly volume and patterns) with one repair round of
 //! the week, and saved atomically as in the sequential layout.
 //!
-//! Time to plan is the structure's first outline plus the slowest day,
-//! instead of the whole structure plus the whole week in one answer.
+//! A training day is two calls at once, its session and the rest of the
+//! day (`DayPart`). Time to plan is the structure's last outline plus the
+//! slowest of those calls, instead of the whole structure plus the whole
+//! week in one answer.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -18,15 +20,17 @@ use tokio::sync::mpsc;
 
 use super::generate::{
     Gate, Generated, STAGE_DETAILS, STAGE_STRUCTURE, STAGE_VALIDATING, UsageTotals, Week,
-    cached_structure, call_text, call_text_placed, check_or_repair, invalid_output,
-    record_violations, remember, user_tag,
+    cached_structure, call_text_placed, check_or_repair, invalid_output, record_violations,
+    remember, user_tag,
 };
 use crate::error_code::ErrorCode;
 use crate::jobs::days::day_ready;
 use crate::llm::{ChatRequest, LlmClient, Message};
 use crate::plan::fix::fix_one_day;
 use crate::plan::model::{Day, DayOutline, WeekStructure, WeeklyPlan, parse_structure};
-use crate::plan::prompt::{day_prompt, day_repair_prompt, parse_day, structure_prompt};
+use crate::plan::prompt::{
+    DayPart, day_prompt, day_repair_prompt, parse_day, parse_session, structure_prompt,
+};
 use crate::plan::stream::ArrayItems;
 use crate::plan::validate::validate_day;
 use crate::plan::{Profile, Targets, fix};
@@ -181,7 +185,8 @@ async fn stream_structure(
     Ok((s, resp.model))
 }
 
-/// One day: its call, its checks and at most one repair of it alone.
+/// One day: its calls (a training day's session and the rest of it at
+/// once), its checks, and at most one repair of the parts that broke a rule.
 async fn write_day(
     gate: &Gate,
     client: &LlmClient,
@@ -195,11 +200,14 @@ async fn write_day(
     let mut usage = UsageTotals::default();
     let result = async {
         let stage = format!("day {n}");
-        let prompt = || day_prompt(p, t, &known, &outline);
-        let (text, _) = call_text_placed(client, prompt, user_tag, &mut usage).await?;
+        let parts = DayPart::of(&outline);
+        let prompt = |part| day_prompt(p, t, &known, &outline, part);
+        let answers = write_parts(client, user_tag, &mut usage, parts, &prompt).await?;
         let (day, broken) = {
             let _place = gate.enter().await;
-            let day = parse_day_text(&text, n).map_err(|e| invalid_output(&stage, &e, &usage))?;
+            let day =
+                assemble(None, &answers, n).map_err(|e| invalid_output(&stage, &e, &usage))?;
+            drop(answers);
             let day = fix_one_day(day, p, t);
             let broken = validate_day(&day, p, t);
             (day, broken)
@@ -213,11 +221,19 @@ async fn write_day(
             violations = broken.len(),
             "day breaks rules; repairing it alone"
         );
-        let prompt = day_repair_prompt(p, t, &known, &day, &broken);
-        drop(day);
-        let (text, _) = call_text(client, prompt, user_tag, &mut usage).await?;
+        let again = DayPart::to_repair(parts, &broken);
+        let rewrite: Vec<DayPart> = again.iter().map(|(part, _)| *part).collect();
+        let prompt = |part| {
+            let (_, mine) = again
+                .iter()
+                .find(|(q, _)| *q == part)
+                .expect("a part to repair");
+            day_repair_prompt(p, t, &known, &day, mine, part)
+        };
+        let answers = write_parts(client, user_tag, &mut usage, &rewrite, &prompt).await?;
         let _place = gate.enter().await;
-        let day = parse_day_text(&text, n).map_err(|e| invalid_output(&stage, &e, &usage))?;
+        let day =
+            assemble(Some(day), &answers, n).map_err(|e| invalid_output(&stage, &e, &usage))?;
         let day = fix_one_day(day, p, t);
         let broken = validate_day(&day, p, t);
         if broken.is_empty() {
@@ -234,6 +250,127 @@ async fn write_day(
     (n, usage, result)
 }
 
-fn parse_day_text(text: &str, n: u8) -> Result<Day, serde_json::Error> {
-    parse_day(serde_json::from_str(text)?, n)
+/// The calls of a day's parts, all in flight at once; the first failure
+/// ends the day (its other calls are dropped).
+async fn write_parts<F>(
+    client: &LlmClient,
+    user_tag: &str,
+    usage: &mut UsageTotals,
+    parts: &[DayPart],
+    prompt: &F,
+) -> Result<Vec<(DayPart, String)>, JobError>
+where
+    F: Fn(DayPart) -> (String, String) + Sync,
+{
+    let mut calls: FuturesUnordered<_> = parts
+        .iter()
+        .map(|&part| async move {
+            let mut spent = UsageTotals::default();
+            let result = call_text_placed(client, || prompt(part), user_tag, &mut spent).await;
+            (part, spent, result)
+        })
+        .collect();
+    let mut answers = Vec::with_capacity(parts.len());
+    while let Some((part, spent, result)) = calls.next().await {
+        usage.merge(&spent);
+        let (text, _) = result?;
+        answers.push((part, text));
+    }
+    Ok(answers)
+}
+
+/// A day from its parts' answers, over `base` when a repair rewrites only
+/// some: a session answer is the workout, a meals answer the rest of the
+/// day, a whole answer all of it.
+fn assemble(
+    base: Option<Day>,
+    answers: &[(DayPart, String)],
+    n: u8,
+) -> Result<Day, serde_json::Error> {
+    let mut day = base;
+    let mut session = None;
+    for (part, text) in answers {
+        let value = serde_json::from_str(text)?;
+        match part {
+            DayPart::Whole => day = Some(parse_day(value, n)?),
+            DayPart::Session => session = Some(parse_session(value)?),
+            DayPart::Meals => {
+                let mut meals = parse_day(value, n)?;
+                meals.is_training_day = true;
+                meals.workout = day.take().and_then(|d| d.workout);
+                day = Some(meals);
+            }
+        }
+    }
+    let mut day = day.ok_or_else(|| {
+        <serde_json::Error as serde::de::Error>::custom("a day needs its meals or the whole day")
+    })?;
+    if let Some(workout) = session {
+        day.is_training_day = true;
+        day.workout = Some(workout);
+    }
+    Ok(day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn answers(parts: &[(DayPart, serde_json::Value)]) -> Vec<(DayPart, String)> {
+        parts.iter().map(|(p, v)| (*p, v.to_string())).collect()
+    }
+
+    fn workout(focus: &str) -> serde_json::Value {
+        json!({"focus": focus, "duration_minutes": 45,
+               "exercises": [{"name": "Squat", "sets": 3, "reps": "8"}]})
+    }
+
+    fn meals(name: &str) -> serde_json::Value {
+        json!({"day": 9, "name": name, "is_training_day": false, "reason": "r",
+               "nutrition": {"meals": [{"name": "Oats", "slot": "breakfast", "ingredients": []}]}})
+    }
+
+    #[test]
+    fn a_training_day_is_its_session_and_its_meals_in_either_order() {
+        for order in [[0, 1], [1, 0]] {
+            let parts = [
+                (DayPart::Session, workout("Legs")),
+                (DayPart::Meals, meals("Leg day")),
+            ];
+            let parts = answers(&[parts[order[0]].clone(), parts[order[1]].clone()]);
+            let day = assemble(None, &parts, 3).unwrap();
+            assert_eq!((day.day, day.name.as_str()), (3, "Leg day"));
+            assert!(day.is_training_day, "a session makes it a training day");
+            assert_eq!(day.workout.unwrap().focus, "Legs");
+            assert_eq!(day.nutrition.meals.len(), 1);
+        }
+    }
+
+    #[test]
+    fn a_repair_of_one_part_keeps_the_other() {
+        let first = assemble(
+            None,
+            &answers(&[
+                (DayPart::Session, workout("Legs")),
+                (DayPart::Meals, meals("Leg day")),
+            ]),
+            2,
+        )
+        .unwrap();
+        let session_again = assemble(
+            Some(first.clone()),
+            &answers(&[(DayPart::Session, workout("Pull"))]),
+            2,
+        )
+        .unwrap();
+        assert_eq!(session_again.workout.as_ref().unwrap().focus, "Pull");
+        assert_eq!(session_again.name, "Leg day");
+        let meals_again =
+            assemble(Some(first), &answers(&[(DayPart::Meals, meals("Fed"))]), 2).unwrap();
+        assert_eq!(meals_again.workout.as_ref().unwrap().focus, "Legs");
+        assert_eq!(meals_again.name, "Fed");
+        assert!(assemble(None, &answers(&[(DayPart::Session, workout("x"))]), 2).is_err());
+        assert!(assemble(None, &[(DayPart::Meals, "{".to_owned())], 2).is_err());
+    }
 }

@@ -172,8 +172,8 @@ fn every_stage_of_every_person_of_a_diet_starts_with_the_same_system_message() {
         structure_prompt(&b, &tb).0,
         details_prompt(&a, &ta, &sa).0,
         details_prompt(&b, &tb, &sb).0,
-        day_prompt(&a, &ta, &sa.days[..1], &sa.days[0]).0,
-        day_prompt(&b, &tb, &sb.days[..3], &sb.days[2]).0,
+        day_prompt(&a, &ta, &sa.days[..1], &sa.days[0], DayPart::Session).0,
+        day_prompt(&b, &tb, &sb.days[..3], &sb.days[2], DayPart::Meals).0,
     ];
     assert!(systems.iter().all(|s| s == &systems[0]));
     let system = &systems[0];
@@ -183,7 +183,7 @@ fn every_stage_of_every_person_of_a_diet_starts_with_the_same_system_message() {
         "the whole guide, the same for everyone"
     );
     // The person's own part is in the user message only.
-    let (_, user) = day_prompt(&b, &tb, &sb.days[..1], &sb.days[0]);
+    let (_, user) = day_prompt(&b, &tb, &sb.days[..1], &sb.days[0], DayPart::Whole);
     assert!(user.contains("## Food exclusions (catalogue ids ruled out by the allergies"));
     let excluded = excluded_ids(&b);
     assert!(excluded.contains(&"edamame"), "{excluded:?}");
