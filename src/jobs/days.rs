@@ -5,6 +5,8 @@
 //! event streams to send it. The week is still validated and saved
 //! atomically at the end; a day shown here is a preview of it.
 
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use sqlx::{PgPool, Row};
 use uuid::Uuid;
@@ -15,7 +17,13 @@ use crate::queue::{JobContext, JobError};
 
 /// Records day `day` of the attempt `ctx` holds; a lost lease stops the
 /// attempt, as a lost progress report does.
-pub async fn day_ready(ctx: &JobContext, day: u8, content: &Value) -> Result<(), JobError> {
+/// `content` is bound as JSON as it is (no `Value` copy of a day waits for
+/// the database turn).
+pub async fn day_ready<T: Serialize + Sync>(
+    ctx: &JobContext,
+    day: u8,
+    content: &T,
+) -> Result<(), JobError> {
     let _turn = ctx.db_turn().await;
     let (id, token, attempt) = (ctx.job.id, ctx.job.lease_token, ctx.attempt());
     let held = ctx
@@ -36,13 +44,13 @@ pub async fn day_ready(ctx: &JobContext, day: u8, content: &Value) -> Result<(),
 
 /// One transaction: fenced by the lease, so a worker that lost its job
 /// cannot show days of a plan that will not be saved. Safe to run twice.
-async fn record(
+async fn record<T: Serialize + Sync>(
     db: &PgPool,
     job: Uuid,
     token: Uuid,
     attempt: i32,
     day: u8,
-    content: &Value,
+    content: &T,
 ) -> Result<bool, sqlx::Error> {
     let mut tx = db.begin().await?;
     let progress: Option<Option<String>> = sqlx::query_scalar(
@@ -69,7 +77,7 @@ async fn record(
     .bind(job)
     .bind(i16::from(day))
     .bind(attempt)
-    .bind(content)
+    .bind(sqlx::types::Json(content))
     .execute(&mut *tx)
     .await?;
     sqlx::query(
@@ -90,6 +98,29 @@ async fn record(
         .await?;
     tx.commit().await?;
     Ok(true)
+}
+
+/// The days this attempt has recorded, in day order, read back for the
+/// week's end. The days wait here instead of in the worker's memory: a
+/// thousand jobs with half their week written held tens of MB of days.
+pub async fn recorded_days<T: DeserializeOwned + Send + Unpin + 'static>(
+    ctx: &JobContext,
+) -> Result<Vec<(u8, T)>, JobError> {
+    let _turn = ctx.db_turn().await;
+    let (id, attempt) = (ctx.job.id, ctx.attempt());
+    ctx.retry_db("recorded_days", || async move {
+        let rows: Vec<(i16, sqlx::types::Json<T>)> = sqlx::query_as(
+            "select day, content from plan_job_days where job_id = $1 and attempt = $2 \
+             order by day",
+        )
+        .bind(id)
+        .bind(attempt)
+        .fetch_all(&ctx.db)
+        .await?;
+        Ok(rows.into_iter().map(|(d, c)| (d as u8, c.0)).collect())
+    })
+    .await
+    .map_err(|e: sqlx::Error| JobError::new(ErrorCode::DbError, format!("reading the days: {e}")))
 }
 
 /// A day of a job as the event streams send it.

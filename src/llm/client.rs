@@ -2,6 +2,7 @@
 //! whole or streamed, paced by the client's limits, bounded by a deadline,
 //! and mapped to [`LlmError`] when it fails.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -10,6 +11,7 @@ use reqwest::{StatusCode, Url, redirect};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::body::RequestBody;
 use super::config::{HttpVersion, LlmConfig};
 use super::error::{HttpError, LlmError, OutputError, OutputProblem, excerpt};
 use super::limit::{Limits, Slot};
@@ -32,34 +34,41 @@ pub enum Role {
     Assistant,
 }
 
+/// A message of the conversation. Static content (a system message shared
+/// by every person of a diet) is sent from one shared copy (`body`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Message {
     pub role: Role,
-    pub content: String,
+    pub content: Cow<'static, str>,
 }
 
 impl Message {
-    pub fn system(content: impl Into<String>) -> Self {
+    pub fn system(content: impl Into<Cow<'static, str>>) -> Self {
         Message {
             role: Role::System,
             content: content.into(),
         }
     }
 
-    pub fn user(content: impl Into<String>) -> Self {
+    pub fn user(content: impl Into<Cow<'static, str>>) -> Self {
         Message {
             role: Role::User,
             content: content.into(),
         }
     }
 
-    pub fn assistant(content: impl Into<String>) -> Self {
+    pub fn assistant(content: impl Into<Cow<'static, str>>) -> Self {
         Message {
             role: Role::Assistant,
             content: content.into(),
         }
     }
 }
+
+/// A call's place among the calls in flight (`LlmClient::place`); dropping
+/// it gives the place back.
+#[derive(Debug)]
+pub struct Place(Slot);
 
 /// One call. The prompt must mention "json": JSON mode requires it, and
 /// without it a model may emit whitespace until max_tokens.
@@ -269,17 +278,22 @@ impl LlmClient {
         self.call(req, None, None).await
     }
 
-    /// `chat_json` with a request made only once the call has its place in
-    /// flight: a job with several calls waiting (a day each) holds no
-    /// prompt until then. With a thousand jobs of seven calls each behind
-    /// the cap, eager prompts were most of the worker's memory.
+    /// Waits for a place among the calls in flight, for `chat_json_in`.
+    /// A call that waits for its place this way holds neither its prompt
+    /// nor the call's state until then: with a thousand jobs of a dozen
+    /// calls each behind the cap, those were most of the worker's memory.
+    pub async fn place(&self) -> Place {
+        Place(self.inner.limits.acquire().await)
+    }
+
+    /// `chat_json` in a place already held (see `place`).
     #[tracing::instrument(skip_all, fields(provider = %self.inner.provider, model = %self.inner.model))]
-    pub async fn chat_json_placed<M>(&self, make: M) -> Result<ChatResponse, LlmError>
-    where
-        M: FnOnce() -> ChatRequest + Send,
-    {
-        let slot = self.inner.limits.acquire().await;
-        self.call(make(), None, Some(slot)).await
+    pub async fn chat_json_in(
+        &self,
+        place: Place,
+        req: ChatRequest,
+    ) -> Result<ChatResponse, LlmError> {
+        self.call(req, None, Some(place.0)).await
     }
 
     /// `chat_json` with `stream: true`: `on_delta` gets each piece of content as it arrives.
@@ -371,7 +385,7 @@ impl Inner {
     /// interpreted and counted.
     async fn send<'f>(
         &self,
-        body: Vec<u8>,
+        body: RequestBody,
         on_delta: Option<&mut OnDelta<'f>>,
     ) -> Result<ChatResponse, LlmError> {
         let guard = InFlightGuard::new(&self.metrics);
@@ -421,20 +435,20 @@ impl Inner {
         result
     }
 
-    fn request_body(&self, req: &ChatRequest, stream: bool) -> Result<Vec<u8>, LlmError> {
-        serde_json::to_vec(&self.wire_request(req, stream))
+    fn request_body(&self, req: &ChatRequest, stream: bool) -> Result<RequestBody, LlmError> {
+        RequestBody::new(&self.wire_request(req, stream), &req.messages)
             .map_err(|e| LlmError::Config(format!("request body: {e}")))
     }
 
     /// Sends the request and reads the whole body.
-    async fn exchange(&self, body: Vec<u8>) -> Result<RawAnswer, LlmError> {
+    async fn exchange(&self, body: RequestBody) -> Result<RawAnswer, LlmError> {
         let resp = self
             .http
             .post(self.endpoint.clone())
             .header(AUTHORIZATION, self.auth.clone())
             .header(ACCEPT, "application/json")
             .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(body)
+            .body(body.to_reqwest())
             .send()
             .await
             .map_err(network)?;
@@ -453,7 +467,7 @@ impl Inner {
     /// answers whole is read as a whole body.
     async fn exchange_streamed<'f>(
         &self,
-        body: Vec<u8>,
+        body: RequestBody,
         started: Instant,
         on_delta: &mut OnDelta<'f>,
     ) -> Result<Exchanged, LlmError> {
@@ -463,7 +477,7 @@ impl Inner {
             .header(AUTHORIZATION, self.auth.clone())
             .header(ACCEPT, "text/event-stream")
             .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(body)
+            .body(body.to_reqwest())
             .send()
             .await
             .map_err(network)?;
@@ -507,7 +521,6 @@ impl Inner {
         let user = req.user_id.as_deref().filter(|u| !u.is_empty());
         WireRequest {
             model: &self.model,
-            messages: &req.messages,
             max_tokens: (!openai).then_some(max),
             max_completion_tokens: openai.then_some(max),
             temperature: self.temperature,

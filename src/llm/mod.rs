@@ -9,9 +9,11 @@
 //! - `stream`  reading a streamed answer's server-sent events
 //! - `error`   [`LlmError`]: what went wrong, its code and its Retry-After
 //! - `wire`    the JSON shapes on the wire (requests, responses, error bodies)
+//! - `body`    request bodies as chunks, the big static messages shared by all calls
 //! - `limit`   the per-client request rate limit and in-flight cap
 //! - `metrics` metric names and their recording
 
+mod body;
 mod client;
 mod config;
 mod error;
@@ -20,7 +22,7 @@ pub mod metrics;
 mod stream;
 mod wire;
 
-pub use client::{ChatRequest, ChatResponse, LlmClient, Message, Role};
+pub use client::{ChatRequest, ChatResponse, LlmClient, Message, Place, Role};
 pub use config::{HttpVersion, LlmConfig, Prices};
 pub use error::{HttpError, LlmError, OutputError, OutputProblem};
 pub use metrics::describe_metrics;

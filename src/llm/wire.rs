@@ -7,11 +7,11 @@ use std::time::{Duration, SystemTime};
 use reqwest::header::HeaderMap;
 use serde::{Deserialize, Serialize};
 
-/// The request body of `POST /chat/completions`.
+/// The request body of `POST /chat/completions`, but its `messages`: the
+/// body appends them (`body::RequestBody`), sharing the big static ones.
 #[derive(Debug, Serialize)]
 pub(crate) struct WireRequest<'a> {
     pub model: &'a str,
-    pub messages: &'a [super::Message],
     /// DeepSeek and most compatible servers still read `max_tokens`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_tokens: Option<u32>,

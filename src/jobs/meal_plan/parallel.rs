@@ -40,8 +40,7 @@ pub(crate) async fn with_llm(
         usage.merge(&spent);
         let (day, answered_by) = result.map_err(|e| e.with_usage(Some(usage.to_json())))?;
         model = answered_by;
-        let shown = serde_json::to_value(&day).expect("plan types serialize to JSON");
-        day_ready(ctx, day.day, &shown).await?;
+        Box::pin(day_ready(ctx, day.day, &day)).await?;
         days.push(day);
     }
     ctx.progress(STAGE_VALIDATING).await?;
@@ -84,7 +83,7 @@ async fn write_day(
     let result = async {
         let stage = format!("meals of day {n}");
         let prompt = || meal_day_prompt(p, t, n);
-        let (text, model) = call_text_placed(client, prompt, user_tag, &mut usage).await?;
+        let (text, model) = call_text_placed(client, None, prompt, user_tag, &mut usage).await?;
         let (day, broken) = {
             let _place = gate.enter().await;
             let day = parse_day_text(&text, n).map_err(|e| invalid_output(&stage, &e, &usage))?;

@@ -10,9 +10,9 @@ use uuid::Uuid;
 use super::structure_cache;
 
 use crate::error_code::ErrorCode;
-use crate::llm::{ChatRequest, ChatResponse, LlmClient, LlmError, Message, Usage};
+use crate::llm::{ChatRequest, ChatResponse, LlmClient, LlmError, Message, Place, Usage};
 use crate::plan::model::{WeekStructure, WeeklyPlan, parse_plan, parse_structure};
-use crate::plan::prompt::{details_prompt, repair_prompt, structure_prompt};
+use crate::plan::prompt::{Prompt, details_prompt, repair_prompt, structure_prompt};
 use crate::plan::validate::{Violation, validate};
 use crate::plan::{Profile, Targets, fix};
 use crate::queue::{JobContext, JobError};
@@ -282,11 +282,11 @@ fn repaired(
 #[tracing::instrument(name = "llm.call", skip_all)]
 pub(crate) async fn call(
     client: &LlmClient,
-    prompt: (String, String),
+    prompt: Prompt,
     user_tag: &str,
     usage: &mut UsageTotals,
 ) -> Result<(Value, String), JobError> {
-    let resp = exchange(client, move || prompt, user_tag, usage).await?;
+    let resp = exchange(client, None, move || prompt, user_tag, usage).await?;
     Ok((resp.json, resp.model))
 }
 
@@ -294,48 +294,54 @@ pub(crate) async fn call(
 #[tracing::instrument(name = "llm.call", skip_all)]
 pub(crate) async fn call_text(
     client: &LlmClient,
-    prompt: (String, String),
+    prompt: Prompt,
     user_tag: &str,
     usage: &mut UsageTotals,
 ) -> Result<(String, String), JobError> {
-    let resp = exchange(client, move || prompt, user_tag, usage).await?;
+    let resp = exchange(client, None, move || prompt, user_tag, usage).await?;
     Ok((resp.json_text().to_owned(), resp.model))
 }
 
 /// `call_text` with the prompt made once the call has its place in flight
-/// (see `LlmClient::chat_json_placed`).
+/// (see `LlmClient::place`), in `place` when the caller already holds one.
 #[tracing::instrument(name = "llm.call", skip_all)]
 pub(crate) async fn call_text_placed<P>(
     client: &LlmClient,
+    place: Option<Place>,
     prompt: P,
     user_tag: &str,
     usage: &mut UsageTotals,
 ) -> Result<(String, String), JobError>
 where
-    P: FnOnce() -> (String, String) + Send,
+    P: FnOnce() -> Prompt + Send,
 {
-    let resp = exchange(client, prompt, user_tag, usage).await?;
+    let resp = exchange(client, place, prompt, user_tag, usage).await?;
     Ok((resp.json_text().to_owned(), resp.model))
 }
 
 /// One JSON-mode call, its usage added to the attempt's. The prompt is
-/// moved into the request (a call waits for seconds to minutes, and a
-/// thousand waiting jobs must not each keep a copy), and the call's future
-/// is boxed so that the job's own future stays small.
+/// made once the call has its place in flight and moved into the request
+/// (a call waits for seconds to minutes, and a thousand waiting jobs must
+/// not each keep a copy); the call's future is boxed only then, so that a
+/// waiting call is a few bytes and the job's own future stays small.
 async fn exchange<P>(
     client: &LlmClient,
+    place: Option<Place>,
     prompt: P,
     user_tag: &str,
     usage: &mut UsageTotals,
 ) -> Result<ChatResponse, JobError>
 where
-    P: FnOnce() -> (String, String) + Send,
+    P: FnOnce() -> Prompt + Send,
 {
-    let make = move || {
-        let (system, user) = prompt();
-        ChatRequest::new(vec![Message::system(system), Message::user(user)]).with_user_id(user_tag)
+    let place = match place {
+        Some(place) => place,
+        None => client.place().await,
     };
-    match Box::pin(client.chat_json_placed(make)).await {
+    let (system, user) = prompt();
+    let req =
+        ChatRequest::new(vec![Message::system(system), Message::user(user)]).with_user_id(user_tag);
+    match Box::pin(client.chat_json_in(place, req)).await {
         Ok(resp) => {
             usage.add(&resp.usage);
             Ok(resp)

@@ -11,7 +11,7 @@
 //! slowest of those calls, instead of the whole structure plus the whole
 //! week in one answer.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeSet, VecDeque};
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -24,12 +24,12 @@ use super::generate::{
     remember, user_tag,
 };
 use crate::error_code::ErrorCode;
-use crate::jobs::days::day_ready;
-use crate::llm::{ChatRequest, LlmClient, Message};
+use crate::jobs::days::{day_ready, recorded_days};
+use crate::llm::{ChatRequest, LlmClient, Message, Place};
 use crate::plan::fix::fix_one_day;
 use crate::plan::model::{Day, DayOutline, WeekStructure, WeeklyPlan, parse_structure};
 use crate::plan::prompt::{
-    DayPart, day_prompt, day_repair_prompt, parse_day, parse_session, structure_prompt,
+    DayPart, Prompt, day_prompt, day_repair_prompt, parse_day, parse_session, structure_prompt,
 };
 use crate::plan::stream::ArrayItems;
 use crate::plan::validate::validate_day;
@@ -64,7 +64,14 @@ pub async fn with_llm(
                 }
                 Ok((s, client.model().to_owned()))
             }
-            None => stream_structure(client, p, t, &user_tag, &mut usage, outlines).await,
+            // Boxed: the streamed call's state is large and lives only
+            // for the structure's seconds, not for the job's whole run.
+            None => {
+                Box::pin(stream_structure(
+                    client, p, t, &user_tag, &mut usage, outlines,
+                ))
+                .await
+            }
         };
         (usage, result)
     };
@@ -74,14 +81,27 @@ pub async fn with_llm(
     let mut structure: Option<(WeekStructure, String)> = None;
     let mut known: Vec<DayOutline> = Vec::new();
     let mut writing = FuturesUnordered::new();
-    let mut days: BTreeMap<u8, Day> = BTreeMap::new();
+    // Days that passed their checks wait in `plan_job_days`, not here.
+    let mut written: BTreeSet<u8> = BTreeSet::new();
     let mut repaired = false;
-    let start = |o: DayOutline, known: &mut Vec<DayOutline>, writing: &mut FuturesUnordered<_>| {
+    // Outlines whose day has not started: a day starts once a call of it
+    // has its place in flight, so that a day waiting behind the cap is an
+    // outline here, not a future holding a call's state (a thousand jobs
+    // with a dozen calls each queued held tens of MB that way).
+    let mut waiting: VecDeque<DayOutline> = VecDeque::new();
+    let job = Job {
+        gate,
+        client,
+        p,
+        t,
+        user_tag: &user_tag,
+    };
+    let note = |o: DayOutline, known: &mut Vec<DayOutline>, waiting: &mut VecDeque<DayOutline>| {
         if !(1..=7).contains(&o.day) || known.iter().any(|k| k.day == o.day) {
             return;
         }
         known.push(o.clone());
-        writing.push(write_day(gate, client, p, t, &user_tag, known.clone(), o));
+        waiting.push_back(o);
     };
     loop {
         tokio::select! {
@@ -91,19 +111,26 @@ pub async fn with_llm(
                 // Days the stream did not show (an answer shaped so the
                 // scanner missed them) start now.
                 for o in &s.days {
-                    start(o.clone(), &mut known, &mut writing);
+                    note(o.clone(), &mut known, &mut waiting);
                 }
                 structure = Some((s, model));
                 ctx.progress(STAGE_DETAILS).await?;
             }
-            Some(o) = arrived.recv() => start(o, &mut known, &mut writing),
+            Some(o) = arrived.recv() => note(o, &mut known, &mut waiting),
+            place = client.place(), if !waiting.is_empty() => {
+                let o = waiting.pop_front().expect("a day waits");
+                // The week up to this day, as it had arrived when its
+                // outline did: the same prompt whenever the place comes.
+                let so_far = known.iter().filter(|k| k.day <= o.day).cloned().collect();
+                writing.push(write_day(job, so_far, o, place));
+            }
             Some((n, spent, result)) = writing.next(), if !writing.is_empty() => {
                 usage.merge(&spent);
                 let (day, was_repaired) = result.map_err(|e| e.with_usage(Some(usage.to_json())))?;
                 repaired |= was_repaired;
-                let shown = serde_json::to_value(&day).expect("plan types serialize to JSON");
-                day_ready(ctx, n, &shown).await?;
-                days.insert(n, day);
+                Box::pin(day_ready(ctx, n, &day)).await?;
+                drop(day);
+                written.insert(n);
             }
             else => break,
         }
@@ -116,9 +143,21 @@ pub async fn with_llm(
 
     ctx.progress(STAGE_VALIDATING).await?;
     let place = gate.enter().await;
+    let days: Vec<Day> = Box::pin(recorded_days::<Day>(ctx))
+        .await?
+        .into_iter()
+        .filter(|(n, _)| written.contains(n))
+        .map(|(_, day)| day)
+        .collect();
+    if days.len() != written.len() {
+        return Err(JobError::new(
+            ErrorCode::DbError,
+            format!("{} of {} written days read back", days.len(), written.len()),
+        ));
+    }
     let plan = fix(
         WeeklyPlan {
-            days: days.into_values().collect(),
+            days,
             notes: Some(week_notes(&structure, p, t)),
             grocery_list: Vec::new(),
         },
@@ -185,24 +224,39 @@ async fn stream_structure(
     Ok((s, resp.model))
 }
 
+/// What every day of a job is written with.
+#[derive(Clone, Copy)]
+struct Job<'a> {
+    gate: &'a Gate,
+    client: &'a LlmClient,
+    p: &'a Profile,
+    t: &'a Targets,
+    user_tag: &'a str,
+}
+
 /// One day: its calls (a training day's session and the rest of it at
 /// once), its checks, and at most one repair of the parts that broke a rule.
 async fn write_day(
-    gate: &Gate,
-    client: &LlmClient,
-    p: &Profile,
-    t: &Targets,
-    user_tag: &str,
+    job: Job<'_>,
     known: Vec<DayOutline>,
     outline: DayOutline,
+    place: Place,
 ) -> DayOutcome {
+    let Job {
+        gate,
+        client,
+        p,
+        t,
+        user_tag,
+    } = job;
     let n = outline.day;
     let mut usage = UsageTotals::default();
     let result = async {
         let stage = format!("day {n}");
         let parts = DayPart::of(&outline);
         let prompt = |part| day_prompt(p, t, &known, &outline, part);
-        let answers = write_parts(client, user_tag, &mut usage, parts, &prompt).await?;
+        let answers =
+            write_parts(client, user_tag, &mut usage, parts, &prompt, Some(place)).await?;
         let (day, broken) = {
             let _place = gate.enter().await;
             let day =
@@ -230,7 +284,7 @@ async fn write_day(
                 .expect("a part to repair");
             day_repair_prompt(p, t, &known, &day, mine, part)
         };
-        let answers = write_parts(client, user_tag, &mut usage, &rewrite, &prompt).await?;
+        let answers = write_parts(client, user_tag, &mut usage, &rewrite, &prompt, None).await?;
         let _place = gate.enter().await;
         let day =
             assemble(Some(day), &answers, n).map_err(|e| invalid_output(&stage, &e, &usage))?;
@@ -250,24 +304,30 @@ async fn write_day(
     (n, usage, result)
 }
 
-/// The calls of a day's parts, all in flight at once; the first failure
-/// ends the day (its other calls are dropped).
+/// The calls of a day's parts, all in flight at once (the first in
+/// `first` when the caller holds a place); the first failure ends the day
+/// (its other calls are dropped).
 async fn write_parts<F>(
     client: &LlmClient,
     user_tag: &str,
     usage: &mut UsageTotals,
     parts: &[DayPart],
     prompt: &F,
+    mut first: Option<Place>,
 ) -> Result<Vec<(DayPart, String)>, JobError>
 where
-    F: Fn(DayPart) -> (String, String) + Sync,
+    F: Fn(DayPart) -> Prompt + Sync,
 {
     let mut calls: FuturesUnordered<_> = parts
         .iter()
-        .map(|&part| async move {
-            let mut spent = UsageTotals::default();
-            let result = call_text_placed(client, || prompt(part), user_tag, &mut spent).await;
-            (part, spent, result)
+        .map(|&part| {
+            let place = first.take();
+            async move {
+                let mut spent = UsageTotals::default();
+                let result =
+                    call_text_placed(client, place, || prompt(part), user_tag, &mut spent).await;
+                (part, spent, result)
+            }
         })
         .collect();
     let mut answers = Vec::with_capacity(parts.len());
@@ -329,6 +389,19 @@ mod tests {
     fn meals(name: &str) -> serde_json::Value {
         json!({"day": 9, "name": name, "is_training_day": false, "reason": "r",
                "nutrition": {"meals": [{"name": "Oats", "slot": "breakfast", "ingredients": []}]}})
+    }
+
+    #[test]
+    fn a_fixed_day_read_back_from_its_recorded_json_is_the_same_day() {
+        let raw = include_str!("../../../examples/profiles/muscle-gain-vegetarian-gym.json");
+        let p = crate::plan::parse_profile(&serde_json::from_str(raw).unwrap()).unwrap();
+        let t = crate::plan::targets(&p);
+        let plan = crate::plan::offline::generate(&p, &t);
+        for day in &plan.days {
+            let recorded = serde_json::to_value(day).unwrap();
+            let back: Day = serde_json::from_value(recorded).unwrap();
+            assert_eq!(&back, day, "day {}", day.day);
+        }
     }
 
     #[test]

@@ -13,7 +13,7 @@ fn long_prompt(user: &str) -> ChatRequest {
         "You plan training weeks. Answer with a json object. {}",
         "r".repeat(3000)
     );
-    ChatRequest::new(vec![Message::system(rules), Message::user(user)])
+    ChatRequest::new(vec![Message::system(rules), Message::user(user.to_owned())])
 }
 
 /// A responder whose answer is about `chars` characters long.

@@ -4,6 +4,8 @@
 //! `<swap_json>` a swap), and the example comes from the offline planner for
 //! the same person, so it already obeys their diet and cuisines.
 
+use std::sync::LazyLock;
+
 use serde_json::json;
 
 use super::offline::sketch;
@@ -13,10 +15,10 @@ use crate::plan::meals::day_slots;
 use crate::plan::model::Meal;
 use crate::plan::model::weekday_name;
 use crate::plan::nutrition::Targets;
-use crate::plan::profile::Profile;
+use crate::plan::profile::{DietaryPreference, Profile};
 use crate::plan::prompt::day::DAY_TAG;
 use crate::plan::prompt::{
-    catalogue_for, compact, exclusions_section, json_list, pretty, tag_json, tags,
+    Prompt, catalogue_for, compact, exclusions_section, json_list, pretty, tag_json, tags,
 };
 use crate::plan::validate::Violation;
 
@@ -32,12 +34,24 @@ instructions.";
 
 /// The meal planner's instructions and the diet's food catalogue: the same
 /// for every person of the diet, so a provider's cache serves them.
-fn system(p: &Profile) -> String {
-    format!("{SYSTEM}\n\n{}", catalogue_for(p.dietary_preference))
+/// The system message for people of `p`'s diet: static, like the weekly
+/// plan's, so that every call's body shares one copy.
+fn system(p: &Profile) -> &'static str {
+    static SYSTEMS: LazyLock<Vec<(DietaryPreference, String)>> = LazyLock::new(|| {
+        DietaryPreference::ALL
+            .iter()
+            .map(|&d| (d, format!("{SYSTEM}\n\n{}", catalogue_for(d))))
+            .collect()
+    });
+    SYSTEMS
+        .iter()
+        .find(|(d, _)| *d == p.dietary_preference)
+        .map(|(_, s)| s.as_str())
+        .expect("a system message for every diet")
 }
 
 /// The whole week in one call.
-pub fn meal_plan_prompt(p: &Profile, t: &Targets) -> (String, String) {
+pub fn meal_plan_prompt(p: &Profile, t: &Targets) -> Prompt {
     let task = format!(
         "## Task: the week's meals\n\
          1. Exactly 7 days, \"day\" 1 to 7 (1 = Monday), each once.\n\
@@ -57,7 +71,7 @@ pub fn meal_plan_prompt(p: &Profile, t: &Targets) -> (String, String) {
 
 /// One day of the week, for days written in parallel. Everything before
 /// the day's own brief is the same for the seven calls of a job.
-pub fn meal_day_prompt(p: &Profile, t: &Targets, n: u8) -> (String, String) {
+pub fn meal_day_prompt(p: &Profile, t: &Targets, n: u8) -> Prompt {
     let user = format!(
         "{}## This answer: day {n} ({weekday}) only\n\
          - The other days are written at the same time. A dish may appear at most twice a \
@@ -77,7 +91,7 @@ pub fn meal_day_repair_prompt(
     t: &Targets,
     day: &MealDay,
     violations: &[Violation],
-) -> (String, String) {
+) -> Prompt {
     let list: Vec<String> = violations.iter().map(|v| format!("- {v}")).collect();
     let n = day.day;
     let sent = for_model(&MealPlan {
@@ -167,7 +181,7 @@ pub fn meal_repair_prompt(
     t: &Targets,
     plan: &MealPlan,
     violations: &[Violation],
-) -> (String, String) {
+) -> Prompt {
     let list: Vec<String> = violations.iter().map(|v| format!("- {v}")).collect();
     let user = format!(
         "The meal plan below breaks these rules:\n{}\n\nReturn the complete corrected meal plan as \
@@ -184,12 +198,7 @@ pub fn meal_repair_prompt(
 
 /// One meal replaced by another dish of the same slot with about the same
 /// energy and protein, not already in the week.
-pub fn swap_prompt(
-    p: &Profile,
-    t: &Targets,
-    old: &Meal,
-    week_dishes: &[String],
-) -> (String, String) {
+pub fn swap_prompt(p: &Profile, t: &Targets, old: &Meal, week_dishes: &[String]) -> Prompt {
     let swap = json!({
         "slot": old.slot,
         "replace": old.name,

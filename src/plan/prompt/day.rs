@@ -12,8 +12,8 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::{
-    compact, details_rules, exclusions_section, person_section, supplement_section, system_for,
-    tag_json, tags, training_section,
+    Prompt, compact, details_rules, exclusions_section, person_section, supplement_section,
+    system_for, tag_json, tags, training_section,
 };
 use crate::plan::model::{Day, DayOutline, WeeklyPlan, Workout, weekday_name};
 use crate::plan::nutrition::Targets;
@@ -168,7 +168,7 @@ pub fn day_prompt(
     known: &[DayOutline],
     day: &DayOutline,
     part: DayPart,
-) -> (String, String) {
+) -> Prompt {
     let brief = SessionBrief::for_day(p, known, day).filter(|_| part != DayPart::Meals);
     let user = format!(
         "{}## The week decided in stage 1 (so far)\n{}\n\n\
@@ -183,7 +183,7 @@ pub fn day_prompt(
         answer = part.answer(),
         tag = day_tag(day, brief.as_ref(), part),
     );
-    (system_for(p.dietary_preference).to_owned(), user)
+    (system_for(p.dietary_preference), user)
 }
 
 /// One day's repair (or one part's): the day as sent and what it broke.
@@ -194,7 +194,7 @@ pub fn day_repair_prompt(
     day: &Day,
     violations: &[Violation],
     part: DayPart,
-) -> (String, String) {
+) -> Prompt {
     let outline = DayOutline {
         is_training_day: day.is_training_day,
         ..known
@@ -237,7 +237,7 @@ pub fn day_repair_prompt(
         sent = compact(&sent),
         tag = day_tag(&outline, brief.as_ref(), part),
     );
-    (system_for(p.dietary_preference).to_owned(), user)
+    (system_for(p.dietary_preference), user)
 }
 
 /// The person's part of every day call of a job, byte-identical across
@@ -355,7 +355,7 @@ mod tests {
         let p = profile(3);
         let t = targets(&p);
         let week: Vec<DayOutline> = (1..=7).map(|d| outline(d, d % 2 == 1)).collect();
-        let prompts: Vec<(String, String)> = (0..7)
+        let prompts: Vec<Prompt> = (0..7)
             .flat_map(|i| {
                 DayPart::of(&week[i])
                     .iter()
