@@ -185,9 +185,6 @@ impl Dispatcher {
         }
     }
 
-    /// Joins every attempt that has ended. `JoinSet::len` counts ended but
-    /// unjoined tasks, so without this a claim would see too few free slots
-    /// and claim one job at a time.
     /// Under a backlog, slots free one job at a time, and a claim per freed
     /// slot costs the claim's fixed part (about half a millisecond) for
     /// every job: the freed slots are claimed together once half of them
@@ -205,6 +202,9 @@ impl Dispatcher {
         None
     }
 
+    /// Joins every attempt that has ended. `JoinSet::len` counts ended but
+    /// unjoined tasks, so without this a claim would see too few free slots
+    /// and claim one job at a time.
     fn reap_finished(&mut self) {
         while self.tasks.try_join_next().is_some() {}
     }
