@@ -1,10 +1,10 @@
 -- An attempt's row is written once, when the attempt ends, instead of
--- inserted at the claim and updated at the end: on the no-op path that
--- second write and its join cost about a quarter of each job's database
--- time (BENCHMARKS.md, 2026-12-04). Until then the job row carries what the
--- row needs (who runs the attempt, since when; the attempt number and the
--- lease token are there already). worker_id is not enough: a retry clears
--- it before the attempt is recorded.
+-- inserted at the claim and updated at the end: one write per job fewer,
+-- and none in the claim (measured alone it saved only a few per cent of a
+-- job's database time; BENCHMARKS.md, 2026-12-04). Until then the job row
+-- carries what the row needs (who runs the attempt, since when; the attempt
+-- number and the lease token are there already). worker_id is not enough:
+-- a retry clears it before the attempt is recorded.
 alter table plan_generation_jobs
     add column attempt_started_at timestamptz,
     add column attempt_worker_id text;
