@@ -419,8 +419,15 @@ pub async fn record_usage(
     token: Uuid,
     usage: &Value,
 ) -> sqlx::Result<()> {
+    // The attempt's row is otherwise written when the attempt ends (0023).
     sqlx::query(
-        r"update plan_job_attempts set llm_usage = $3 where job_id = $1 and lease_token = $2",
+        r"insert into plan_job_attempts as a (job_id, attempt, worker_id, lease_token, started_at, llm_usage)
+          select j.id, j.attempt_count, coalesce(j.attempt_worker_id, j.worker_id), j.lease_token,
+                 coalesce(j.attempt_started_at, j.heartbeat_at, now()), $3
+          from plan_generation_jobs j
+          where j.id = $1 and j.lease_token = $2 and j.attempt_count >= 1
+          on conflict (job_id, attempt) do update set llm_usage = excluded.llm_usage
+          where a.lease_token = excluded.lease_token",
     )
     .bind(job_id)
     .bind(token)

@@ -92,21 +92,26 @@ pub async fn job_row(pool: &PgPool, id: Uuid) -> JobRow {
     .expect("job row")
 }
 
-#[derive(Debug, sqlx::FromRow)]
+#[derive(Debug)]
 pub struct AttemptRow {
     pub worker_id: String,
     pub outcome: Option<String>,
     pub error_code: Option<String>,
 }
 
+/// The attempt history as the API reads it: the running attempt has no row
+/// of its own until it ends.
 pub async fn attempts(pool: &PgPool, id: Uuid) -> Vec<AttemptRow> {
-    sqlx::query_as::<_, AttemptRow>(
-        "select worker_id, outcome, error_code from plan_job_attempts where job_id = $1 order by attempt",
-    )
-    .bind(id)
-    .fetch_all(pool)
-    .await
-    .expect("attempt rows")
+    store::attempts(pool, id)
+        .await
+        .expect("attempt rows")
+        .into_iter()
+        .map(|a| AttemptRow {
+            worker_id: a.worker_id,
+            outcome: a.outcome,
+            error_code: a.error_code,
+        })
+        .collect()
 }
 
 pub fn outcomes(rows: &[AttemptRow]) -> Vec<&str> {

@@ -113,8 +113,17 @@ pub async fn profile_snapshot(db: &PgPool, id: Uuid) -> sqlx::Result<Option<Valu
 /// The attempts of a job, oldest first.
 pub async fn attempts(db: &PgPool, job_id: Uuid) -> sqlx::Result<Vec<Attempt>> {
     sqlx::query_as::<_, Attempt>(
+        // The running attempt has no row of its own until it ends (0023).
         r"select attempt, worker_id, started_at, finished_at, outcome, error_code, error_detail, llm_usage
-          from plan_job_attempts where job_id = $1 order by attempt",
+          from plan_job_attempts where job_id = $1
+          union all
+          select j.attempt_count, j.attempt_worker_id, j.attempt_started_at, null::timestamptz, null::text,
+                 null::text, null::text, null::jsonb
+          from plan_generation_jobs j
+          where j.id = $1 and j.status = 'processing' and j.attempt_worker_id is not null
+            and not exists (select 1 from plan_job_attempts a
+                            where a.job_id = j.id and a.attempt = j.attempt_count)
+          order by attempt",
     )
     .bind(job_id)
     .fetch_all(db)

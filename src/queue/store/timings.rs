@@ -47,9 +47,10 @@ pub async fn record_stage_timings(
 ) -> sqlx::Result<()> {
     sqlx::query(
         r"insert into plan_job_stage_timings (job_id, kind, source, model, attempt_seconds, stages)
-          select j.id, j.kind, $3, $4, greatest(extract(epoch from now() - a.started_at)::float8, 0), $5
+          select j.id, j.kind, $3, $4,
+                 greatest(extract(epoch from now() - coalesce(j.attempt_started_at, a.started_at))::float8, 0), $5
           from plan_generation_jobs j
-          join plan_job_attempts a on a.job_id = j.id and a.attempt = j.attempt_count
+          left join plan_job_attempts a on a.job_id = j.id and a.attempt = j.attempt_count
           where j.id = $1 and j.lease_token = $2 and j.status = 'processing'
           on conflict (job_id) do nothing",
     )
@@ -129,7 +130,7 @@ pub async fn running_state(db: &PgPool, job_id: Uuid) -> sqlx::Result<Option<Run
                  case when j.progress is not null and j.progress_at >= a.started_at
                       then greatest(extract(epoch from now() - j.progress_at)::float8, 0) end
                      as in_stage_seconds,
-                 greatest(extract(epoch from now() - coalesce(a.started_at, j.started_at))::float8, 0)
+                 greatest(extract(epoch from now() - coalesce(j.attempt_started_at, a.started_at, j.started_at))::float8, 0)
                      as in_attempt_seconds,
                  w.routes -> j.kind ->> 'source' as source,
                  w.routes -> j.kind ->> 'model' as model
