@@ -99,3 +99,33 @@ async fn three_workers_complete_a_thousand_jobs_each_exactly_once(pool: PgPool) 
         w.shutdown().await;
     }
 }
+
+/// A running attempt has no row of its own until it ends (0023): the time
+/// in its stage, which the ETA reads, comes from the job row.
+#[sqlx::test]
+async fn a_running_attempt_s_stage_time_is_known_before_its_attempt_row_exists(pool: PgPool) {
+    let job = enqueue(&pool, 1).await;
+    sqlx::query("select * from claim_plan_jobs('sql-client', array[$1], 1, 30)")
+        .bind(KIND)
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query(
+        "update plan_generation_jobs set progress = 'generating_details', \
+         progress_at = now() where id = $1",
+    )
+    .bind(job)
+    .execute(&pool)
+    .await
+    .unwrap();
+    let rows: i64 = sqlx::query_scalar("select count(*) from plan_job_attempts where job_id = $1")
+        .bind(job)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(rows, 0, "the attempt's row is written at its end");
+    let state = store::running_state(&pool, job).await.unwrap().unwrap();
+    assert_eq!(state.progress.as_deref(), Some("generating_details"));
+    let in_stage = state.in_stage_seconds.expect("the stage's time is known");
+    assert!((0.0..60.0).contains(&in_stage), "{in_stage}");
+}

@@ -127,7 +127,8 @@ pub async fn recent_run_seconds(
 pub async fn running_state(db: &PgPool, job_id: Uuid) -> sqlx::Result<Option<RunningState>> {
     sqlx::query_as::<_, RunningState>(
         r"select j.progress,
-                 case when j.progress is not null and j.progress_at >= a.started_at
+                 case when j.progress is not null
+                           and j.progress_at >= coalesce(j.attempt_started_at, a.started_at)
                       then greatest(extract(epoch from now() - j.progress_at)::float8, 0) end
                      as in_stage_seconds,
                  greatest(extract(epoch from now() - coalesce(j.attempt_started_at, a.started_at, j.started_at))::float8, 0)
